@@ -1,0 +1,178 @@
+"""Run directories and checkpoints: atomic writes, safe loads.
+
+A run directory holds:
+- ``config.yaml``      the resolved configuration,
+- ``checkpoint.pt``    weights, metadata and the resumable training state (one file, so they always agree),
+- ``metrics.jsonl``    one JSON object per logging step.
+
+Every file is written to a temporary file in the same directory, fsynced, then renamed over the old one,
+so a reader (or a crash) sees either the old file or the new one, never half of one. Loading uses
+``torch.load(weights_only=True)``, which refuses any pickled object other than tensors and plain
+containers: a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nalu_cli import __version__
+from nalu_cli.errors import CheckpointError
+
+FORMAT = "nalu-checkpoint"
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+CONFIG_NAME = "config.yaml"
+METRICS_NAME = "metrics.jsonl"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync the directory."""
+    path = Path(path)
+    directory = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Serialise ``payload`` (tensors and plain data only) and write it atomically."""
+    full = {"format": FORMAT, "version": VERSION, "nalu_version": __version__, "torch_version": str(torch.__version__)}
+    full.update(payload)
+    buffer = io.BytesIO()
+    torch.save(full, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load and check a checkpoint file; ``CheckpointError`` with a one-line reason otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {str(path)!r}")
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a directory, not a checkpoint file")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise CheckpointError(f"cannot read {str(path)!r}: {err.strerror}") from None
+    if size == 0:
+        raise CheckpointError(f"checkpoint {str(path)!r} is empty")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for bad files; all mean "not loadable"
+        text = str(err)
+        if "Weights only load failed" in text or "Unsupported global" in text or "Unsupported operand" in text:
+            raise CheckpointError(
+                f"refusing to load {str(path)!r}: it contains Python objects other than tensors and plain data"
+                " (loading it could run code)"
+            ) from None
+        raise CheckpointError(f"{str(path)!r} is not a readable nalu checkpoint (truncated, corrupt or another format)") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a nalu checkpoint (no nalu format marker)")
+    version = data.get("version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{str(path)!r} has no valid format version")
+    if version > VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} uses checkpoint format {version}, newer than this nalu understands ({VERSION});"
+            " upgrade nalu"
+        )
+    for key, kind in (("config", dict), ("model", dict), ("step", int), ("seeds", dict)):
+        if not isinstance(data.get(key), kind):
+            raise CheckpointError(f"{str(path)!r} is missing or has a malformed {key!r} entry")
+    return data
+
+
+def find_checkpoint(run: str | Path) -> Path:
+    """A run directory or a checkpoint file -> the checkpoint file."""
+    p = Path(run)
+    if p.is_dir():
+        candidate = p / CHECKPOINT_NAME
+        if not candidate.exists():
+            raise CheckpointError(f"{str(p)!r} is not a run directory (no {CHECKPOINT_NAME} in it)")
+        return candidate
+    if not p.exists():
+        raise CheckpointError(f"no run directory or checkpoint at {str(p)!r}")
+    return p
+
+
+def write_config(run_dir: Path, text: str) -> None:
+    atomic_write_bytes(Path(run_dir) / CONFIG_NAME, text.encode("utf-8"))
+
+
+class MetricsLog:
+    """Append-only JSON-lines log, flushed after every line so ``tail -f`` and ``jq`` see it live."""
+
+    def __init__(self, path: Path, truncate_after_step: int | None = None) -> None:
+        self.path = Path(path)
+        if truncate_after_step is not None and self.path.exists():
+            # On resume, drop lines written after the checkpoint: the resumed run writes them again.
+            kept = [line for line in self._lines() if line.get("step", 0) <= truncate_after_step]
+            atomic_write_bytes(self.path, "".join(json.dumps(line) + "\n" for line in kept).encode("utf-8"))
+        elif truncate_after_step is None and self.path.exists():
+            self.path.unlink()
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held open for the run)
+
+    def _lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                item = json.loads(raw)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+            if isinstance(item, dict):
+                lines.append(item)
+        return lines
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, allow_nan=True) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The metrics log of a run as a list of dicts (missing file -> empty list)."""
+    path = Path(run_dir) / METRICS_NAME
+    if not path.exists():
+        return []
+    out = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out

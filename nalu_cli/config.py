@@ -1,0 +1,460 @@
+"""Validated run configuration: defaults per op, YAML files, command-line overrides.
+
+Precedence, lowest first: the built-in defaults for the op (``OP_DEFAULTS``), a preset, the YAML file,
+then command-line overrides. Every problem is collected into one ``ConfigError`` so a user fixes them all
+at once. YAML 1.1 pitfalls (``lr: 1e-3`` loads as a string, ``no`` as False) are handled by explicit
+coercion: numbers written as strings are accepted, booleans are never taken for strings or numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nalu_cli.errors import ConfigError
+from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, parse_ranges
+from nalu_cli.units import ACTIVATIONS, UNIT_ALIASES, UNITS
+
+MAX_SEED = 2**31 - 1
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'mul'?)`` when a close match exists, else an empty string."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+def _ranges(value: Any) -> Ranges:
+    if isinstance(value, tuple) and all(isinstance(v, tuple) for v in value):
+        return value
+    return parse_ranges(value)
+
+
+class TaskConfig(_Section):
+    """What to learn: the op, the input mode and the ranges."""
+
+    op: str = "mul"
+    mode: Literal["pair", "static"] = "pair"
+    input_size: int = Field(100, ge=4, le=100_000)
+    subset_ratio: float = Field(0.25, gt=0.0, le=0.5, allow_inf_nan=False)
+    overlap_ratio: float = Field(0.5, ge=0.0, lt=1.0, allow_inf_nan=False)
+    interpolation: Ranges = ((1.0, 10.0),)
+    extrapolation: Ranges = ((10.0, 100.0),)
+
+    @field_validator("op")
+    @classmethod
+    def _op(cls, v: str) -> str:
+        if v not in OPS:
+            raise ValueError(f"unknown op {v!r}{did_you_mean(v, tuple(OPS))} (choose from {', '.join(OPS)})")
+        return v
+
+    @field_validator("interpolation", "extrapolation", mode="before")
+    @classmethod
+    def _parse_ranges(cls, v: Any) -> Ranges:
+        return _ranges(v)
+
+    @model_validator(mode="after")
+    def _domain(self) -> TaskConfig:
+        op = OPS[self.op]
+        problems = check_domain(op, self.mode, self.interpolation, "interpolation")
+        problems += check_domain(op, self.mode, self.extrapolation, "extrapolation")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class RegularizerConfig(_Section):
+    """Sparsity regulariser λ = scale · clip((t - start) / (end - start), 0, 1) (NAU, NMU)."""
+
+    scale: float = Field(0.0, ge=0.0, le=1e6, allow_inf_nan=False)
+    start: int = Field(0, ge=0)
+    end: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> RegularizerConfig:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) must not be before start ({self.start})")
+        return self
+
+    def weight(self, step: int) -> float:
+        if self.scale == 0.0:
+            return 0.0
+        if self.end == self.start:
+            return self.scale if step >= self.start else 0.0
+        return self.scale * min(max((step - self.start) / (self.end - self.start), 0.0), 1.0)
+
+
+class ModelConfig(_Section):
+    """The network: which unit in each layer and the hidden sizes."""
+
+    unit: str | list[str] = "nmu"
+    hidden: list[int] = Field(default_factory=list)
+    activation: str = "relu"
+    shared_weights: bool = True
+    eps: float = Field(1e-7, gt=0.0, le=1.0, allow_inf_nan=False)
+    init_range: float = Field(2.0, gt=0.0, le=100.0, allow_inf_nan=False)
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v: str | list[str]) -> str | list[str]:
+        names = [v] if isinstance(v, str) else v
+        if not names:
+            raise ValueError("give at least one unit")
+        problems = []
+        for name in names:
+            canonical = UNIT_ALIASES.get(name.lower(), name.lower())
+            if canonical not in UNITS:
+                problems.append(
+                    f"unknown unit {name!r}{did_you_mean(name.lower(), tuple(UNITS))}"
+                    f" (choose from {', '.join(UNITS)})"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        canon = [UNIT_ALIASES.get(n.lower(), n.lower()) for n in names]
+        return canon[0] if isinstance(v, str) else canon
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v: list[int]) -> list[int]:
+        if any(h < 1 or h > 100_000 for h in v):
+            raise ValueError("hidden sizes must be between 1 and 100000")
+        if len(v) > 16:
+            raise ValueError("at most 16 hidden layers")
+        return v
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, v: str) -> str:
+        if v not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {v!r}{did_you_mean(v, ACTIVATIONS)} (choose from {', '.join(ACTIVATIONS)})")
+        return v
+
+    @model_validator(mode="after")
+    def _layers(self) -> ModelConfig:
+        if isinstance(self.unit, list) and len(self.unit) != len(self.hidden) + 1:
+            raise ValueError(
+                f"unit lists {len(self.unit)} units but hidden {self.hidden} makes {len(self.hidden) + 1} layers"
+            )
+        return self
+
+    def units(self) -> list[str]:
+        """One unit name per layer."""
+        if isinstance(self.unit, list):
+            return list(self.unit)
+        return [self.unit] * (len(self.hidden) + 1)
+
+
+class TrainConfig(_Section):
+    """How to train: steps, optimiser, seeds, device."""
+
+    steps: int = Field(3000, ge=1, le=10**9)
+    lr: float = Field(1e-2, gt=0.0, le=100.0, allow_inf_nan=False)
+    schedule: Literal["constant", "cosine"] = "cosine"
+    batch_size: int = Field(64, ge=1, le=1_000_000)
+    beta1: float = Field(0.9, ge=0.0, lt=1.0, allow_inf_nan=False)
+    beta2: float = Field(0.999, ge=0.0, lt=1.0, allow_inf_nan=False)
+    clip_grad: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    seeds: list[int] | None = None
+    restarts: int = Field(1, ge=1, le=100_000)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["float32", "float64"] = "float32"
+    log_every: int = Field(100, ge=1)
+    valid_samples: int = Field(1000, ge=1, le=10**7)
+    regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v: Any) -> Any:
+        if v is None or isinstance(v, list):
+            return v
+        if isinstance(v, bool):
+            raise ValueError("seeds must be a list of integers or a range such as 0-9")
+        if isinstance(v, str):
+            return parse_seeds(v)
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_values(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("seeds must not be empty")
+        if len(v) > 100_000:
+            raise ValueError("at most 100000 seeds")
+        if any(s < 0 or s > MAX_SEED for s in v):
+            raise ValueError(f"seeds must be between 0 and {MAX_SEED}")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must not repeat")
+        return v
+
+    def seed_list(self) -> list[int]:
+        """The seeds this run reports on."""
+        return list(self.seeds) if self.seeds is not None else [self.seed]
+
+
+class EvalConfig(_Section):
+    """How runs are evaluated and what counts as solved."""
+
+    samples: int = Field(10_000, ge=1, le=10**7)
+    solved_eps: float = Field(1e-5, gt=0.0, lt=1.0, allow_inf_nan=False)
+    ladder: list[float] = Field(default_factory=lambda: [1.0, 10.0, 100.0, 1000.0])
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder(cls, v: list[float]) -> list[float]:
+        if not v or any(not math.isfinite(f) or f <= 0 for f in v):
+            raise ValueError("ladder factors must be positive finite numbers")
+        return v
+
+
+class Config(_Section):
+    """A whole run configuration (what ``config.yaml`` in a run directory holds)."""
+
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _cross(self) -> Config:
+        problems = []
+        if self.task.mode == "static":
+            size = max(1, round(self.task.input_size * self.task.subset_ratio))
+            span = 2 * size - round(size * self.task.overlap_ratio)
+            if span > self.task.input_size:
+                problems.append(f"task: two subsets of {size} need {span} inputs but input_size is {self.task.input_size}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (ranges as lists), suitable for YAML, JSON and checkpoints."""
+        data = self.model_dump(mode="python")
+        for key in ("interpolation", "extrapolation"):
+            data["task"][key] = [list(iv) for iv in data["task"][key]]
+        return data
+
+    def describe(self) -> str:
+        t, m = self.task, self.model
+        units = "+".join(m.units())
+        return f"{t.op} ({t.mode}) · {units} · train {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"5"`` -> [5]; ``"0-9"`` -> 0..9; ``"1,3,7"`` -> [1, 3, 7]. Seeds are non-negative."""
+    text = text.strip()
+    try:
+        if "," in text:
+            return [int(p) for p in text.split(",") if p.strip()]
+        if "-" in text:
+            lo, hi = (int(p) for p in text.split("-", 1))
+            if hi < lo:
+                raise ValueError(f"seed range {text!r} runs backwards")
+            if hi - lo >= 100_000:
+                raise ValueError("at most 100000 seeds")
+            return list(range(lo, hi + 1))
+        return [int(text)]
+    except ValueError as err:
+        if "seed" in str(err):
+            raise
+        raise ValueError(f"seeds {text!r} must be N, A-B or a,b,c (non-negative integers)") from None
+
+
+# Defaults per op, chosen and measured so that `nalu train --op OP` solves the task (see README).
+OP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "add": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
+    "sub": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
+    "identity": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
+    "mul": {"model": {"unit": "nmu"}, "train": {"steps": 2000, "lr": 0.05}},
+    "square": {"model": {"unit": ["nau", "nmu"], "hidden": [2]}, "train": {"steps": 3000, "lr": 0.05}},
+    "div": {"model": {"unit": "realnpu"}, "train": {"steps": 3000, "lr": 0.05}},
+    "sqrt": {
+        "model": {"unit": "realnpu"},
+        "task": {"interpolation": [1, 10], "extrapolation": [10, 100]},
+        "train": {"steps": 3000, "lr": 0.05},
+    },
+}
+
+# Published setups (SPEC section 3).
+PRESETS: dict[str, dict[str, Any]] = {
+    "madsen2020": {
+        "task": {
+            "mode": "static",
+            "input_size": 100,
+            "subset_ratio": 0.25,
+            "overlap_ratio": 0.5,
+            "interpolation": [1, 2],
+            "extrapolation": [2, 6],
+        },
+        "model": {"hidden": [2]},
+        "train": {"batch_size": 128, "lr": 1e-3, "schedule": "constant"},
+    },
+    "trask2018": {
+        "task": {
+            "mode": "static",
+            "input_size": 100,
+            "subset_ratio": 0.25,
+            "overlap_ratio": 0.5,
+            "interpolation": [0, 1],
+            "extrapolation": [1, 5],
+        },
+        "model": {"hidden": [2]},
+        "train": {"batch_size": 128, "lr": 1e-3, "schedule": "constant"},
+    },
+}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``override`` merged in, recursively for nested dicts."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict; ``ConfigError`` for unreadable or malformed files."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(p)!r} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(p)!r} is a directory") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {str(p)!r}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML{where}") from None
+    if data is None:
+        raise ConfigError(f"config file {str(p)!r} is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must be a mapping of sections (task, model, train, eval)")
+    return data
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data['train']['lr'] = value`` from ``'train.lr'``."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``train.lr=0.01`` -> ('train.lr', 0.01); the value is read as YAML (numbers, lists, strings)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r} must be KEY=VALUE, such as train.lr=0.01")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r} must be KEY=VALUE, such as train.lr=0.01")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def resolve(
+    file_data: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    preset: str | None = None,
+) -> Config:
+    """Build a validated ``Config`` from op defaults < preset < file < overrides (dotted keys)."""
+    file_data = file_data or {}
+    overrides = overrides or {}
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}{did_you_mean(preset, tuple(PRESETS))} (choose from {', '.join(PRESETS)})")
+    # The op decides the defaults, so find it first (override wins over file).
+    op = overrides.get("task.op", (file_data.get("task") or {}).get("op") if isinstance(file_data.get("task"), dict) else None)
+    layered = deep_merge({}, OP_DEFAULTS.get(op if isinstance(op, str) else "mul", {}))
+    if preset is not None:
+        layered = deep_merge(layered, PRESETS[preset])
+    layered = deep_merge(layered, file_data)
+    for key, value in overrides.items():
+        set_path(layered, key, value)
+    return validate(layered)
+
+
+def validate(data: dict[str, Any]) -> Config:
+    """Validate a plain dict; ``ConfigError`` lists every problem with its key."""
+    try:
+        return Config.model_validate(_coerce_yaml_numbers(data))
+    except ValidationError as err:
+        raise ConfigError([_describe(e) for e in err.errors()]) from None
+
+
+def _coerce_yaml_numbers(data: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` as a string; turn numeric-looking strings into numbers."""
+    if isinstance(data, dict):
+        return {k: _coerce_yaml_numbers(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_coerce_yaml_numbers(v) for v in data]
+    if isinstance(data, str):
+        text = data.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return data
+        if text.lower() in {"nan", "inf", "-inf", "+inf", "infinity", "-infinity"}:
+            return number
+        return int(number) if number.is_integer() and "e" not in text.lower() and "." not in text else number
+    return data
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+    kind = error["type"]
+    msg = error["msg"]
+    if kind == "extra_forbidden":
+        section, _, key = loc.rpartition(".")
+        known = _known_keys(section)
+        return f"unknown key {loc!r}{did_you_mean(key, known)}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    elif msg.startswith("Assertion failed, "):
+        msg = msg[len("Assertion failed, "):]
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _known_keys(section: str) -> tuple[str, ...]:
+    models: dict[str, type[BaseModel]] = {
+        "": Config,
+        "task": TaskConfig,
+        "model": ModelConfig,
+        "train": TrainConfig,
+        "eval": EvalConfig,
+        "train.regularizer": RegularizerConfig,
+    }
+    model = models.get(section)
+    return tuple(model.model_fields) if model else ()
+
+
+def dump_yaml(config: Config) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+

@@ -1,0 +1,66 @@
+"""Stacks of units built from the model config, batched over seeds.
+
+``hidden: []`` is one layer (inputs -> 1 output); ``hidden: [2]`` is the paper's two-layer model
+(inputs -> 2 -> 1). ``unit`` names one unit for every layer or a list with one unit per layer, e.g.
+``[nau, nmu]`` (an NAU selects sums, an NMU multiplies them).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nalu_cli.units import UNITS, Unit, UnitOptions, activation
+
+
+class ArithmeticModel(nn.Module):
+    """Layers of units mapping x [S, B, I] to y [S, B, 1]; S independent models in one module."""
+
+    def __init__(
+        self,
+        seeds: torch.Tensor,
+        in_features: int,
+        units: list[str],
+        hidden: list[int],
+        opts: UnitOptions,
+    ) -> None:
+        super().__init__()
+        sizes = [in_features, *hidden, 1]
+        if len(units) != len(sizes) - 1:
+            raise ValueError(f"{len(units)} units given for {len(sizes) - 1} layers")
+        self.unit_names = list(units)
+        self.layers = nn.ModuleList(
+            UNITS[name](seeds, i, sizes[i], sizes[i + 1], opts) for i, name in enumerate(units)
+        )
+        # MLP layers get the activation between them; the output layer stays linear.
+        self.activations = nn.ModuleList(
+            activation(opts.mlp_activation, seeds.shape[0]) if name == "mlp" and i < len(units) - 1
+            else nn.Identity()
+            for i, name in enumerate(units)
+        )  # fmt: skip
+
+    @property
+    def units(self) -> list[Unit]:
+        return [layer for layer in self.layers if isinstance(layer, Unit)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer, act in zip(self.layers, self.activations, strict=True):
+            x = act(layer(x))  # [S, B, O_layer]
+        return x  # [S, B, 1]
+
+    def forward_with_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The input of every layer and the final output: [x, h1, ..., y]."""
+        values = [x]
+        for layer, act in zip(self.layers, self.activations, strict=True):
+            x = act(layer(x))
+            values.append(x)
+        return values
+
+    def regularizer(self) -> torch.Tensor:
+        """Sum of the layers' sparsity regularisers per seed: [S]."""
+        return torch.stack([unit.regularizer() for unit in self.units]).sum(dim=0)
+
+    @torch.no_grad()
+    def post_step(self) -> None:
+        for unit in self.units:
+            unit.post_step()

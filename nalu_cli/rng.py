@@ -1,0 +1,72 @@
+"""A counter-based random number generator: random numbers as a pure function of (seed, stream, step).
+
+Training S seeds as one batched model needs each seed's data to be independent of which other seeds are in
+the batch, identical on CPU and CUDA, and reproducible after a resume without saving generator state.
+A stateful generator gives none of these for free; hashing a counter gives all three. Every value is
+``hash(seed, stream, step, index)`` computed with 64-bit integer tensor arithmetic kept below 2**63
+(so no overflow), then turned into a float in [0, 1).
+
+The hash is a bijective 32-bit integer mixer applied in rounds; its quality is ample for sampling inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_M32 = 0xFFFFFFFF
+_MULT = 0x45D9F3B  # < 2**31, so a 32-bit value times it stays below 2**63
+_GOLDEN = 0x9E3779B9
+
+# Named streams keep the data of different purposes apart.
+STREAM_TRAIN = 1
+STREAM_VALID = 2
+STREAM_TEST = 3
+STREAM_INIT = 4
+STREAM_SUBSET = 5
+STREAM_PROBE = 6
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    """One round of a bijective mixer on int64 tensors holding 32-bit values."""
+    x = x ^ (x >> 16)
+    x = (x * _MULT) & _M32
+    x = x ^ (x >> 16)
+    x = (x * _MULT) & _M32
+    return x ^ (x >> 16)
+
+
+def _key(seeds: torch.Tensor, stream: int, step: int) -> torch.Tensor:
+    """Per-seed 32-bit keys for one (stream, step). seeds: [S] int64 -> [S] int64."""
+    h = _mix((seeds & _M32) ^ _GOLDEN)
+    h = _mix(h ^ ((seeds >> 32) & _M32))
+    h = _mix(h ^ (stream & _M32))
+    h = _mix(h ^ (step & _M32))
+    return _mix(h ^ ((step >> 32) & _M32))
+
+
+def random_bits(seeds: torch.Tensor, stream: int, step: int, n: int) -> torch.Tensor:
+    """Uniform 32-bit integers. seeds: [S] int64 -> [S, n] int64 in [0, 2**32)."""
+    key = _key(seeds, stream, step)[:, None]  # [S, 1]
+    idx = torch.arange(n, dtype=torch.int64, device=seeds.device)[None, :]  # [1, n]
+    return _mix(_mix(key ^ idx) ^ _GOLDEN)  # [S, n]
+
+
+def uniform(
+    seeds: torch.Tensor, stream: int, step: int, shape: tuple[int, ...], dtype: torch.dtype
+) -> torch.Tensor:
+    """Uniform floats in [0, 1). seeds: [S] -> [S, *shape], the same values on every device."""
+    n = 1
+    for d in shape:
+        n *= d
+    bits = random_bits(seeds, stream, step, n)  # [S, n]
+    # 24 bits are exact in float32; float64 gets 32 bits.
+    if dtype == torch.float64:
+        u = bits.to(torch.float64) * (1.0 / 2**32)
+    else:
+        u = (bits >> 8).to(dtype) * (1.0 / 2**24)
+    return u.reshape(seeds.shape[0], *shape)
+
+
+def seed_tensor(seeds: list[int], device: torch.device | str = "cpu") -> torch.Tensor:
+    """The seeds of a batched run as an int64 tensor [S]."""
+    return torch.tensor(seeds, dtype=torch.int64, device=device)

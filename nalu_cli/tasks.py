@@ -1,0 +1,264 @@
+"""Arithmetic tasks: the operation registry, input ranges and seeded synthetic batches.
+
+Two input modes (SPEC section 3):
+- ``pair``: x = (x0, x1); a = x0, b = x1; target op(a, b) (unary ops use a only).
+- ``static``: x has ``input_size`` entries; a and b are sums of two overlapping contiguous subsets
+  (Trask's static arithmetic task as made precise by Madsen & Johansen); target op(a, b).
+
+Both modes are the same computation: a = x @ mask_a, b = x @ mask_b with 0/1 selection vectors, so the
+"nearly perfect model" used by the solved criterion (SPEC section 4) is one formula for every task.
+Everything is batched over seeds: tensors carry a leading seed dimension S.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from nalu_cli import rng
+from nalu_cli.errors import ConfigError
+
+Interval = tuple[float, float]
+Ranges = tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
+class Op:
+    """One arithmetic operation: ``fn(a, b)``; ``arity`` 1 means b is ignored."""
+
+    name: str
+    arity: int
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    symbol: str  # how the formula readout writes it, e.g. "a * b"
+
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in [
+        Op("add", 2, lambda a, b: a + b, "a + b"),
+        Op("sub", 2, lambda a, b: a - b, "a - b"),
+        Op("mul", 2, lambda a, b: a * b, "a * b"),
+        Op("div", 2, lambda a, b: a / b, "a / b"),
+        Op("square", 1, lambda a, b: a * a, "a * a"),
+        Op("sqrt", 1, lambda a, b: torch.sqrt(a), "sqrt(a)"),
+        Op("identity", 1, lambda a, b: a, "a"),
+    ]
+}
+
+MODES = ("pair", "static")
+
+
+def parse_ranges(value: object) -> Ranges:
+    """Parse a range or a union of ranges.
+
+    Accepts ``"1,2"``, ``"-6,-2;2,6"`` (``;`` joins a union), ``[1, 2]``, ``[[-6, -2], [2, 6]]``.
+    Raises ``ValueError`` with a message for the user.
+    """
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace("|", ";").split(";") if p.strip()]
+        if not parts:
+            raise ValueError("empty range; write LO,HI such as 1,10 (a union: -6,-2;2,6)")
+        intervals = []
+        for part in parts:
+            bounds = [b.strip() for b in part.strip("[]() ").split(",")]
+            if len(bounds) != 2:
+                raise ValueError(f"range {part!r} must be LO,HI such as 1,10")
+            try:
+                intervals.append((float(bounds[0]), float(bounds[1])))
+            except ValueError:
+                raise ValueError(f"range {part!r} must hold two numbers, such as 1,10") from None
+        return _check_intervals(intervals)
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and all(_is_number(v) for v in value):
+            return _check_intervals([(float(value[0]), float(value[1]))])
+        intervals = []
+        for item in value:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(_is_number(v) for v in item)):
+                raise ValueError("a range is [LO, HI] and a union is [[LO, HI], [LO, HI], ...]")
+            intervals.append((float(item[0]), float(item[1])))
+        if not intervals:
+            raise ValueError("empty range list")
+        return _check_intervals(intervals)
+    raise ValueError("a range is written LO,HI or [LO, HI] (a union: [[LO, HI], [LO, HI]])")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_intervals(intervals: list[Interval]) -> Ranges:
+    for lo, hi in intervals:
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"range [{lo}, {hi}] must have finite bounds")
+        if lo >= hi:
+            raise ValueError(f"range [{lo:g}, {hi:g}] is empty: lo must be below hi")
+    ordered = sorted(intervals)
+    for (lo1, hi1), (lo2, hi2) in zip(ordered, ordered[1:], strict=False):
+        if lo2 < hi1:
+            raise ValueError(f"ranges [{lo1:g}, {hi1:g}] and [{lo2:g}, {hi2:g}] overlap")
+    return tuple(ordered)
+
+
+def format_ranges(ranges: Ranges) -> str:
+    """``U[1,2]`` or ``U[-6,-2] ∪ U[2,6]``, as the papers write them."""
+    return " ∪ ".join(f"U[{lo:g},{hi:g}]" for lo, hi in ranges)
+
+
+def scale_ranges(ranges: Ranges, factor: float) -> Ranges:
+    """Every interval multiplied by ``factor`` (> 0): the extrapolation ladder."""
+    return tuple((lo * factor, hi * factor) for lo, hi in ranges)
+
+
+def check_domain(op: Op, mode: str, ranges: Ranges, name: str) -> list[str]:
+    """Problems that make ``op`` undefined on ``ranges`` (empty list when fine)."""
+    problems = []
+    lo_all = min(lo for lo, _ in ranges)
+    if op.name == "sqrt" and lo_all < 0:
+        problems.append(f"{name}: sqrt needs non-negative inputs but the range reaches {lo_all:g}")
+    if op.name == "div":
+        if any(lo <= 0 <= hi for lo, hi in ranges):
+            problems.append(f"{name}: division needs 0 outside the range, but {format_ranges(ranges)} contains it")
+        elif mode == "static" and lo_all < 0 < max(hi for _, hi in ranges):
+            problems.append(
+                f"{name}: static-mode division needs ranges of one sign (sums of mixed signs can be 0)"
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class Task:
+    """A synthetic arithmetic task. All sampling is a pure function of (seed, stream, step)."""
+
+    op: Op
+    mode: str
+    input_size: int
+    subset_ratio: float
+    overlap_ratio: float
+    interpolation: Ranges
+    extrapolation: Ranges
+
+    def masks(self, seeds: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Selection vectors of a and b. seeds: [S] -> (mask_a [S, I], mask_b [S, I]), entries 0 or 1."""
+        n = self.input_size
+        s = seeds.shape[0]
+        idx = torch.arange(n, device=seeds.device)[None, :]  # [1, I]
+        if self.mode == "pair":
+            start_a = torch.zeros(s, 1, dtype=torch.int64, device=seeds.device)
+            start_b = start_a + 1
+            size = 1
+        else:
+            size = max(1, round(n * self.subset_ratio))
+            overlap = round(size * self.overlap_ratio)
+            span = 2 * size - overlap
+            bits = rng.random_bits(seeds, rng.STREAM_SUBSET, 0, 1)  # [S, 1]
+            start_a = bits % (n - span + 1)  # [S, 1]
+            start_b = start_a + size - overlap
+        mask_a = ((idx >= start_a) & (idx < start_a + size)).to(dtype)  # [S, I]
+        mask_b = ((idx >= start_b) & (idx < start_b + size)).to(dtype)  # [S, I]
+        return mask_a, mask_b
+
+    def sample_inputs(
+        self, seeds: torch.Tensor, stream: int, step: int, batch: int, ranges: Ranges, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I]."""
+        u = rng.uniform(seeds, stream, step, (batch, self.input_size), dtype)  # [S, B, I]
+        lengths = torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64)
+        total = float(lengths.sum())
+        if len(ranges) == 1:
+            lo, hi = ranges[0]
+            return lo + u * (hi - lo)
+        # Map u onto the concatenated intervals, so each is hit in proportion to its length.
+        t = u.to(torch.float64) * total  # [S, B, I]
+        x = torch.empty_like(t)
+        start = 0.0
+        for i, (lo, hi) in enumerate(ranges):
+            end = total if i == len(ranges) - 1 else start + (hi - lo)
+            inside = (t >= start) & (t < end) if i < len(ranges) - 1 else t >= start
+            x = torch.where(inside, lo + (t - start), x)
+            start = end
+        return x.clamp(ranges[0][0], ranges[-1][1]).to(dtype)
+
+    def operands(
+        self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """a, b from inputs. x: [S, B, I], masks [S, I] -> a, b [S, B, 1]."""
+        mask_a, mask_b = masks
+        a = (x * mask_a[:, None, :]).sum(-1, keepdim=True)  # [S, B, 1]
+        b = (x * mask_b[:, None, :]).sum(-1, keepdim=True)  # [S, B, 1]
+        return a, b
+
+    def target(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """op(a, b). x: [S, B, I] -> y [S, B, 1]."""
+        a, b = self.operands(x, masks)
+        return self.op.fn(a, b)
+
+    def batch(
+        self,
+        seeds: torch.Tensor,
+        stream: int,
+        step: int,
+        batch: int,
+        ranges: Ranges,
+        dtype: torch.dtype,
+        masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch per seed: (x [S, B, I], y [S, B, 1])."""
+        if masks is None:
+            masks = self.masks(seeds, dtype)
+        x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype)
+        return x, self.target(x, masks)
+
+    def near_perfect_mse(
+        self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], eps: float
+    ) -> torch.Tensor:
+        """MSE of a nearly perfect model (SPEC section 4), per seed: [S].
+
+        The exact two-layer solution selects a and b with weights 1 on their subset and 0 elsewhere,
+        then applies the op to them with output weights 1. The nearly perfect model moves every one of
+        those weights by ``eps`` toward the wrong value: selection weights to 1 - eps and eps, output
+        weights to 1 - eps, giving op((1 - eps) a_eps, (1 - eps) b_eps). Computed in float64 so the
+        threshold itself is not rounding noise.
+        """
+        x64 = x.to(torch.float64)
+        mask_a, mask_b = (m.to(torch.float64) for m in masks)
+        a, b = self.operands(x64, (mask_a, mask_b))
+        a_eps, b_eps = self.operands(x64, (mask_a * (1 - eps) + (1 - mask_a) * eps, mask_b * (1 - eps) + (1 - mask_b) * eps))
+        y = self.op.fn(a, b)  # [S, B, 1]
+        y_eps = self.op.fn(a_eps * (1 - eps), b_eps * (1 - eps))  # [S, B, 1]
+        return ((y - y_eps) ** 2).mean(dim=(1, 2))  # [S]
+
+
+def make_task(
+    op: str,
+    mode: str,
+    input_size: int,
+    subset_ratio: float,
+    overlap_ratio: float,
+    interpolation: Sequence[Interval],
+    extrapolation: Sequence[Interval],
+) -> Task:
+    """Build a task; ``ConfigError`` lists every problem."""
+    problems = []
+    if op not in OPS:
+        problems.append(f"unknown op {op!r}; choose one of {', '.join(OPS)}")
+    if mode not in MODES:
+        problems.append(f"unknown mode {mode!r}; choose pair or static")
+    if problems:
+        raise ConfigError(problems)
+    the_op = OPS[op]
+    problems += check_domain(the_op, mode, tuple(interpolation), "task.interpolation")
+    problems += check_domain(the_op, mode, tuple(extrapolation), "task.extrapolation")
+    if problems:
+        raise ConfigError(problems)
+    return Task(
+        op=the_op,
+        mode=mode,
+        input_size=2 if mode == "pair" else input_size,
+        subset_ratio=subset_ratio,
+        overlap_ratio=overlap_ratio,
+        interpolation=tuple(interpolation),
+        extrapolation=tuple(extrapolation),
+    )

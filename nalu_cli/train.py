@@ -1,0 +1,392 @@
+"""The training loop, batched over seeds; resumable, interruptible, divergence-safe. Never prints.
+
+One run trains M = N·K *members* as one batched model: N reported seeds, each with K restarts.
+Member k of seed s draws its initial weights and training batches from member seed ``s + k·2**32``
+(restart 0 is the plain seed) and shares seed s's task (the static task's subsets) and validation data,
+so restarts compete on equal terms. With K > 1 the member with the lowest interpolation validation
+error is selected per seed; extrapolation data never influences training or selection.
+
+Data and initial weights are pure functions of (seed, step), so a run resumed from a checkpoint
+continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nalu_cli import rng
+from nalu_cli.checkpoint import (
+    CHECKPOINT_NAME,
+    METRICS_NAME,
+    MetricsLog,
+    load_checkpoint,
+    save_checkpoint,
+    write_config,
+)
+from nalu_cli.config import Config, dump_yaml, validate
+from nalu_cli.errors import CheckpointError, ConfigError, DivergenceError, NaluError
+from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
+from nalu_cli.models import ArithmeticModel
+from nalu_cli.optim import BatchedAdam, clip_per_seed, per_seed_all_finite
+from nalu_cli.tasks import Task, make_task
+from nalu_cli.units import UnitOptions
+
+RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
+
+ProgressFn = Callable[[int, int, float], None]
+StopFn = Callable[[], bool]
+
+
+def resolve_device(name: str) -> tuple[torch.device, str | None]:
+    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU falls back with a warning."""
+    if name == "cpu":
+        return torch.device("cpu"), None
+    if torch.cuda.is_available():
+        return torch.device("cuda"), None
+    if name == "cuda":
+        return torch.device("cpu"), "CUDA was asked for but is not available; training on the CPU"
+    return torch.device("cpu"), None
+
+
+def build_task(config: Config) -> Task:
+    t = config.task
+    return make_task(t.op, t.mode, t.input_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation)
+
+
+@dataclass
+class Members:
+    """The layout of a batched run: N seeds × K restarts."""
+
+    seeds: list[int]
+    restarts: int
+
+    @property
+    def count(self) -> int:
+        return len(self.seeds) * self.restarts
+
+    def task_seeds(self, device: torch.device) -> torch.Tensor:
+        """Seed of the task each member learns: [M] int64."""
+        return rng.seed_tensor([s for s in self.seeds for _ in range(self.restarts)], device)
+
+    def member_seeds(self, device: torch.device) -> torch.Tensor:
+        """Seed of each member's initialisation and batches: [M] int64."""
+        return rng.seed_tensor([s + k * RESTART_STRIDE for s in self.seeds for k in range(self.restarts)], device)
+
+
+def build_model(config: Config, members: Members, device: torch.device) -> ArithmeticModel:
+    m = config.model
+    opts = UnitOptions(eps=m.eps, shared_weights=m.shared_weights, init_range=m.init_range, mlp_activation=m.activation)
+    in_features = 2 if config.task.mode == "pair" else config.task.input_size
+    model = ArithmeticModel(members.member_seeds(torch.device("cpu")), in_features, m.units(), m.hidden, opts)
+    dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
+    return model.to(device=device, dtype=dtype)
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or interrupted) run reports; ``seeds`` has one dict per reported seed."""
+
+    run_dir: Path | None
+    config: Config
+    step: int
+    interrupted: bool
+    device: str
+    elapsed: float
+    seeds: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def solved_count(self) -> int:
+        return sum(1 for s in self.seeds if s["solved"])
+
+
+class Trainer:
+    """Sets up task, model and optimiser for a config and runs the loop.
+
+    ``train()`` below is the one-call entry point; the class exists so tests and benchmarks can step it.
+    """
+
+    def __init__(self, config: Config, device: torch.device | None = None) -> None:
+        self.config = config
+        self.warnings: list[str] = []
+        if device is None:
+            device, warning = resolve_device(config.train.device)
+            if warning:
+                self.warnings.append(warning)
+        self.device = device
+        self.dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
+        self.task = build_task(config)
+        self.members = Members(config.train.seed_list(), config.train.restarts)
+        self.task_seeds = self.members.task_seeds(device)  # [M]
+        self.member_seeds = self.members.member_seeds(device)  # [M]
+        self.model = build_model(config, self.members, device)
+        self.params = [p for p in self.model.parameters()]
+        self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2))
+        self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
+        m = self.members.count
+        self.step = 0
+        self.alive = torch.ones(m, dtype=torch.bool, device=device)
+        self.failed_step = torch.full((m,), -1, dtype=torch.int64, device=device)
+        self.solved_at = torch.full((m,), -1, dtype=torch.int64, device=device)
+        self.last_loss = torch.full((m,), math.nan, dtype=torch.float64, device=device)
+
+    # -- one step ------------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        t = self.config.train
+        if t.schedule == "cosine":
+            return t.lr * 0.5 * (1.0 + math.cos(math.pi * step / t.steps))
+        return t.lr
+
+    def train_step(self) -> None:
+        """One optimiser step for every living member."""
+        t = self.config.train
+        x, y = self.task.batch(
+            self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype, self.masks
+        )  # [M, B, I], [M, B, 1]
+        pred = self.model(x)  # [M, B, 1]
+        loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]
+        lam = t.regularizer.weight(self.step)
+        objective = loss + self.model.regularizer() * lam if lam > 0 else loss  # [M]
+        total = torch.where(self.alive, objective, torch.zeros_like(objective)).sum()
+        grads = list(torch.autograd.grad(total, self.params))
+        ok = self.alive & torch.isfinite(objective) & per_seed_all_finite(grads)
+        if t.clip_grad is not None:
+            grads = clip_per_seed(grads, t.clip_grad)
+        ok = self.optimizer.step(grads, self.lr_at(self.step), ok)
+        self.model.post_step()
+        newly_dead = self.alive & ~ok
+        self.failed_step = torch.where(newly_dead, torch.full_like(self.failed_step, self.step), self.failed_step)
+        self.alive = ok
+        self.last_loss = loss.detach().to(torch.float64)
+        self.step += 1
+
+    # -- monitoring ----------------------------------------------------------------------------------
+    def evaluate(self, which: str, samples: int) -> RangeMetrics:
+        """``which``: "interpolation" (validation stream) or "extrapolation" (test stream)."""
+        if which == "interpolation":
+            ranges, stream = self.task.interpolation, rng.STREAM_VALID
+        else:
+            ranges, stream = self.task.extrapolation, rng.STREAM_TEST
+        return evaluate_range(
+            self.model, self.task, self.task_seeds, ranges, samples, self.config.eval.solved_eps, stream, self.dtype
+        )
+
+    def monitor(self) -> dict[str, Any]:
+        """Validation and extrapolation errors now; updates ``solved_at``. Returns a metrics record."""
+        n = self.config.train.valid_samples
+        valid = self.evaluate("interpolation", n)
+        extrap = self.evaluate("extrapolation", n)
+        newly = extrap.solved & (self.solved_at < 0) & self.alive
+        self.solved_at = torch.where(newly, torch.full_like(self.solved_at, self.step), self.solved_at)
+        record: dict[str, Any] = {
+            "step": self.step,
+            "lr": self.lr_at(min(self.step, self.config.train.steps - 1)),
+            "loss_median": _median(self.last_loss),
+            "valid_mse_median": _median(valid.mse),
+            "extrap_mse_median": _median(extrap.mse),
+            "alive": int(self.alive.sum()),
+            "solved": int((self.solved_at >= 0).sum()),
+            "members": self.members.count,
+        }
+        if self.members.count <= 64:
+            record["loss"] = [float(v) for v in self.last_loss]
+            record["valid_mse"] = [float(v) for v in valid.mse]
+            record["extrap_mse"] = [float(v) for v in extrap.mse]
+        return record
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def state(self, finished: bool, results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "finished": finished,
+            "seeds": {"seeds": list(self.members.seeds), "restarts": self.members.restarts},
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "train_state": {
+                "optimizer": self.optimizer.state_dict(),
+                "alive": self.alive.cpu(),
+                "failed_step": self.failed_step.cpu(),
+                "solved_at": self.solved_at.cpu(),
+                "last_loss": self.last_loss.cpu(),
+            },
+            "results": results or [],
+        }
+
+    def save(self, path: Path, finished: bool, results: list[dict[str, Any]] | None = None) -> None:
+        if not bool(per_seed_all_finite(self.params).all()):
+            raise NaluError("internal error: refusing to save non-finite weights")
+        save_checkpoint(path, self.state(finished, results))
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load weights and training state from a checkpoint dict (``CheckpointError`` on mismatch)."""
+        try:
+            self.model.load_state_dict(data["model"], strict=True)
+            ts = data["train_state"]
+            self.optimizer.load_state_dict(ts["optimizer"])
+            for name in ("alive", "failed_step", "solved_at", "last_loss"):
+                value = ts[name]
+                current = getattr(self, name)
+                if not isinstance(value, torch.Tensor) or value.shape != current.shape:
+                    raise ValueError(f"{name} has the wrong shape")
+                setattr(self, name, value.to(device=self.device, dtype=current.dtype))
+        except (RuntimeError, ValueError, KeyError, TypeError, AssertionError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"checkpoint does not match its own config: {first}") from None
+        step = data["step"]
+        if step < 0 or step > self.config.train.steps:
+            raise CheckpointError(f"checkpoint step {step} is outside 0..{self.config.train.steps}")
+        self.step = step
+        if not bool(per_seed_all_finite(self.params).all()):
+            raise CheckpointError("checkpoint holds non-finite weights")
+
+    # -- final report --------------------------------------------------------------------------------
+    def results(self, samples: int) -> list[dict[str, Any]]:
+        """Per reported seed: the selected restart and its metrics."""
+        interp = self.evaluate("interpolation", samples)
+        extrap = self.evaluate("extrapolation", samples)
+        sparsity = sparsity_error(self.model)
+        k = self.members.restarts
+        out = []
+        for i, seed in enumerate(self.members.seeds):
+            block = slice(i * k, (i + 1) * k)
+            valid = interp.mse[block].clone()
+            valid[~torch.isfinite(valid) | ~self.alive[block]] = math.inf
+            best = i * k + int(torch.argmin(valid)) if k > 1 else i * k
+            failed = int(self.failed_step[best])
+            out.append(
+                {
+                    "seed": seed,
+                    "member": best,
+                    "restart": best - i * k,
+                    "interpolation": interp.row(best),
+                    "extrapolation": extrap.row(best),
+                    "solved": bool(extrap.solved[best]) and failed < 0,
+                    "solved_at": int(self.solved_at[best]) if int(self.solved_at[best]) >= 0 else None,
+                    "diverged_at": failed if failed >= 0 else None,
+                    "sparsity_error": float(sparsity[best]),
+                    "restarts_solved": int(extrap.solved[block].sum()) if k > 1 else None,
+                }
+            )
+        return out
+
+
+def _median(t: torch.Tensor) -> float:
+    finite = t[torch.isfinite(t)]
+    if finite.numel() == 0:
+        return math.nan
+    return float(finite.to(torch.float64).median())
+
+
+def train(
+    config: Config,
+    run_dir: Path | None = None,
+    *,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    checkpoint_every: int = 1000,
+    device: torch.device | None = None,
+) -> TrainResult:
+    """Train ``config``; write the run directory if given. Returns per-seed results.
+
+    ``progress(step, total, loss)`` is called every few steps; ``should_stop()`` is polled every step
+    and, when it returns True, the run saves a resumable checkpoint and returns ``interrupted=True``.
+    Raises ``DivergenceError`` when a single-seed run produces NaN/Inf (the checkpoint on disk is kept).
+    """
+    trainer = Trainer(config, device)
+    log: MetricsLog | None = None
+    ckpt_path: Path | None = None
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        ckpt_path = run_dir / CHECKPOINT_NAME
+        if resume:
+            trainer.restore(load_checkpoint(ckpt_path))
+            log = MetricsLog(run_dir / METRICS_NAME, truncate_after_step=trainer.step)
+        else:
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise NaluError(f"cannot create run directory {str(run_dir)!r}: {err.strerror}") from None
+            write_config(run_dir, dump_yaml(config))
+            log = MetricsLog(run_dir / METRICS_NAME)
+    total = config.train.steps
+    log_every = config.train.log_every
+    started = time.perf_counter()
+    interrupted = False
+    single = trainer.members.count == 1
+    try:
+        if trainer.step == 0 and log is not None:
+            log.write(trainer.monitor() | {"time": 0.0})
+        while trainer.step < total:
+            if should_stop is not None and should_stop():
+                interrupted = True
+                break
+            trainer.train_step()
+            step = trainer.step
+            if single and not bool(trainer.alive[0]):
+                failed = int(trainer.failed_step[0])
+                if log is not None:
+                    log.write({"step": step, "diverged_at": failed, "time": time.perf_counter() - started})
+                raise DivergenceError(
+                    f"training diverged at step {failed}: loss or weights became NaN/Inf"
+                    " (try a lower --lr or a narrower range); the last good checkpoint is kept"
+                )
+            if step % log_every == 0 or step == total:
+                record = trainer.monitor()
+                if log is not None:
+                    log.write(record | {"time": time.perf_counter() - started})
+            if progress is not None and (step % 10 == 0 or step == total):
+                progress(step, total, _median(trainer.last_loss))
+            if ckpt_path is not None and step % checkpoint_every == 0 and step < total:
+                trainer.save(ckpt_path, finished=False)
+            if not bool(trainer.alive.any()):
+                break  # every member diverged; nothing left to train
+        results = trainer.results(config.eval.samples)
+        if ckpt_path is not None:
+            trainer.save(ckpt_path, finished=not interrupted, results=results)
+    finally:
+        if log is not None:
+            log.close()
+    return TrainResult(
+        run_dir=run_dir,
+        config=config,
+        step=trainer.step,
+        interrupted=interrupted,
+        device=str(trainer.device),
+        elapsed=time.perf_counter() - started,
+        seeds=results,
+        warnings=trainer.warnings,
+    )
+
+
+def load_run(run: str | Path, device: torch.device | None = None) -> tuple[Trainer, dict[str, Any]]:
+    """Rebuild a run's model from its checkpoint's own config: (trainer with weights loaded, raw data)."""
+    from nalu_cli.checkpoint import find_checkpoint
+
+    path = find_checkpoint(run)
+    data = load_checkpoint(path)
+    try:
+        config = validate(data["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds an invalid config: {err}") from None
+    seeds = data["seeds"]
+    try:
+        config.train.seeds = [int(s) for s in seeds["seeds"]]
+        config.train.restarts = int(seeds["restarts"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"checkpoint {str(path)!r} has a malformed seeds entry") from None
+    if device is None:
+        device = torch.device("cpu")
+    trainer = Trainer(config, device)
+    try:
+        trainer.restore(data)
+    except CheckpointError as err:
+        raise CheckpointError(f"{str(path)!r}: {err}") from None
+    return trainer, data

@@ -1,0 +1,360 @@
+"""Neural arithmetic units as small ``nn.Module`` layers, batched over seeds.
+
+Every parameter carries a leading seed dimension S, so one module trains S independent models at once:
+a layer maps x [S, B, I] to y [S, B, O], and no operation mixes seeds. Initialisation is drawn from the
+counter-based generator in ``rng`` keyed by (seed, layer, parameter), so seed s starts from the same
+weights whatever other seeds share the batch.
+
+Units (SPEC section 2): NAC+ and NAC• (Trask et al. 2018), NALU (Trask 2018; weights shared or separate),
+NAU and NMU (Madsen & Johansen 2020), iNALU (Schlör et al. 2020), NPU and RealNPU (Heim et al. 2020), and
+an MLP layer (the baseline that fails to extrapolate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nalu_cli import rng
+
+ACTIVATIONS = (
+    "relu", "relu6", "tanh", "sigmoid", "elu", "selu", "prelu", "softplus", "leaky_relu", "none",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UnitOptions:
+    """Unit hyper-parameters shared by all layers of a model."""
+
+    eps: float = 1e-7
+    shared_weights: bool = True  # NALU: one W for the additive and multiplicative paths (as in the paper)
+    init_range: float = 2.0  # NAC family: Ŵ, M̂ ~ U(-r, r) (the seed article's U(-2, 2))
+    mlp_activation: str = "relu"
+
+
+class Unit(nn.Module):
+    """Base class. ``kind`` tells the formula readout how to read the weights:
+    "add" (y = W x), "mul" (y = Π x^W), "nmu" (y = Π (W x + 1 - W)), "gated" (NALU family), "mlp"."""
+
+    kind = "add"
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.opts = opts
+        self.layer = layer
+        self._param_count = 0
+        self.register_buffer("seeds", seeds.clone(), persistent=False)
+
+    @property
+    def num_seeds(self) -> int:
+        return int(self.seeds.shape[0])
+
+    # -- initialisation from the counter-based generator -------------------------------------------
+    def _stream_step(self) -> int:
+        self._param_count += 1
+        return self.layer * 1000 + self._param_count
+
+    def _uniform(self, shape: tuple[int, ...], lo: float, hi: float) -> nn.Parameter:
+        u = rng.uniform(self.seeds, rng.STREAM_INIT, self._stream_step(), shape, torch.float32)
+        return nn.Parameter(lo + u * (hi - lo))  # [S, *shape]
+
+    def _normal(self, shape: tuple[int, ...], std: float) -> nn.Parameter:
+        # Box-Muller from two uniform draws.
+        u1 = rng.uniform(self.seeds, rng.STREAM_INIT, self._stream_step(), shape, torch.float64)
+        u2 = rng.uniform(self.seeds, rng.STREAM_INIT, self._stream_step(), shape, torch.float64)
+        z = torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * math.pi * u2)
+        return nn.Parameter((z * std).to(torch.float32))
+
+    # -- interface used by models, training and inspection -----------------------------------------
+    def regularizer(self) -> torch.Tensor:
+        """Sparsity regulariser per seed: [S] (zero for units that have none)."""
+        p = next(self.parameters())
+        return torch.zeros(self.num_seeds, dtype=p.dtype, device=p.device)
+
+    def post_step(self) -> None:
+        """Called after each optimiser step (NAU/NMU clamp their weights here)."""
+
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        """The weights as the unit uses them, by name: each [S, O, I] (or [S, O] / [S, I])."""
+        return {name: p.detach() for name, p in self.named_parameters()}
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Gate values g for inputs x [S, B, I] -> [S, B, O] (None for ungated units)."""
+        return None
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x [S, B, I], w [S, O, I] -> [S, B, O]."""
+    return torch.bmm(x, w.transpose(1, 2))
+
+
+class NACAdd(Unit):
+    """NAC+: a = W x with W = tanh(Ŵ) ⊙ σ(M̂), pushing W towards {-1, 0, 1}."""
+
+    kind = "add"
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__(seeds, layer, in_features, out_features, opts)
+        r = opts.init_range
+        self.W_hat = self._uniform((out_features, in_features), -r, r)  # [S, O, I]
+        self.M_hat = self._uniform((out_features, in_features), -r, r)  # [S, O, I]
+
+    def weight(self) -> torch.Tensor:
+        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)  # [S, O, I]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _linear(x, self.weight())  # [S, B, O]
+
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        return {"W": self.weight().detach()}
+
+
+class NACMul(NACAdd):
+    """NAC•: m = exp(W log(|x| + ε)); multiplies and divides positive magnitudes."""
+
+    kind = "mul"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_x = torch.log(torch.abs(x) + self.opts.eps)  # [S, B, I]
+        return torch.exp(_linear(log_x, self.weight()))  # [S, B, O]
+
+
+class NALU(Unit):
+    """NALU: y = g ⊙ a + (1 - g) ⊙ m with an input-dependent gate g = σ(G x).
+
+    ``shared_weights`` uses one W for a and m (Trask 2018); otherwise m has its own W (the seed article).
+    """
+
+    kind = "gated"
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__(seeds, layer, in_features, out_features, opts)
+        r = opts.init_range
+        shape = (out_features, in_features)
+        self.W_hat = self._uniform(shape, -r, r)  # [S, O, I]
+        self.M_hat = self._uniform(shape, -r, r)  # [S, O, I]
+        if not opts.shared_weights:
+            self.W_hat_m = self._uniform(shape, -r, r)  # [S, O, I]
+            self.M_hat_m = self._uniform(shape, -r, r)  # [S, O, I]
+        self.G = self._normal(shape, 1.0)  # [S, O, I]
+
+    def weight_add(self) -> torch.Tensor:
+        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)  # [S, O, I]
+
+    def weight_mul(self) -> torch.Tensor:
+        if self.opts.shared_weights:
+            return self.weight_add()
+        return torch.tanh(self.W_hat_m) * torch.sigmoid(self.M_hat_m)  # [S, O, I]
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(_linear(x, self.G))  # [S, B, O]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = _linear(x, self.weight_add())  # [S, B, O]
+        log_x = torch.log(torch.abs(x) + self.opts.eps)  # [S, B, I]
+        m = torch.exp(_linear(log_x, self.weight_mul()))  # [S, B, O]
+        g = self.gate(x)  # [S, B, O]
+        return g * a + (1 - g) * m
+
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        weights = {"W": self.weight_add().detach()}
+        if not self.opts.shared_weights:
+            weights["W_m"] = self.weight_mul().detach()
+        weights["G"] = self.G.detach()
+        return weights
+
+
+class NAU(Unit):
+    """NAU: z = W x, W clamped to [-1, 1]; regulariser mean(min(|W|, 1 - |W|)) (Madsen & Johansen 2020)."""
+
+    kind = "add"
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__(seeds, layer, in_features, out_features, opts)
+        # Madsen & Johansen: E[W] = 0, Var[W] = 2 / (I + O)  ->  U(-r, r) with r = sqrt(6 / (I + O)).
+        r = min(math.sqrt(6.0 / (in_features + out_features)), 0.5)
+        self.W = self._uniform((out_features, in_features), -r, r)  # [S, O, I]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _linear(x, self.W)  # [S, B, O]
+
+    def regularizer(self) -> torch.Tensor:
+        w = self.W.abs()
+        return torch.minimum(w, 1 - w).mean(dim=(1, 2))  # [S]
+
+    @torch.no_grad()
+    def post_step(self) -> None:
+        self.W.clamp_(-1.0, 1.0)
+
+
+class NMU(Unit):
+    """NMU: z_j = Π_i (W_ij x_i + 1 - W_ij), W clamped to [0, 1], init U[0.25, 0.75]."""
+
+    kind = "nmu"
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__(seeds, layer, in_features, out_features, opts)
+        self.W = self._uniform((out_features, in_features), 0.25, 0.75)  # [S, O, I]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.W[:, None, :, :]  # [S, 1, O, I]
+        terms = w * x[:, :, None, :] + 1 - w  # [S, B, O, I]
+        return terms.prod(dim=-1)  # [S, B, O]
+
+    def regularizer(self) -> torch.Tensor:
+        return torch.minimum(self.W, 1 - self.W).mean(dim=(1, 2))  # [S]
+
+    @torch.no_grad()
+    def post_step(self) -> None:
+        self.W.clamp_(0.0, 1.0)
+
+
+class INALU(Unit):
+    """iNALU (Schlör et al. 2020): separate weights, an input-independent gate g = σ(G),
+    a clipped multiplicative path and an explicit sign correction for negative inputs."""
+
+    kind = "gated"
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__(seeds, layer, in_features, out_features, opts)
+        r = opts.init_range
+        shape = (out_features, in_features)
+        self.W_hat = self._uniform(shape, -r, r)  # [S, O, I]
+        self.M_hat = self._uniform(shape, -r, r)  # [S, O, I]
+        self.W_hat_m = self._uniform(shape, -r, r)  # [S, O, I]
+        self.M_hat_m = self._uniform(shape, -r, r)  # [S, O, I]
+        self.G = self._normal((out_features,), 1.0)  # [S, O]
+
+    def weight_add(self) -> torch.Tensor:
+        return torch.tanh(self.W_hat) * torch.sigmoid(self.M_hat)  # [S, O, I]
+
+    def weight_mul(self) -> torch.Tensor:
+        return torch.tanh(self.W_hat_m) * torch.sigmoid(self.M_hat_m)  # [S, O, I]
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        g = torch.sigmoid(self.G)[:, None, :]  # [S, 1, O]
+        return g.expand(x.shape[0], x.shape[1], self.out_features)  # [S, B, O]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = _linear(x, self.weight_add())  # [S, B, O]
+        w_m = self.weight_mul()  # [S, O, I]
+        log_x = torch.log(torch.clamp(torch.abs(x), min=self.opts.eps))  # [S, B, I]
+        m = torch.exp(torch.clamp(_linear(log_x, w_m), max=20.0))  # [S, B, O]
+        w_abs = w_m.abs()[:, None, :, :]  # [S, 1, O, I]
+        sign = torch.sign(x)[:, :, None, :]  # [S, B, 1, I]
+        s = (sign * w_abs + 1 - w_abs).prod(dim=-1)  # [S, B, O]
+        g = self.gate(x)  # [S, B, O]
+        return g * a + (1 - g) * m * s
+
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        return {"W": self.weight_add().detach(), "W_m": self.weight_mul().detach(), "G": self.G.detach()}
+
+
+class NPU(Unit):
+    """NPU (Heim et al. 2020): z = exp(W_re log r - π W_im k) ⊙ cos(W_im log r + π W_re k),
+    r = ĝ|x| + (1 - ĝ) with a relevance gate ĝ in [0, 1], k = 1 where x < 0."""
+
+    kind = "mul"
+    real = False
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__(seeds, layer, in_features, out_features, opts)
+        r = math.sqrt(6.0 / (in_features + out_features))
+        self.W_re = self._uniform((out_features, in_features), -r, r)  # [S, O, I]
+        if not self.real:
+            self.W_im = self._uniform((out_features, in_features), -r, r)  # [S, O, I]
+        self.g = nn.Parameter(torch.full((self.num_seeds, in_features), 0.5))  # [S, I]; half relevant
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.g[:, None, :]  # [S, 1, I]
+        r = g * torch.abs(x) + (1 - g)  # [S, B, I]
+        log_r = torch.log(torch.clamp(r, min=self.opts.eps))  # [S, B, I]
+        k = (x < 0).to(x.dtype)  # [S, B, I]
+        magnitude = _linear(log_r, self.W_re)  # [S, B, O]
+        angle = math.pi * _linear(k, self.W_re)  # [S, B, O]
+        if not self.real:
+            magnitude = magnitude - math.pi * _linear(k, self.W_im)
+            angle = angle + _linear(log_r, self.W_im)
+        return torch.exp(magnitude) * torch.cos(angle)  # [S, B, O]
+
+    @torch.no_grad()
+    def post_step(self) -> None:
+        self.g.clamp_(0.0, 1.0)
+
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        weights = {"W": self.W_re.detach()}
+        if not self.real:
+            weights["W_im"] = self.W_im.detach()
+        weights["g"] = self.g.detach()
+        return weights
+
+
+class RealNPU(NPU):
+    """RealNPU: the NPU with W_im = 0."""
+
+    real = True
+
+
+class MLPLayer(Unit):
+    """A linear layer with bias (the activation is applied by the model between layers)."""
+
+    kind = "mlp"
+
+    def __init__(self, seeds: torch.Tensor, layer: int, in_features: int, out_features: int, opts: UnitOptions):
+        super().__init__(seeds, layer, in_features, out_features, opts)
+        bound = 1.0 / math.sqrt(in_features)
+        self.W = self._uniform((out_features, in_features), -bound, bound)  # [S, O, I]
+        self.b = self._uniform((out_features,), -bound, bound)  # [S, O]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _linear(x, self.W) + self.b[:, None, :]  # [S, B, O]
+
+
+UNITS: dict[str, type[Unit]] = {
+    "nac_add": NACAdd,
+    "nac_mul": NACMul,
+    "nalu": NALU,
+    "nau": NAU,
+    "nmu": NMU,
+    "inalu": INALU,
+    "npu": NPU,
+    "realnpu": RealNPU,
+    "mlp": MLPLayer,
+}
+
+# Names users may type for the same unit.
+UNIT_ALIASES = {"nac": "nac_add", "nac+": "nac_add", "nac*": "nac_mul", "nac•": "nac_mul", "linear": "mlp"}
+
+
+class SeedPReLU(nn.Module):
+    """PReLU with one learnable slope per seed (``nn.PReLU`` would share it across seeds)."""
+
+    def __init__(self, num_seeds: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((num_seeds, 1, 1), 0.25))  # [S, 1, 1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x >= 0, x, self.weight * x)
+
+
+def activation(name: str, num_seeds: int) -> nn.Module:
+    """The MLP activation by name (``none`` is the identity, i.e. the Linear baseline)."""
+    if name == "prelu":
+        return SeedPReLU(num_seeds)
+    modules: dict[str, nn.Module] = {
+        "relu": nn.ReLU(),
+        "relu6": nn.ReLU6(),
+        "tanh": nn.Tanh(),
+        "sigmoid": nn.Sigmoid(),
+        "elu": nn.ELU(),
+        "selu": nn.SELU(),
+        "softplus": nn.Softplus(),
+        "leaky_relu": nn.LeakyReLU(),
+        "none": nn.Identity(),
+    }
+    return modules[name]
