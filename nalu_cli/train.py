@@ -33,11 +33,13 @@ from nalu_cli.checkpoint import (
 from nalu_cli.config import Config, dump_yaml, validate
 from nalu_cli.errors import CheckpointError, ConfigError, DivergenceError, NaluError
 from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
+from nalu_cli.formula import read_formula
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, per_seed_all_finite
 from nalu_cli.tasks import Task, make_task
 from nalu_cli.units import UnitOptions
 
+PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
 RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
 
 ProgressFn = Callable[[int, int, float], None]
@@ -201,6 +203,12 @@ class Trainer:
             record["extrap_mse"] = [float(v) for v in extrap.mse]
         return record
 
+    def probe(self) -> torch.Tensor:
+        """Inputs from the interpolation range that feed gates for the formula readout: [M, B, I]."""
+        return self.task.sample_inputs(
+            self.task_seeds, rng.STREAM_PROBE, 0, PROBE_SAMPLES, self.task.interpolation, self.dtype
+        )
+
     # -- checkpoints ---------------------------------------------------------------------------------
     def state(self, finished: bool, results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
@@ -252,6 +260,7 @@ class Trainer:
         interp = self.evaluate("interpolation", samples)
         extrap = self.evaluate("extrapolation", samples)
         sparsity = sparsity_error(self.model)
+        probe = self.probe()
         k = self.members.restarts
         out = []
         for i, seed in enumerate(self.members.seeds):
@@ -260,6 +269,7 @@ class Trainer:
             valid[~torch.isfinite(valid) | ~self.alive[block]] = math.inf
             best = i * k + int(torch.argmin(valid)) if k > 1 else i * k
             failed = int(self.failed_step[best])
+            readout = read_formula(self.model, best, probe)
             out.append(
                 {
                     "seed": seed,
@@ -272,6 +282,8 @@ class Trainer:
                     "diverged_at": failed if failed >= 0 else None,
                     "sparsity_error": float(sparsity[best]),
                     "restarts_solved": int(extrap.solved[block].sum()) if k > 1 else None,
+                    "formula": readout.formula,
+                    "formula_reason": readout.reason,
                 }
             )
         return out

@@ -1,0 +1,423 @@
+"""The ``nalu`` command line: a thin Typer layer over the library.
+
+Each command parses its options, calls the library, renders the result (tables to stdout, progress and
+messages to stderr, or one JSON document to stdout with ``--json``) and maps failures to exit codes:
+0 ok, 1 runtime failure, 2 usage or config error, 130/143 interrupted by SIGINT/SIGTERM.
+torch is imported inside the commands so ``nalu --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+OPS_HELP = "add, sub, mul, div, square, sqrt, identity"
+UNITS_HELP = "nac_add, nac_mul, nalu, nau, nmu, inalu, npu, realnpu, mlp"
+
+app = typer.Typer(
+    name="nalu",
+    help=(
+        "Teach neural networks arithmetic that extrapolates (NAC, NALU, NAU, NMU, ...).\n\n"
+        "Example:  nalu train --op mul  then  nalu extrapolate runs/mul-nmu-s0"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+def _console(err: bool) -> Console:
+    console = Console(stderr=err)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120  # pipes and files get wide tables rather than rich's 80-column default
+    return console
+
+
+stdout = _console(False)
+stderr = _console(True)
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int) -> NoReturn:
+    stderr.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run a command body, turning library exceptions into one-line errors and exit codes."""
+    from nalu_cli.errors import ConfigError, NaluError
+
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except ConfigError as err:
+        fail(str(err), 2)
+    except NaluError as err:
+        fail(str(err), 1)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except MemoryError:
+        fail("out of memory (try fewer seeds, samples or a smaller batch)", 1)
+    except Exception as err:  # never a traceback for the user; NALU_DEBUG=1 shows it
+        if os.environ.get("NALU_DEBUG"):
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        fail(f"internal error: {type(err).__name__}: {first} (set NALU_DEBUG=1 for the traceback)", 1)
+
+
+def emit_json(report: dict[str, Any]) -> None:
+    from nalu_cli.render import json_safe
+
+    typer.echo(json.dumps(json_safe(report), indent=2, allow_nan=False))
+
+
+def _parse_ranges_option(values: list[str] | None) -> list[Any] | None:
+    from nalu_cli.errors import ConfigError
+    from nalu_cli.tasks import parse_ranges
+
+    if not values:
+        return None
+    out = []
+    for v in values:
+        try:
+            out.append(parse_ranges(v))
+        except ValueError as err:
+            raise ConfigError(f"--range {v!r}: {err}") from None
+    return out
+
+
+def _parse_floats(text: str | None, option: str) -> list[float] | None:
+    from nalu_cli.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} must be numbers separated by commas, such as 1,10,100") from None
+    if not values or any(not (v > 0 and v < float("inf")) for v in values):
+        raise ConfigError(f"{option} {text!r} must be positive finite numbers")
+    return values
+
+
+@contextmanager
+def interrupt_flag() -> Iterator[dict[str, int]]:
+    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process."""
+    state = {"signal": 0}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if state["signal"]:
+            # A second signal means "now": leave without waiting (the last checkpoint stays).
+            raise KeyboardInterrupt
+        state["signal"] = signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _default_run_dir(op: str, unit: str, seed: int) -> Path:
+    base = Path("runs") / f"{op}-{unit}-s{seed}"
+    candidate, n = base, 1
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}-{n}")
+        n += 1
+    return candidate
+
+
+@app.command()
+def train(
+    op: Annotated[str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option("--unit", "--model", help=f"Unit for every layer, or per layer joined by commas ({UNITS_HELP})."),
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="Input mode: pair (x0, x1) or static (sums of subsets of x).")] = None,
+    hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 2 or 2,2 (empty string: one layer).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (data, initialisation).")] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Train several seeds at once, batched: N (seeds 0..N-1), A-B, or a,b,c.")
+    ] = None,
+    restarts: Annotated[
+        int | None, typer.Option(help="Train K restarts per seed and keep the best by interpolation validation error.")
+    ] = None,
+    interpolation: Annotated[
+        str | None, typer.Option("--interpolation", "--train-range", help="Training range LO,HI (union: 'A,B;C,D').")
+    ] = None,
+    extrapolation: Annotated[
+        str | None, typer.Option("--extrapolation", "--test-range", help="Extrapolation (test) range LO,HI.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Published setup: madsen2020 or trask2018.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any config key, e.g. --set train.regularizer.scale=1.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/OP-UNIT-sSEED).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its directory.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing run directory given with --out.")] = False,
+    checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.", min=1)] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+) -> None:
+    """Train a model on an arithmetic task and report whether it extrapolates.
+
+    Examples:
+
+      nalu train --op mul
+
+      nalu train --op div --seeds 10 --json
+
+      nalu train --config sample_configs/static_add.yaml --steps 5000
+
+      nalu train --resume runs/mul-nmu-s0
+    """
+
+    def body() -> None:
+        from nalu_cli import config as cfgmod
+        from nalu_cli.checkpoint import CHECKPOINT_NAME, find_checkpoint, load_checkpoint
+        from nalu_cli.errors import CheckpointError, ConfigError
+        from nalu_cli.reports import train_report
+        from nalu_cli.train import train as run_training
+
+        overrides: dict[str, Any] = {}
+        flag_values = {
+            "task.op": op,
+            "task.mode": mode,
+            "train.steps": steps,
+            "train.lr": lr,
+            "train.batch_size": batch_size,
+            "train.seed": seed,
+            "train.restarts": restarts,
+            "train.device": device,
+        }
+        overrides.update({k: v for k, v in flag_values.items() if v is not None})
+        if unit is not None:
+            units = [u.strip() for u in unit.split(",") if u.strip()]
+            overrides["model.unit"] = units[0] if len(units) == 1 else units
+        if hidden is not None:
+            try:
+                overrides["model.hidden"] = [int(h) for h in hidden.split(",") if h.strip()]
+            except ValueError:
+                raise ConfigError(f"--hidden {hidden!r} must be integers separated by commas, such as 2 or 4,4") from None
+        if seeds is not None:
+            try:
+                parsed = cfgmod.parse_seeds(seeds)
+            except ValueError as err:
+                raise ConfigError(f"--seeds: {err}") from None
+            if seeds.strip().isdigit():  # N means N seeds starting at --seed (default 0)
+                start = seed or 0
+                parsed = list(range(start, start + int(seeds)))
+                if not parsed:
+                    raise ConfigError("--seeds must be at least 1")
+            overrides["train.seeds"] = parsed
+        if interpolation is not None:
+            overrides["task.interpolation"] = interpolation
+        if extrapolation is not None:
+            overrides["task.extrapolation"] = extrapolation
+        for item in set_ or []:
+            key, value = cfgmod.parse_assignment(item)
+            overrides[key] = value
+
+        if resume is not None:
+            allowed = {"train.steps", "train.device"}
+            extra = sorted(set(overrides) - allowed)
+            if extra or config is not None or preset is not None:
+                raise ConfigError("--resume continues a run with its own config; only --steps and --device may change")
+            ckpt = find_checkpoint(resume)
+            data = load_checkpoint(ckpt)
+            try:
+                resolved = cfgmod.validate(cfgmod.deep_merge(data["config"], {}))
+            except ConfigError as err:
+                raise CheckpointError(f"{str(ckpt)!r} holds an invalid config: {err}") from None
+            for key, value in overrides.items():
+                section, name = key.split(".")
+                setattr(getattr(resolved, section), name, value)
+            resolved = cfgmod.validate(resolved.to_dict())
+            run_dir = ckpt.parent
+        else:
+            file_data = cfgmod.load_yaml(config) if config is not None else None
+            resolved = cfgmod.resolve(file_data, overrides, preset)
+            if out is None:
+                run_dir = _default_run_dir(resolved.task.op, "-".join(dict.fromkeys(resolved.model.units())), resolved.train.seed_list()[0])
+            else:
+                run_dir = out
+                if (run_dir / CHECKPOINT_NAME).exists() and not force:
+                    raise ConfigError(
+                        f"{str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or overwrite it with --force"
+                    )
+                if run_dir.exists() and not run_dir.is_dir():
+                    raise ConfigError(f"--out {str(run_dir)!r} is a file, not a directory")
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn("[bold]training[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            console=stderr,
+            disable=not stderr.is_terminal,
+            transient=True,
+        )
+        with progress, interrupt_flag() as interrupted:
+            task_id = progress.add_task("train", total=resolved.train.steps, loss="-")
+
+            def on_progress(step: int, total: int, loss: float) -> None:
+                progress.update(task_id, completed=step, loss=f"{loss:.3g}")
+
+            result = run_training(
+                resolved,
+                run_dir,
+                resume=resume is not None,
+                progress=on_progress,
+                should_stop=lambda: bool(interrupted["signal"]),
+                checkpoint_every=checkpoint_every,
+            )
+        report = train_report(result)
+        for warning in result.warnings:
+            stderr.print(f"[yellow]Warning:[/] {warning}")
+        if result.interrupted:
+            code = 130 if interrupted["signal"] == signal.SIGINT else 143
+            name = "SIGINT" if code == 130 else "SIGTERM"
+            stderr.print(
+                f"Interrupted by {name} at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}",
+                highlight=False,
+            )
+            if as_json:
+                emit_json(report)
+            raise typer.Exit(code)
+        if as_json:
+            emit_json(report)
+        else:
+            from nalu_cli.render import train_summary
+
+            stdout.print(train_summary(report))
+
+    guarded(body)
+
+
+@app.command("eval")
+def eval_(
+    run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
+    range_: Annotated[
+        list[str] | None, typer.Option("--range", "-r", help="Range LO,HI to evaluate on (repeatable; union: 'A,B;C,D').")
+    ] = None,
+    samples: Annotated[int | None, typer.Option(help="Samples per range (default from the run's config).", min=1, max=10_000_000)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """Evaluate a checkpoint: MSE, MAE, relative error and solved flag per range.
+
+    Without --range it evaluates the run's own interpolation and extrapolation ranges.
+
+    Examples:
+
+      nalu eval runs/mul-nmu-s0
+
+      nalu eval runs/mul-nmu-s0 --range 10,100 --range 100,1000 --json
+    """
+
+    def body() -> None:
+        from nalu_cli.render import eval_table
+        from nalu_cli.reports import eval_report
+
+        report = eval_report(run, _parse_ranges_option(range_), samples)
+        if as_json:
+            emit_json(report)
+        else:
+            stdout.print(eval_table(report, f"nalu eval · {report['describe']} · step {report['step']}"))
+
+    guarded(body)
+
+
+@app.command()
+def extrapolate(
+    run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
+    factors: Annotated[
+        str | None, typer.Option(help="Scale factors of the training range, e.g. 1,10,100,1000 (default from config).")
+    ] = None,
+    samples: Annotated[int | None, typer.Option(help="Samples per range.", min=1, max=10_000_000)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """Show how the error grows as inputs move away from the training range (×1, ×10, ×100, ×1000).
+
+    Examples:
+
+      nalu extrapolate runs/mul-nmu-s0
+
+      nalu extrapolate runs/mul-nmu-s0 --factors 1,10,1e4 --json
+    """
+
+    def body() -> None:
+        from nalu_cli.render import extrapolate_view
+        from nalu_cli.reports import extrapolate_report
+
+        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples)
+        if as_json:
+            emit_json(report)
+        else:
+            stdout.print(extrapolate_view(report))
+
+    guarded(body)
+
+
+@app.command("inspect-weights")
+def inspect_weights(
+    run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
+    raw: Annotated[bool, typer.Option(help="Also show the raw parameters (Ŵ, M̂, G, ...).")] = False,
+    seed: Annotated[list[int] | None, typer.Option(help="Only these seeds of a multi-seed run (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+) -> None:
+    """Show the learned weight and gate matrices and the formula they encode.
+
+    Values near +1, -1 and 0 are marked; the formula (e.g. y = x0 * x1) is read when the weights are
+    near-discrete, otherwise the readout says which weight is not.
+
+    Examples:
+
+      nalu inspect-weights runs/mul-nmu-s0
+
+      nalu inspect-weights runs/div-realnpu-s0 --raw --json
+    """
+
+    def body() -> None:
+        from nalu_cli.render import inspect_view
+        from nalu_cli.reports import inspect_report
+
+        report = inspect_report(run, raw=raw, seeds=seed)
+        if as_json:
+            emit_json(report)
+        else:
+            stdout.print(inspect_view(report))
+
+    guarded(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        stderr.print("[bold red]Error:[/] interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

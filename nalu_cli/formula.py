@@ -1,0 +1,203 @@
+"""Reading the formula a trained model encodes out of its weights.
+
+Each layer output is read as an expression over the layer's inputs when its weights are near-discrete:
+additive units (NAC+, NAU) as signed sums, multiplicative ones (NAC•, NPU, RealNPU) as products of powers,
+the NMU as a product of selected inputs, and gated units (NALU, iNALU) as whichever path their gate
+chooses on a probe batch. Expressions compose layer by layer into ``y = (x0 + x1) / x2``. When a weight
+(or gate) is not within ``tol`` of a discrete value, the readout says so and names it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from nalu_cli.models import ArithmeticModel
+from nalu_cli.units import NPU, Unit
+
+ATOM, PRODUCT, SUM = 3, 2, 1  # precedence of an expression's top-level operator
+
+
+@dataclass(frozen=True)
+class Expr:
+    text: str
+    prec: int
+
+    def wrapped(self, min_prec: int) -> str:
+        return self.text if self.prec >= min_prec else f"({self.text})"
+
+
+@dataclass
+class Readout:
+    """The formula, or why there is none."""
+
+    discrete: bool
+    formula: str | None
+    layers: list[list[str | None]]
+    reason: str | None = None
+
+
+def _snap(value: float, allowed: tuple[float, ...], tol: float) -> float | None:
+    best = min(allowed, key=lambda a: abs(a - value))
+    return best if abs(best - value) <= tol else None
+
+
+def _sum_expr(coeffs: list[float], inputs: list[Expr]) -> Expr:
+    if not any(coeffs):
+        return Expr("0", ATOM)
+    # Condense runs of consecutive +1 inputs x_i ... x_j (the static task's subsets) into sum(x_i..x_j).
+    parts: list[tuple[int, str]] = []
+    i = 0
+    while i < len(coeffs):
+        c = coeffs[i]
+        if c == 0:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(coeffs) and coeffs[j + 1] == c and inputs[j + 1].prec == ATOM:
+            j += 1
+        if j - i >= 3 and inputs[i].prec == ATOM:
+            parts.append((1 if c > 0 else -1, f"sum({inputs[i].text}..{inputs[j].text})"))
+        else:
+            for k in range(i, j + 1):
+                parts.append((1 if c > 0 else -1, _scaled(abs(coeffs[k]), inputs[k])))
+        i = j + 1
+    nonzero = [(c, e) for c, e in zip(coeffs, inputs, strict=True) if c != 0]
+    if len(nonzero) == 1 and nonzero[0][0] == 1:
+        return nonzero[0][1]
+    text = ""
+    for n, (sign, term) in enumerate(parts):
+        if n == 0:
+            text = term if sign > 0 else f"-{term}"
+        else:
+            text += f" + {term}" if sign > 0 else f" - {term}"
+    if len(parts) == 1 and parts[0][0] > 0:
+        return Expr(text, ATOM if text.startswith("sum(") else PRODUCT)
+    return Expr(text, SUM)
+
+
+def _scaled(c: float, e: Expr) -> str:
+    if c == 1:
+        return e.wrapped(SUM + 1) if e.prec == SUM else e.text
+    return f"{c:g} * {e.wrapped(PRODUCT)}"
+
+
+def _power(e: Expr, p: float) -> str:
+    if p == 1:
+        return e.wrapped(PRODUCT)
+    if p == 0.5:
+        return f"sqrt({e.text})"
+    return f"{e.wrapped(ATOM)}^{p:g}"
+
+
+def _product_expr(powers: list[float], inputs: list[Expr]) -> Expr:
+    factors = [(p, e) for p, e in zip(powers, inputs, strict=True) if p != 0]
+    if not factors:
+        return Expr("1", ATOM)
+    if len(factors) == 1 and factors[0][0] == 1:
+        return factors[0][1]
+    num = [_power(e, p) for p, e in factors if p > 0]
+    den = [_power(e, -p) for p, e in factors if p < 0]
+    top = " * ".join(num) if num else "1"
+    if not den:
+        return Expr(top, ATOM if len(num) == 1 and top.startswith("sqrt(") else PRODUCT)
+    bottom = den[0] if len(den) == 1 else "(" + " * ".join(den) + ")"
+    return Expr(f"{top} / {bottom}", PRODUCT)
+
+
+def _weights(unit: Unit, member: int) -> dict[str, torch.Tensor]:
+    return {k: v[member].to(torch.float64).cpu() for k, v in unit.effective_weights().items()}
+
+
+def _read_add(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tuple[list[Expr | None], str | None]:
+    out: list[Expr | None] = []
+    for j in range(w.shape[0]):
+        coeffs = [_snap(float(v), (-1.0, 0.0, 1.0), tol) for v in w[j]]
+        if any(c is None for c in coeffs):
+            bad = next(i for i, c in enumerate(coeffs) if c is None)
+            return out, f"{where} weight [{j},{bad}] = {float(w[j, bad]):.3f} is not near -1, 0 or 1"
+        out.append(_sum_expr([float(c) for c in coeffs if c is not None], inputs))
+    return out, None
+
+
+def _read_mul(
+    w: torch.Tensor, inputs: list[Expr], tol: float, where: str, allowed: tuple[float, ...], gate: torch.Tensor | None = None
+) -> tuple[list[Expr | None], str | None]:
+    out: list[Expr | None] = []
+    for j in range(w.shape[0]):
+        powers: list[float] = []
+        for i in range(w.shape[1]):
+            if gate is not None:
+                g = _snap(float(gate[i]), (0.0, 1.0), tol)
+                if g is None:
+                    return out, f"{where} relevance gate g[{i}] = {float(gate[i]):.3f} is not near 0 or 1"
+                if g == 0.0:
+                    powers.append(0.0)
+                    continue
+            p = _snap(float(w[j, i]), allowed, tol)
+            if p is None:
+                return out, f"{where} weight [{j},{i}] = {float(w[j, i]):.3f} is not near a simple power"
+            powers.append(p)
+        out.append(_product_expr(powers, inputs))
+    return out, None
+
+
+def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tuple[list[Expr | None], str | None]:
+    out: list[Expr | None] = []
+    for j in range(w.shape[0]):
+        sel = [_snap(float(v), (0.0, 1.0), tol) for v in w[j]]
+        if any(s is None for s in sel):
+            bad = next(i for i, s in enumerate(sel) if s is None)
+            return out, f"{where} weight [{j},{bad}] = {float(w[j, bad]):.3f} is not near 0 or 1"
+        out.append(_product_expr([float(s) for s in sel if s is not None], inputs))
+    return out, None
+
+
+@torch.no_grad()
+def read_formula(
+    model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float = 0.05
+) -> Readout:
+    """The formula of member ``member``; ``probe`` [M, B, I] feeds the gates of gated units."""
+    n_inputs = probe.shape[-1]
+    inputs = [Expr(f"x{i}", ATOM) for i in range(n_inputs)]
+    layer_inputs = model.forward_with_inputs(probe)
+    layers: list[list[str | None]] = []
+    for index, unit in enumerate(model.units):
+        where = f"layer {index + 1} ({type(unit).__name__})"
+        w = _weights(unit, member)
+        kind = unit.kind
+        if kind == "gated":
+            gate = unit.gate(layer_inputs[index])
+            assert gate is not None
+            g_mean = gate[member].mean(dim=0).to(torch.float64).cpu()  # [O]
+            outputs: list[Expr | None] = []
+            for j in range(unit.out_features):
+                g = _snap(float(g_mean[j]), (0.0, 1.0), tol)
+                if g is None:
+                    return Readout(False, None, layers, f"{where} gate {j} is {float(g_mean[j]):.3f} on average, mixing + and ×")
+                if g == 1.0:
+                    exprs, reason = _read_add(w["W"][j : j + 1], inputs, tol, where)
+                else:
+                    exprs, reason = _read_mul(w.get("W_m", w["W"])[j : j + 1], inputs, tol, where, (-1.0, 0.0, 1.0))
+                if reason:
+                    return Readout(False, None, layers, reason)
+                outputs += exprs
+        elif kind == "add":
+            outputs, reason = _read_add(w["W"], inputs, tol, where)
+        elif kind == "nmu":
+            outputs, reason = _read_nmu(w["W"], inputs, tol, where)
+        elif kind == "mul":
+            if isinstance(unit, NPU):
+                if "W_im" in w and any(_snap(float(v), (0.0,), tol) is None for v in w["W_im"].flatten()):
+                    return Readout(False, None, layers, f"{where} has imaginary weights away from 0")
+                outputs, reason = _read_mul(w["W"], inputs, tol, where, (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0), w["g"])
+            else:
+                outputs, reason = _read_mul(w["W"], inputs, tol, where, (-1.0, 0.0, 1.0))
+        else:
+            return Readout(False, None, layers, f"{where} is an MLP layer, which encodes no formula")
+        if reason:
+            return Readout(False, None, layers, reason)
+        layers.append([e.text if e else None for e in outputs])
+        inputs = [e for e in outputs if e is not None]
+    return Readout(True, f"y = {inputs[0].text}", layers)
