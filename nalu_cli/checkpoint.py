@@ -13,6 +13,7 @@ containers: a checkpoint can never run code.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -44,10 +45,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(directory)
 

@@ -60,10 +60,7 @@ def uniform(
         n *= d
     bits = random_bits(seeds, stream, step, n)  # [S, n]
     # 24 bits are exact in float32; float64 gets 32 bits.
-    if dtype == torch.float64:
-        u = bits.to(torch.float64) * (1.0 / 2**32)
-    else:
-        u = (bits >> 8).to(dtype) * (1.0 / 2**24)
+    u = bits.to(torch.float64) * (1.0 / 2**32) if dtype == torch.float64 else (bits >> 8).to(dtype) * (1.0 / 2**24)
     return u.reshape(seeds.shape[0], *shape)
 
 
