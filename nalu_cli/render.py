@@ -171,3 +171,201 @@ def inspect_view(report: dict[str, Any]) -> Group:
             parts.append(Text(f"formula: not discrete — {s['reason']}", style="bold yellow"))
     parts.append(Text("legend: green ≈ +1, red ≈ −1, dim ≈ 0 (within 0.05), yellow = not discrete", style="dim"))
     return Group(*parts)
+
+
+# -- run history, comparisons, text plots ---------------------------------------------------------------
+
+PLOT_STYLES = ("cyan", "magenta", "yellow", "green", "blue", "red")
+
+
+def text_plot(plot: Any, title: str | None = None) -> Group:
+    """A ``textplot.TextPlot`` as rich text: series coloured, axes dim, legend under the plot."""
+    parts: list[Any] = []
+    if title:
+        parts.append(Text(title, style="bold"))
+    for line in plot.lines:
+        text = Text()
+        for segment, role in line:
+            if role.startswith("series"):
+                text.append(segment, style=PLOT_STYLES[int(role[6:]) % len(PLOT_STYLES)])
+            else:
+                text.append(segment, style="dim")
+        parts.append(text)
+    legend = Text()
+    for label, role, dotted in plot.legend:
+        if legend:
+            legend.append("   ")
+        legend.append("┈┈ " if dotted else "── ", style=PLOT_STYLES[int(role[6:]) % len(PLOT_STYLES)])
+        legend.append(label)
+    parts.append(legend)
+    return Group(*parts)
+
+
+def train_text_plot(history: list[dict[str, Any]], width: int = 56) -> Group | None:
+    """Training loss and extrapolation MSE over steps (log y) from a run's metrics log."""
+    from nalu_cli.textplot import Series, line_plot
+
+    rows = [h for h in history if "loss_median" in h]
+    steps = [h["step"] for h in rows]
+    plot = line_plot(
+        [
+            Series("training loss", steps, [h.get("loss_median") for h in rows]),
+            Series("extrapolation MSE", steps, [h.get("extrap_mse_median") for h in rows], dotted=True),
+        ],
+        width=width,
+        height=8,
+        logy=True,
+        xlabel="step",
+    )
+    return text_plot(plot, "training curve (median over seeds, log scale)") if plot else None
+
+
+def extrapolate_text_plot(report: dict[str, Any], width: int = 56) -> Group | None:
+    """MSE against the ladder factor (log-log), median over seeds, with the solved threshold dotted."""
+    import statistics
+
+    from nalu_cli.textplot import Series, line_plot
+
+    seeds = report["seeds"]
+    factors = [r["factor"] for r in seeds[0]["ranges"]]
+
+    def median(i: int, key: str) -> float:
+        return float(statistics.median(math.inf if math.isnan(s["ranges"][i][key]) else s["ranges"][i][key] for s in seeds))
+
+    plot = line_plot(
+        [
+            Series("MSE", factors, [median(i, "mse") for i in range(len(factors))]),
+            Series("solved threshold", factors, [median(i, "threshold") for i in range(len(factors))], dotted=True),
+        ],
+        width=width,
+        height=8,
+        logx=True,
+        logy=True,
+        xlabel="× training range",
+    )
+    return text_plot(plot, "error against input scale (log-log; zero and non-finite values not drawn)") if plot else None
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    if not seeds:
+        return "-"
+    if len(seeds) == 1:
+        return str(seeds[0])
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}–{seeds[-1]}"
+    text = ",".join(map(str, seeds))
+    return text if len(text) <= 12 else f"{len(seeds)} seeds"
+
+
+def _solved_cell(row: dict[str, Any]) -> Text:
+    if row.get("status") == "broken":
+        return Text("broken", style="bold red")
+    if not row.get("total"):
+        return Text("-", style="dim")
+    if row["total"] == 1:
+        return _solved_text(row["solved"] == 1)
+    style = "bold green" if row["solved"] == row["total"] else "bold yellow" if row["solved"] else "bold red"
+    return Text(f"{row['solved']}/{row['total']}", style=style)
+
+
+def _steps_text(row: dict[str, Any]) -> str:
+    if row.get("steps") is None:
+        return "-"
+    if row.get("status") != "finished" and row.get("total_steps"):
+        return f"{row['steps']}/{row['total_steps']}"
+    return str(row["steps"])
+
+
+def _mse_text(row: dict[str, Any], key: str) -> str:
+    return fmt_float(row[key]) if row.get("total") else "-"
+
+
+def runs_table(report: dict[str, Any]) -> Group:
+    """``nalu runs``: one row per run directory; broken ones flagged, with the reason under the table."""
+    title = f"nalu runs · {report['directory']} · {len(report['runs'])} run{'s' if len(report['runs']) != 1 else ''}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("run", overflow="fold")
+    table.add_column("op")
+    table.add_column("unit")
+    table.add_column("seeds", justify="right")
+    table.add_column("steps", justify="right")
+    table.add_column("interp MSE", justify="right")
+    table.add_column("extrap MSE", justify="right")
+    table.add_column("solved", justify="center")
+    table.add_column("date")
+    for row in report["runs"]:
+        date = (row.get("date") or "")[:16].replace("T", " ")
+        table.add_row(
+            Text(row["name"]),  # Text, not a string: a directory name is never read as rich markup
+            Text(row.get("op") or "?"),
+            Text("+".join(row.get("units") or []) or "?"),
+            _seeds_text(row.get("seeds") or []),
+            _steps_text(row),
+            _mse_text(row, "interp_mse"),
+            _mse_text(row, "extrap_mse"),
+            _solved_cell(row),
+            date,
+        )
+    parts: list[Any] = [table]
+    for row in report["runs"]:
+        if row["status"] == "broken":
+            parts.append(Text(f"broken: {row['name']}: {row['error']}", style="red"))
+    unfinished = [r["name"] for r in report["runs"] if r["status"] in ("unfinished", "interrupted")]
+    if unfinished:
+        parts.append(Text(f"not finished (steps done/planned): {', '.join(unfinished)}", style="dim"))
+    return Group(*parts)
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, list) and len(v) == 2 for v in value):
+        return " ∪ ".join(f"U[{lo:g},{hi:g}]" for lo, hi in value)  # a range, as the papers write it
+    if isinstance(value, list):
+        return _seeds_text(value) if all(isinstance(v, int) for v in value) and value else str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def compare_table(report: dict[str, Any]) -> Group:
+    """``nalu compare``: differing config keys, then results, one column per run."""
+    runs = report["runs"]
+    table = Table(title=f"nalu compare · {len(runs)} runs", title_justify="left")
+    table.add_column("", style="bold")
+    for r in runs:
+        table.add_column(Text(r["name"]), justify="right", overflow="fold")
+    diffs = report["differences"]
+    for key, values in diffs.items():
+        table.add_row(Text(key), *[Text(_config_value(v)) for v in values])
+    if diffs:
+        table.add_section()
+    many = any(r.get("total", 0) > 1 for r in runs)
+    median = " (median)" if many else ""
+
+    def cell(r: dict[str, Any], key: str) -> str:
+        return fmt_float(r[key]) if r.get("total") else "-"
+
+    table.add_row("steps", *[str(r["steps"]) + ("" if r["finished"] else " (unfinished)") for r in runs])
+    table.add_row(f"interp MSE{median}", *[cell(r, "interp_mse") for r in runs])
+    table.add_row(f"extrap MSE{median}", *[cell(r, "extrap_mse") for r in runs])
+    table.add_row("solved", *[_solved_cell(r) for r in runs])  # type: ignore[arg-type]
+    table.add_row(
+        f"solved at{median}", *[f"{r['solved_at']:g}" if r.get("solved_at") is not None else "-" for r in runs]
+    )
+    formulas = []
+    for r in runs:
+        if not r.get("total"):
+            formulas.append("-")
+            continue
+        text = r["formula"] or "not discrete"
+        formulas.append(text if r["total"] == 1 else f"{text} ({r['formula_count']}/{r['total']})")
+    table.add_row("formula", *formulas)
+    parts: list[Any] = [table]
+    if not diffs:
+        parts.append(Text("the configs are identical (seeds included)", style="dim"))
+    return Group(*parts)
+
+
+def plot_summary(report: dict[str, Any], out: str) -> Text:
+    """One line saying where the figure went and what it shows."""
+    names = ", ".join(r["label"] for r in report["runs"])
+    return Text(f"Saved plot of {len(report['runs'])} run{'s' if len(report['runs']) != 1 else ''} ({names}) to {out}")

@@ -6,6 +6,8 @@ Each function rebuilds what it needs from a run (its checkpoint's own config) an
 
 from __future__ import annotations
 
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,138 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
         "step": data["step"],
         "seeds": out_seeds,
     }
+
+
+def runs_report(directory: str | Path, sort: str = "name", reverse: bool = False) -> dict[str, Any]:
+    """Every run directory under ``directory`` with its stored results (no re-evaluation)."""
+    from nalu_cli.runs import find_run_dirs, sort_rows, summarize_run
+
+    root = Path(directory)
+    rows = [summarize_run(p, root) for p in find_run_dirs(root)]
+    return {
+        "command": "runs",
+        "directory": str(root),
+        "sort": sort,
+        "reverse": reverse,
+        "broken": sum(1 for r in rows if r["status"] == "broken"),
+        "runs": sort_rows(rows, sort, reverse),
+    }
+
+
+def compare_report(runs: list[str | Path]) -> dict[str, Any]:
+    """The config keys that differ between ``runs`` and each run's stored results, side by side."""
+    from nalu_cli.runs import config_differences, run_config, summarize_results
+
+    if len(runs) < 2:
+        raise ConfigError("compare needs at least two runs")
+    configs, rows = [], []
+    for run in runs:
+        config, data = run_config(Path(run))
+        configs.append(config)
+        results = [r for r in data.get("results") or [] if isinstance(r, dict)]
+        rows.append(
+            {
+                "run": str(run),
+                "name": Path(run).name if Path(run).is_dir() else Path(run).parent.name,
+                "describe": _describe_config(config),
+                "steps": data["step"],
+                "finished": bool(data.get("finished")),
+                "seeds": list(data["seeds"].get("seeds", [])),
+                **(summarize_results(results) if results else {"total": 0}),
+            }
+        )
+    names = [r["name"] for r in rows]
+    for r in rows:  # two runs with one directory name (a/run, b/run) need their paths to be told apart
+        if names.count(r["name"]) > 1:
+            r["name"] = r["run"]
+    return {"command": "compare", "differences": config_differences(configs), "runs": rows}
+
+
+def _describe_config(config: dict[str, Any]) -> str:
+    from nalu_cli.config import validate
+
+    try:
+        return validate(config).describe()
+    except ConfigError:
+        return "(config not readable by this nalu)"
+
+
+PLOT_METRICS = ("mse", "mae", "rel_err")
+
+
+def plot_factors(ladder: list[float], per_decade: int = 4) -> list[float]:
+    """Log-spaced factors from the smallest to the largest ladder factor (``per_decade`` per power of 10)."""
+    lo, hi = math.log10(min(ladder)), math.log10(max(ladder))
+    n = max(2, round((hi - lo) * per_decade) + 1)
+    return [10 ** (lo + (hi - lo) * i / (n - 1)) for i in range(n)] if hi > lo else [10**lo]
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    return {
+        # NaN counts as +inf so a failed seed never makes the median look better
+        "median": float(statistics.median(math.inf if math.isnan(v) else v for v in values)) if values else math.nan,
+        "min": min(finite) if finite else math.nan,
+        "max": max(finite) if finite else math.nan,
+    }
+
+
+def plot_report(runs: list[str | Path], factors: list[float] | None = None, samples: int | None = None, metric: str = "mse") -> dict[str, Any]:
+    """Data for ``nalu plot``: each run's training history (metrics log) and error against input magnitude.
+
+    The error curve evaluates the run on its interpolation range scaled by many factors (log-spaced across
+    the run's ladder unless ``factors`` are given); magnitude is the largest |input| of each scaled range.
+    """
+    from nalu_cli.checkpoint import find_checkpoint, read_metrics
+
+    if metric not in PLOT_METRICS:
+        from nalu_cli.config import did_you_mean
+
+        raise ConfigError(f"unknown metric {metric!r}{did_you_mean(metric, PLOT_METRICS)} (choose from {', '.join(PLOT_METRICS)})")
+    out = []
+    for run in runs:
+        ckpt = find_checkpoint(run)
+        trainer, data = load_run(run)
+        run_factors = factors or plot_factors(trainer.config.eval.ladder)
+        ladder = ladder_ranges(trainer.task, run_factors)
+        _check_ranges(trainer, [r for _, r in ladder])
+        n = samples or min(trainer.config.eval.samples, 2000)
+        seeds = _eval_ranges(trainer, data, [({"factor": f}, r) for f, r in ladder], n)
+        top = max(max(abs(lo), abs(hi)) for lo, hi in trainer.task.interpolation)
+        points = []
+        for i, (f, _) in enumerate(ladder):
+            point: dict[str, Any] = {"factor": f, "magnitude": top * f}
+            point |= _stats([s["ranges"][i][metric] for s in seeds])
+            point["threshold"] = _stats([s["ranges"][i]["threshold"] for s in seeds])["median"] if metric == "mse" else None
+            point["solved"] = sum(1 for s in seeds if s["ranges"][i]["solved"])
+            points.append(point)
+        history = []
+        for line in read_metrics(ckpt.parent):
+            if "loss_median" not in line:
+                continue  # e.g. the line a diverged run writes
+            item = {k: line.get(k) for k in ("step", "loss_median", "valid_mse_median", "extrap_mse_median")}
+            if isinstance(line.get("loss"), list) and line["loss"]:
+                losses = [float(v) for v in line["loss"] if isinstance(v, (int, float))]
+                finite = [v for v in losses if math.isfinite(v)]
+                item["loss_min"] = min(finite) if finite else None
+                item["loss_max"] = max(finite) if finite else None
+            history.append(item)
+        out.append(
+            {
+                "run": str(run),
+                "label": ckpt.parent.name,
+                "describe": trainer.config.describe(),
+                "step": data["step"],
+                "seeds": len(seeds),
+                "samples": n,
+                "interpolation": [list(iv) for iv in trainer.task.interpolation],
+                "train_magnitude": top,
+                "history": history,
+                "ladder": points,
+            }
+        )
+    labels = [r["label"] for r in out]
+    for r in out:  # two runs with one directory name (a/run, b/run) need their paths to be told apart
+        if labels.count(r["label"]) > 1:
+            r["label"] = r["run"]
+    return {"command": "plot", "metric": metric, "runs": out}
