@@ -8,6 +8,7 @@ torch is imported inside the commands so ``nalu --help`` answers at once.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import signal
@@ -20,12 +21,48 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 OPS_HELP = "add, sub, mul, div, square, sqrt, identity"
 UNITS_HELP = "nac_add, nac_mul, nalu, nau, nmu, inalu, npu, realnpu, mlp"
+SORT_KEYS_HELP = "name, date, op, unit, steps, interp, extrap, solved"  # runs.SORT_KEYS (no torch import here)
+
+
+def _completer(names: str) -> Callable[[str], list[str]]:
+    """Shell completion for an option whose values are the comma-separated ``names``."""
+    choices = [n.strip() for n in names.split(",")]
+    return lambda incomplete: [c for c in choices if c.startswith(incomplete)]
+
+
+GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+class SuggestingGroup(TyperGroup):
+    """The root command group.
+
+    Unknown commands get one line, ``Error: no command 'trian'; did you mean 'train'?``, and exit 2.
+    The global flags (``--quiet``, ``--verbose``) may also follow the command (``nalu train -q``).
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+        return super().parse_args(ctx, flags + rest)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not ctx.resilient_parsing and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            commands = self.list_commands(ctx)
+            match = difflib.get_close_matches(args[0], commands, n=1, cutoff=0.6)
+            hint = f"; did you mean {match[0]!r}?" if match else f" (commands: {', '.join(commands)})"
+            fail(f"no command {args[0]!r}{hint}", 2)
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     name="nalu",
+    cls=SuggestingGroup,
     help=(
         "Teach neural networks arithmetic that extrapolates (NAC, NALU, NAU, NMU, ...).\n\n"
         "Example:  nalu train --op mul  then  nalu extrapolate runs/mul-nmu-s0"
@@ -43,14 +80,48 @@ def _console(err: bool) -> Console:
 
 
 stdout = _console(False)
-stderr = _console(True)
+stderr = _console(True)  # progress, notes, warnings: silenced by --quiet
+errors = _console(True)  # "Error: ..." lines: never silenced
 
 T = TypeVar("T")
 
+# Global options (set by the app callback on every invocation).
+options: dict[str, bool] = {"quiet": False, "verbose": False}
+
 
 def fail(message: str, code: int) -> NoReturn:
-    stderr.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]Error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal (stderr); --quiet silences it."""
+    stderr.print(message, highlight=False, soft_wrap=True)
+
+
+def detail(message: str) -> None:
+    """Extra detail (stderr), shown only with --verbose."""
+    if options["verbose"]:
+        stderr.print(message, style="dim", highlight=False, soft_wrap=True)
+
+
+def show_text_plots() -> bool:
+    """Text plots go to an interactive, unicode-capable stdout only, and not with --quiet."""
+    return stdout.is_terminal and not options["quiet"] and stdout.encoding.lower().startswith("utf")
+
+
+@app.callback()
+def global_options(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or warnings.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail on stderr: the resolved config, files read and written.")
+    ] = False,
+) -> None:
+    """Global options; colours follow the terminal (none when piped or when NO_COLOR is set)."""
+    if quiet and verbose:
+        fail("--quiet and --verbose contradict each other; give one", 2)
+    options["quiet"], options["verbose"] = quiet, verbose
+    stderr.quiet = quiet
 
 
 def guarded(fn: Callable[[], T]) -> T:
@@ -141,10 +212,15 @@ def _default_run_dir(op: str, unit: str, seed: int) -> Path:
 
 @app.command()
 def train(
-    op: Annotated[str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.")] = None,
+    op: Annotated[str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.", autocompletion=_completer(OPS_HELP))] = None,
     unit: Annotated[
         str | None,
-        typer.Option("--unit", "--model", help=f"Unit for every layer, or per layer joined by commas ({UNITS_HELP})."),
+        typer.Option(
+            "--unit",
+            "--model",
+            help=f"Unit for every layer, or per layer joined by commas ({UNITS_HELP}).",
+            autocompletion=_completer(UNITS_HELP),
+        ),
     ] = None,
     mode: Annotated[str | None, typer.Option(help="Input mode: pair (x0, x1) or static (sums of subsets of x).")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 2 or 2,2 (empty string: one layer).")] = None,
@@ -265,6 +341,10 @@ def train(
                 if run_dir.exists() and not run_dir.is_dir():
                     raise ConfigError(f"--out {str(run_dir)!r} is a file, not a directory")
 
+        if options["verbose"]:
+            detail(f"resolved config ({'resumed' if resume is not None else 'new run'} in {run_dir}):")
+            detail(cfgmod.dump_yaml(resolved).rstrip())
+
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         progress = Progress(
@@ -274,7 +354,7 @@ def train(
             TextColumn("loss {task.fields[loss]}"),
             TimeRemainingColumn(),
             console=stderr,
-            disable=not stderr.is_terminal,
+            disable=not stderr.is_terminal or options["quiet"],
             transient=True,
         )
         with progress, interrupt_flag() as interrupted:
@@ -310,6 +390,17 @@ def train(
             from nalu_cli.render import train_summary
 
             stdout.print(train_summary(report))
+            if show_text_plots():
+                from nalu_cli.checkpoint import read_metrics
+                from nalu_cli.render import train_text_plot
+
+                curve = train_text_plot(read_metrics(run_dir))
+                if curve is not None:
+                    stdout.print(curve)
+        from nalu_cli.checkpoint import CONFIG_NAME, METRICS_NAME
+
+        for name in (CONFIG_NAME, CHECKPOINT_NAME, METRICS_NAME):
+            detail(f"wrote {run_dir / name}")
 
     guarded(body)
 
@@ -370,10 +461,17 @@ def extrapolate(
         from nalu_cli.reports import extrapolate_report
 
         report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples)
+        detail(f"evaluated {run} at step {report['step']} on {report['samples']} samples per range")
         if as_json:
             emit_json(report)
         else:
             stdout.print(extrapolate_view(report))
+            if show_text_plots():
+                from nalu_cli.render import extrapolate_text_plot
+
+                curve = extrapolate_text_plot(report)
+                if curve is not None:
+                    stdout.print(curve)
 
     guarded(body)
 
@@ -406,6 +504,161 @@ def inspect_weights(
             emit_json(report)
         else:
             stdout.print(inspect_view(report))
+
+    guarded(body)
+
+
+@app.command("runs")
+def runs_(
+    directory: Annotated[Path, typer.Argument(help="Directory of run directories (searched a few levels deep).")] = Path("runs"),
+    sort: Annotated[
+        str, typer.Option("--sort", "-s", help=f"Sort by one of: {SORT_KEYS_HELP}.", autocompletion=_completer(SORT_KEYS_HELP))
+    ] = "name",
+    reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Reverse the order (broken runs stay last).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """List run directories: op, unit, seeds, steps, errors, solved and date, from each checkpoint's stored results.
+
+    Nothing is re-evaluated. Directories that cannot be read are listed as broken, with the reason.
+
+    Examples:
+
+      nalu runs
+
+      nalu runs experiments/ --sort extrap
+
+      nalu runs --sort date --reverse --json
+    """
+
+    def body() -> None:
+        from nalu_cli.reports import runs_report
+
+        report = runs_report(directory, sort, reverse)
+        detail(f"found {len(report['runs'])} run directories under {directory}")
+        if not report["runs"]:
+            note(f"no run directories in {str(directory)!r}")
+        if as_json:
+            emit_json(report)
+        else:
+            from nalu_cli.render import runs_table
+
+            stdout.print(runs_table(report))
+
+    guarded(body)
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run directories (or checkpoint files).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """Compare runs side by side: the config keys that differ, then each run's stored results.
+
+    Examples:
+
+      nalu compare runs/mul-nmu-s0 runs/mul-nalu-s0
+
+      nalu compare runs/add-* --json
+    """
+
+    def body() -> None:
+        from nalu_cli.reports import compare_report
+
+        report = compare_report(list(runs))
+        if as_json:
+            emit_json(report)
+        else:
+            from nalu_cli.render import compare_table
+
+            stdout.print(compare_table(report))
+
+    guarded(body)
+
+
+@app.command()
+def plot(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (or checkpoint files) to draw, overlaid.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image file to write: .png, .svg or .pdf.")] = Path("nalu-plot.png"),
+    factors: Annotated[
+        str | None,
+        typer.Option(help="Scale factors of the training range for the error curve (default: 4 per decade across the run's ladder)."),
+    ] = None,
+    samples: Annotated[int | None, typer.Option(help="Samples per factor (default: the run's eval samples, at most 2000).", min=1, max=10_000_000)] = None,
+    metric: Annotated[str, typer.Option(help="Error on the extrapolation panel: mse, mae or rel_err.", autocompletion=_completer("mse, mae, rel_err"))] = "mse",
+    as_json: Annotated[bool, typer.Option("--json", help="Also print the plotted data as one JSON document.")] = False,
+) -> None:
+    """Draw training curves and error against input magnitude (log axes) for one or more runs.
+
+    Needs matplotlib: pip install 'nalu[plot]'.
+
+    Examples:
+
+      nalu plot runs/mul-nmu-s0 --out mul.png
+
+      nalu plot runs/mul-nmu-s0 runs/mul-nalu-s0 --out compare.svg --factors 1,3,10,30,100
+    """
+
+    def body() -> None:
+        from nalu_cli.plot import check_output, import_pyplot, save_figure
+        from nalu_cli.reports import plot_report
+
+        check_output(out)
+        import_pyplot()  # fail before the evaluation when matplotlib is missing
+        report = plot_report(list(runs), _parse_floats(factors, "--factors"), samples, metric)
+        for r in report["runs"]:
+            detail(f"{r['run']}: {len(r['history'])} log lines, {len(r['ladder'])} factors × {r['samples']} samples")
+        save_figure(report, out)
+        report["out"] = str(out)
+        if as_json:
+            emit_json(report)
+        else:
+            from nalu_cli.render import plot_summary
+
+            stdout.print(plot_summary(report, str(out)), soft_wrap=True)
+
+    guarded(body)
+
+
+@app.command("export-tb")
+def export_tb(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (or checkpoint files) to export.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Directory for the logs: one sub-directory per run (default: RUN/tensorboard).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")] = False,
+) -> None:
+    """Export runs' metrics logs as TensorBoard scalars (median over seeds and each seed's curve).
+
+    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu[tb]'. Exporting again
+    replaces the files.
+
+    Examples:
+
+      nalu export-tb runs/mul-nmu-s0 && tensorboard --logdir runs/mul-nmu-s0/tensorboard
+
+      nalu export-tb runs/* --out tb && tensorboard --logdir tb
+    """
+
+    def body() -> None:
+        from nalu_cli.checkpoint import find_checkpoint
+        from nalu_cli.tbexport import export_run
+
+        exports = []
+        for run in runs:
+            run_dir = find_checkpoint(run).parent
+            target = out / run_dir.name if out is not None else run_dir / "tensorboard"
+            exports.append(export_run(run, target))
+            for f in exports[-1]["files"]:
+                detail(f"wrote {f['path']} ({f['points']} points)")
+        report = {"command": "export-tb", "exports": exports}
+        if as_json:
+            emit_json(report)
+        else:
+            for e in exports:
+                line = f"{e['run']} → {e['out']} ({len(e['files'])} curves, {e['steps']} log lines)"
+                stdout.print(line, highlight=False, soft_wrap=True)
+            logdir = out if out is not None else (exports[0]["out"] if len(exports) == 1 else "<run>/tensorboard")
+            note(f"view with: tensorboard --logdir {logdir}")
 
     guarded(body)
 
