@@ -103,3 +103,24 @@ def test_near_perfect_threshold_is_positive_and_scales() -> None:
         small = float(t.near_perfect_mse(x_small, masks, 1e-5)[0])
         big = float(t.near_perfect_mse(x_big, masks, 1e-5)[0])
         assert 0 < small < big, op
+
+
+def _mix_reference(x: int) -> int:
+    """The generator's mixer in plain Python integers (mod 2**32), independent of torch."""
+    m = 0x45D9F3B
+    x ^= x >> 16
+    x = (x * m) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * m) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def test_int32_generator_matches_pure_python_reference() -> None:
+    """The fast int32 path relies on wrapping multiplication; check it bit for bit, tails included."""
+    seeds = rng.seed_tensor([0, 1, 2**31 - 1, 123456789])
+    for n in (1, 7, 33, 1000):
+        bits = rng.random_bits(seeds, rng.STREAM_TRAIN, 17, n).to(torch.int64) & 0xFFFFFFFF
+        keys = rng._key(seeds, rng.STREAM_TRAIN, 17).tolist()
+        for s, key in enumerate(keys):
+            expected = [_mix_reference(key ^ i) for i in range(n)]
+            assert bits[s].tolist() == expected
