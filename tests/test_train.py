@@ -105,3 +105,24 @@ def test_mlp_baseline_fails_to_extrapolate() -> None:
     assert s["interpolation"]["mse"] < 1.0
     assert s["extrapolation"]["mse"] > 100 * s["interpolation"]["mse"]
     assert not s["solved"]
+
+
+def test_stagnating_seeds_are_reinitialised_independently() -> None:
+    """iNALU-style re-initialisation: a stagnating seed gets fresh weights; the decision uses only its own
+    interpolation error, so batched and alone still agree bit for bit."""
+    common = {"model.unit": "inalu", "train.clip_grad": 1.0, "train.log_every": 20, "train.steps": 200,
+              "train.reinit.patience": 1, "train.reinit.threshold": 0.0, "train.reinit.min_improvement": 0.99}
+
+    def run(seeds: list[int]) -> Trainer:
+        t = Trainer(tiny_config("mul", **common, **{"train.seeds": seeds}), torch.device("cpu"))
+        while t.step < 100:
+            t.train_step()
+            if t.step % 20 == 0:
+                t.monitor()
+        return t
+
+    together, alone = run([5, 2]), run([2])
+    assert int(together.generation[1]) > 0  # it was re-initialised at least once
+    assert torch.equal(together.generation[1], alone.generation[0])
+    for p_all, p_one in zip(together.params, alone.params, strict=True):
+        assert torch.equal(p_all[1], p_one[0])
