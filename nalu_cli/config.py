@@ -94,6 +94,20 @@ class RegularizerConfig(_Section):
         return self.scale * min(max((step - self.start) / (self.end - self.start), 0.0), 1.0)
 
 
+class ReinitConfig(_Section):
+    """Re-initialise a seed whose validation error stagnates (iNALU, Schlör et al. 2020); off when patience is 0.
+
+    Checked at every logging step: a seed whose interpolation validation MSE is above ``threshold`` and has not
+    improved on its best by ``min_improvement`` (relative) for ``patience`` checks gets fresh weights and a
+    fresh optimiser state. Only interpolation data is used.
+    """
+
+    patience: int = Field(0, ge=0, le=1_000_000)
+    threshold: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+    min_improvement: float = Field(0.01, ge=0.0, lt=1.0, allow_inf_nan=False)
+    until: float = Field(0.8, gt=0.0, le=1.0, allow_inf_nan=False)  # fraction of steps after which no reinit
+
+
 class ModelConfig(_Section):
     """The network: which unit in each layer and the hidden sizes."""
 
@@ -172,6 +186,7 @@ class TrainConfig(_Section):
     log_every: int = Field(100, ge=1)
     valid_samples: int = Field(1000, ge=1, le=10**7)
     regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
+    reinit: ReinitConfig = Field(default_factory=ReinitConfig)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -449,6 +464,7 @@ def _known_keys(section: str) -> tuple[str, ...]:
         "train": TrainConfig,
         "eval": EvalConfig,
         "train.regularizer": RegularizerConfig,
+        "train.reinit": ReinitConfig,
     }
     model = models.get(section)
     return tuple(model.model_fields) if model else ()

@@ -369,3 +369,25 @@ def plot_summary(report: dict[str, Any], out: str) -> Text:
     """One line saying where the figure went and what it shows."""
     names = ", ".join(r["label"] for r in report["runs"])
     return Text(f"Saved plot of {len(report['runs'])} run{'s' if len(report['runs']) != 1 else ''} ({names}) to {out}")
+
+
+def benchmark_table(rows: list[dict[str, Any]], preset: str | None) -> Table:
+    """One row per cell: success rate with its Wilson interval next to the published rate."""
+    table = Table(title=f"nalu benchmark · {preset or 'custom'}", title_justify="left")
+    for name in ("op", "unit", "range", "success", "95% CI", "published", "solved at (median)", "sparsity err", "steps", "time"):
+        table.add_column(name, justify="left" if name in ("op", "unit", "range") else "right")
+    for r in rows:
+        published = "-" if r.get("published") is None else f"{100 * r['published']:.0f}%"
+        table.add_row(
+            r["op"],
+            r["unit"],
+            f"{r['interpolation']} → {r['extrapolation']}",
+            f"{r['solved']}/{r['seeds']} ({100 * r['success_rate']:.0f}%)",
+            f"{100 * r['ci_low']:.0f}–{100 * r['ci_high']:.0f}%",
+            published,
+            "-" if r["solved_at_median"] is None else f"{r['solved_at_median']:.0f}",
+            "-" if r["sparsity_error_median"] is None else f"{r['sparsity_error_median']:.2g}",
+            str(r["steps"]),
+            f"{r['seconds']:.0f} s",
+        )
+    return table

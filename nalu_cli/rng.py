@@ -44,11 +44,24 @@ def _key(seeds: torch.Tensor, stream: int, step: int) -> torch.Tensor:
     return _mix(h ^ ((step >> 32) & _M32))
 
 
+def _mix32_(x: torch.Tensor) -> torch.Tensor:
+    """``_mix`` on int32 tensors, in place: multiplication wraps modulo 2**32 (vectorised, ~4× faster
+    than int64 on CPUs); masks after each shift undo the sign extension. Equal to ``_mix`` bit for bit
+    (tests check this against a pure-Python reference)."""
+    shift = torch.bitwise_right_shift  # the function is several times faster than the >> operator
+    x.bitwise_xor_(shift(x, 16).bitwise_and_(0xFFFF))
+    x.mul_(_MULT)
+    x.bitwise_xor_(shift(x, 16).bitwise_and_(0xFFFF))
+    x.mul_(_MULT)
+    return x.bitwise_xor_(shift(x, 16).bitwise_and_(0xFFFF))
+
+
 def random_bits(seeds: torch.Tensor, stream: int, step: int, n: int) -> torch.Tensor:
-    """Uniform 32-bit integers. seeds: [S] int64 -> [S, n] int64 in [0, 2**32)."""
-    key = _key(seeds, stream, step)[:, None]  # [S, 1]
-    idx = torch.arange(n, dtype=torch.int64, device=seeds.device)[None, :]  # [1, n]
-    return _mix(_mix(key ^ idx) ^ _GOLDEN)  # [S, n]
+    """Uniform 32-bit patterns. seeds: [S] int64 -> [S, n] int32 (read as unsigned: two's complement)."""
+    key = _key(seeds, stream, step)  # [S] int64 in [0, 2**32)
+    key32 = torch.where(key >= 2**31, key - 2**32, key).to(torch.int32)[:, None]  # [S, 1]
+    idx = torch.arange(n, dtype=torch.int32, device=seeds.device)[None, :]  # [1, n]
+    return _mix32_(key32 ^ idx)  # [S, n]
 
 
 def uniform(
@@ -58,9 +71,12 @@ def uniform(
     n = 1
     for d in shape:
         n *= d
-    bits = random_bits(seeds, stream, step, n)  # [S, n]
-    # 24 bits are exact in float32; float64 gets 32 bits.
-    u = bits.to(torch.float64) * (1.0 / 2**32) if dtype == torch.float64 else (bits >> 8).to(dtype) * (1.0 / 2**24)
+    bits = random_bits(seeds, stream, step, n)  # [S, n] int32
+    # 24 bits are exact in float32; float64 gets all 32.
+    if dtype == torch.float64:
+        u = (bits.to(torch.int64) & _M32).to(torch.float64) * (1.0 / 2**32)
+    else:
+        u = torch.bitwise_right_shift(bits, 8).bitwise_and_(0xFFFFFF).to(dtype).mul_(1.0 / 2**24)
     return u.reshape(seeds.shape[0], *shape)
 
 

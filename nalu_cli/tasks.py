@@ -153,7 +153,7 @@ class Task:
             size = max(1, round(n * self.subset_ratio))
             overlap = round(size * self.overlap_ratio)
             span = 2 * size - overlap
-            bits = rng.random_bits(seeds, rng.STREAM_SUBSET, 0, 1)  # [S, 1]
+            bits = rng.random_bits(seeds, rng.STREAM_SUBSET, 0, 1).to(torch.int64) & 0xFFFFFFFF  # [S, 1]
             start_a = bits % (n - span + 1)  # [S, 1]
             start_b = start_a + size - overlap
         mask_a = ((idx >= start_a) & (idx < start_a + size)).to(dtype)  # [S, I]
@@ -169,7 +169,7 @@ class Task:
         total = float(lengths.sum())
         if len(ranges) == 1:
             lo, hi = ranges[0]
-            return lo + u * (hi - lo)
+            return u.mul_(hi - lo).add_(lo)
         # Map u onto the concatenated intervals, so each is hit in proportion to its length.
         t = u.to(torch.float64) * total  # [S, B, I]
         x = torch.empty_like(t)
@@ -185,10 +185,9 @@ class Task:
         self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """a, b from inputs. x: [S, B, I], masks [S, I] -> a, b [S, B, 1]."""
-        mask_a, mask_b = masks
-        a = (x * mask_a[:, None, :]).sum(-1, keepdim=True)  # [S, B, 1]
-        b = (x * mask_b[:, None, :]).sum(-1, keepdim=True)  # [S, B, 1]
-        return a, b
+        selection = torch.stack(masks, dim=-1).to(x.dtype)  # [S, I, 2]
+        ab = torch.bmm(x, selection)  # [S, B, 2]
+        return ab[..., 0:1], ab[..., 1:2]
 
     def target(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """op(a, b). x: [S, B, I] -> y [S, B, 1]."""

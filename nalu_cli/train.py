@@ -41,6 +41,7 @@ from nalu_cli.units import UnitOptions
 
 PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
 RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
+GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member seed + g · 2**52
 
 ProgressFn = Callable[[int, int, float], None]
 StopFn = Callable[[], bool]
@@ -82,11 +83,15 @@ class Members:
         return rng.seed_tensor([s + k * RESTART_STRIDE for s in self.seeds for k in range(self.restarts)], device)
 
 
-def build_model(config: Config, members: Members, device: torch.device) -> ArithmeticModel:
+def build_model(
+    config: Config, members: Members, device: torch.device, member_seeds: torch.Tensor | None = None
+) -> ArithmeticModel:
+    """The batched model of ``members`` (or of explicit ``member_seeds`` [M]), initialised from the seeds."""
     m = config.model
     opts = UnitOptions(eps=m.eps, shared_weights=m.shared_weights, init_range=m.init_range, mlp_activation=m.activation)
     in_features = 2 if config.task.mode == "pair" else config.task.input_size
-    model = ArithmeticModel(members.member_seeds(torch.device("cpu")), in_features, m.units(), m.hidden, opts)
+    seeds = members.member_seeds(torch.device("cpu")) if member_seeds is None else member_seeds
+    model = ArithmeticModel(seeds, in_features, m.units(), m.hidden, opts)
     dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
     return model.to(device=device, dtype=dtype)
 
@@ -138,6 +143,10 @@ class Trainer:
         self.failed_step = torch.full((m,), -1, dtype=torch.int64, device=device)
         self.solved_at = torch.full((m,), -1, dtype=torch.int64, device=device)
         self.last_loss = torch.full((m,), math.nan, dtype=torch.float64, device=device)
+        # stagnation tracking for re-initialisation (train.reinit)
+        self.best_valid = torch.full((m,), math.inf, dtype=torch.float64, device=device)
+        self.stale = torch.zeros(m, dtype=torch.int64, device=device)
+        self.generation = torch.zeros(m, dtype=torch.int64, device=device)
 
     # -- one step ------------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -187,6 +196,7 @@ class Trainer:
         extrap = self.evaluate("extrapolation", n)
         newly = extrap.solved & (self.solved_at < 0) & self.alive
         self.solved_at = torch.where(newly, torch.full_like(self.solved_at, self.step), self.solved_at)
+        reinitialised = self.maybe_reinitialise(valid.mse)
         record: dict[str, Any] = {
             "step": self.step,
             "lr": self.lr_at(min(self.step, self.config.train.steps - 1)),
@@ -197,6 +207,8 @@ class Trainer:
             "solved": int((self.solved_at >= 0).sum()),
             "members": self.members.count,
         }
+        if reinitialised:
+            record["reinitialised"] = reinitialised
         if self.members.count <= 64:
             record["loss"] = [float(v) for v in self.last_loss]
             record["valid_mse"] = [float(v) for v in valid.mse]
@@ -208,6 +220,32 @@ class Trainer:
         return self.task.sample_inputs(
             self.task_seeds, rng.STREAM_PROBE, 0, PROBE_SAMPLES, self.task.interpolation, self.dtype
         )
+
+    def maybe_reinitialise(self, valid_mse: torch.Tensor) -> int:
+        """Give fresh weights to members whose validation error stagnates (``train.reinit``); returns how many."""
+        r = self.config.train.reinit
+        if r.patience == 0 or self.step >= r.until * self.config.train.steps:
+            return 0
+        finite = torch.where(torch.isfinite(valid_mse), valid_mse, torch.full_like(valid_mse, math.inf))
+        improved = finite < self.best_valid * (1 - r.min_improvement)
+        self.best_valid = torch.where(improved, finite, self.best_valid)
+        self.stale = torch.where(improved, torch.zeros_like(self.stale), self.stale + 1)
+        reset = self.alive & (self.stale >= r.patience) & (finite > r.threshold)
+        count = int(reset.sum())
+        if count == 0:
+            return 0
+        self.generation = self.generation + reset.to(torch.int64)
+        # A fresh draw for generation g uses member seed + g * 2**52: independent of every other member.
+        fresh_seeds = (self.member_seeds + self.generation * GENERATION_STRIDE)[reset].cpu()
+        fresh = build_model(self.config, Members([0], 1), self.device, member_seeds=fresh_seeds)
+        with torch.no_grad():
+            for p, p_new, m, v in zip(self.params, fresh.parameters(), self.optimizer.m, self.optimizer.v, strict=True):
+                p[reset] = p_new.to(p.dtype)
+                m[reset] = 0
+                v[reset] = 0
+        self.best_valid = torch.where(reset, torch.full_like(self.best_valid, math.inf), self.best_valid)
+        self.stale = torch.where(reset, torch.zeros_like(self.stale), self.stale)
+        return count
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def state(self, finished: bool, results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -223,6 +261,9 @@ class Trainer:
                 "failed_step": self.failed_step.cpu(),
                 "solved_at": self.solved_at.cpu(),
                 "last_loss": self.last_loss.cpu(),
+                "best_valid": self.best_valid.cpu(),
+                "stale": self.stale.cpu(),
+                "generation": self.generation.cpu(),
             },
             "results": results or [],
         }
@@ -238,7 +279,7 @@ class Trainer:
             self.model.load_state_dict(data["model"], strict=True)
             ts = data["train_state"]
             self.optimizer.load_state_dict(ts["optimizer"])
-            for name in ("alive", "failed_step", "solved_at", "last_loss"):
+            for name in ("alive", "failed_step", "solved_at", "last_loss", "best_valid", "stale", "generation"):
                 value = ts[name]
                 current = getattr(self, name)
                 if not isinstance(value, torch.Tensor) or value.shape != current.shape:

@@ -1,0 +1,172 @@
+"""Units against closed-form references computed independently (numpy / plain Python)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nalu_cli.units import INALU, NALU, NAU, NMU, NPU, UNITS, MLPLayer, NACAdd, NACMul, RealNPU, UnitOptions
+
+SEEDS = torch.tensor([0, 1, 2])
+
+
+def make(cls: type, i: int = 2, o: int = 1, **opts: object) -> torch.nn.Module:
+    return cls(SEEDS, 0, i, o, UnitOptions(**opts))  # type: ignore[arg-type]
+
+
+def pin_nac(unit: torch.nn.Module, w: list[list[float]]) -> None:
+    """Set Ŵ, M̂ so that tanh(Ŵ)σ(M̂) is exactly ±1/0 in float32."""
+    target = torch.tensor(w)
+    with torch.no_grad():
+        unit.W_hat.copy_((target * 20).expand_as(unit.W_hat))
+        unit.M_hat.copy_(torch.where(target == 0, -40.0, 40.0).expand_as(unit.M_hat))
+
+
+def inputs(b: int = 16, lo: float = -5, hi: float = 5) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return lo + (hi - lo) * torch.rand(len(SEEDS), b, 2, generator=g)
+
+
+def test_nac_add_pinned_adds_and_subtracts_exactly() -> None:
+    unit = make(NACAdd, o=2)
+    pin_nac(unit, [[1, 1], [1, -1]])
+    x = inputs()
+    y = unit(x)
+    assert torch.equal(y[..., 0], x[..., 0] + x[..., 1])
+    assert torch.equal(y[..., 1], x[..., 0] - x[..., 1])
+
+
+def test_nac_mul_with_unit_weights_multiplies() -> None:
+    unit = make(NACMul, eps=1e-7)
+    pin_nac(unit, [[1, 1]])
+    x = inputs(lo=0.5, hi=20)
+    expected = np.exp(np.log(np.abs(x.numpy()[..., 0]) + 1e-7) + np.log(np.abs(x.numpy()[..., 1]) + 1e-7))
+    np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), (x[..., 0] * x[..., 1]).numpy(), rtol=1e-4)
+
+
+def test_nac_mul_divides_with_weights_one_minus_one() -> None:
+    unit = make(NACMul)
+    pin_nac(unit, [[1, -1]])
+    x = inputs(lo=1, hi=10)
+    np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), (x[..., 0] / x[..., 1]).numpy(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_gradients_finite_near_zero(name: str) -> None:
+    unit = make(UNITS[name], o=2)
+    x = torch.tensor([[[0.0, 1e-8], [-1e-8, 0.0], [1e-30, -2.0], [3.0, 0.0]]]).expand(3, 4, 2).clone()
+    y = unit(x)
+    assert torch.isfinite(y).all(), name
+    grads = torch.autograd.grad(y.sum(), list(unit.parameters()))
+    assert all(torch.isfinite(g).all() for g in grads), name
+
+
+def test_nalu_gate_selects_path() -> None:
+    for shared in (True, False):
+        unit = make(NALU, shared_weights=shared)
+        pin_nac(unit, [[1, 1]])
+        if not shared:
+            with torch.no_grad():
+                unit.W_hat_m.copy_(unit.W_hat)
+                unit.M_hat_m.copy_(unit.M_hat)
+        x = inputs(lo=1, hi=4)
+        with torch.no_grad():
+            unit.G.fill_(50.0)  # g = σ(G x) ≈ 1 for positive x -> addition
+        np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), (x[..., 0] + x[..., 1]).numpy(), rtol=1e-6)
+        with torch.no_grad():
+            unit.G.fill_(-50.0)  # g ≈ 0 -> multiplication
+        np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), (x[..., 0] * x[..., 1]).numpy(), rtol=1e-4)
+
+
+def test_nalu_shared_and_separate_weights_have_different_parameters() -> None:
+    shared = {n for n, _ in make(NALU, shared_weights=True).named_parameters()}
+    separate = {n for n, _ in make(NALU, shared_weights=False).named_parameters()}
+    assert separate - shared == {"W_hat_m", "M_hat_m"}
+
+
+def test_nau_matches_reference_and_clamps() -> None:
+    unit = make(NAU, o=2)
+    x = inputs()
+    w = unit.W.detach().numpy()
+    ref = np.einsum("sbi,soi->sbo", x.numpy(), w)
+    np.testing.assert_allclose(unit(x).detach().numpy(), ref, rtol=1e-6)
+    with torch.no_grad():
+        unit.W.fill_(3.0)
+    unit.post_step()
+    assert float(unit.W.detach().max()) == 1.0
+    # regulariser mean(min(|W|, 1 - |W|)) is 0 at W = ±1 and 0.5 at |W| = 0.5
+    assert torch.equal(unit.regularizer(), torch.zeros(3))
+    with torch.no_grad():
+        unit.W.fill_(-0.5)
+    assert torch.allclose(unit.regularizer(), torch.full((3,), 0.5))
+
+
+def test_nmu_matches_reference_product_and_init_range() -> None:
+    unit = make(NMU, o=2)
+    w = unit.W.detach().numpy()
+    assert w.min() >= 0.25 and w.max() <= 0.75
+    x = inputs()
+    xn = x.numpy()
+    ref = np.ones((3, xn.shape[1], 2))
+    for s in range(3):
+        for b in range(xn.shape[1]):
+            for j in range(2):
+                for i in range(2):
+                    ref[s, b, j] *= w[s, j, i] * xn[s, b, i] + 1 - w[s, j, i]
+    np.testing.assert_allclose(unit(x).detach().numpy(), ref, rtol=1e-5)
+    with torch.no_grad():
+        unit.W.fill_(1.0)
+    np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), (x[..., 0] * x[..., 1]).numpy(), rtol=1e-6)
+
+
+def test_inalu_sign_correction_handles_negative_products() -> None:
+    unit = make(INALU)
+    with torch.no_grad():
+        unit.W_hat_m.fill_(20.0)
+        unit.M_hat_m.fill_(40.0)
+        unit.G.fill_(-50.0)  # multiplicative path
+    x = inputs(lo=-4, hi=4)
+    x = torch.where(x.abs() < 0.5, torch.full_like(x, 1.5), x)
+    np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), (x[..., 0] * x[..., 1]).numpy(), rtol=1e-4)
+
+
+def test_npu_and_realnpu_compute_signed_powers() -> None:
+    for cls in (NPU, RealNPU):
+        unit = make(cls)
+        with torch.no_grad():
+            unit.W_re.copy_(torch.tensor([[1.0, -1.0]]).expand_as(unit.W_re))
+            unit.g.fill_(1.0)
+            if cls is NPU:
+                unit.W_im.zero_()
+        x = inputs(lo=-4, hi=4)
+        x = torch.where(x.abs() < 0.5, torch.full_like(x, -1.5), x)
+        np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), (x[..., 0] / x[..., 1]).numpy(), rtol=1e-4)
+
+
+def test_mlp_layer_is_affine() -> None:
+    unit = make(MLPLayer, o=3)
+    x = inputs()
+    ref = np.einsum("sbi,soi->sbo", x.numpy(), unit.W.detach().numpy()) + unit.b.detach().numpy()[:, None, :]
+    np.testing.assert_allclose(unit(x).detach().numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_initialisation_depends_only_on_the_seed() -> None:
+    """Seed 1's initial weights are the same whether it is trained alone or beside other seeds."""
+    for cls in UNITS.values():
+        together = cls(torch.tensor([5, 1, 9]), 0, 3, 2, UnitOptions())
+        alone = cls(torch.tensor([1]), 0, 3, 2, UnitOptions())
+        for (name, p_all), (_, p_one) in zip(together.named_parameters(), alone.named_parameters(), strict=True):
+            assert torch.equal(p_all[1], p_one[0]), (cls.__name__, name)
+
+
+def test_seed_article_initialisation_range() -> None:
+    unit = make(NACAdd, i=50, o=50)
+    assert float(unit.W_hat.min()) >= -2 and float(unit.W_hat.max()) < 2
+    assert float(unit.W_hat.std()) == pytest.approx(4 / math.sqrt(12), rel=0.05)
+    g = make(NALU, i=50, o=50).G
+    assert float(g.mean()) == pytest.approx(0.0, abs=0.05)
+    assert float(g.std()) == pytest.approx(1.0, rel=0.05)
