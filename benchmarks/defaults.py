@@ -16,6 +16,7 @@ import time
 import torch
 
 from nalu_cli import config
+from nalu_cli.tasks import format_ranges
 from nalu_cli.train import train
 
 
@@ -31,7 +32,7 @@ def main() -> None:
         single = time.perf_counter() - start
         model = "+".join(dict.fromkeys(cfg.model.units()))
         t = cfg.task
-        ranges = f"{t.interpolation} -> {t.extrapolation}"
+        ranges = f"{format_ranges(t.interpolation)} -> {format_ranges(t.extrapolation)}"
         print(f"{op:<9} {model:<14} {cfg.train.steps:>6} {result.solved_count:>16}/10 {single:>8.1f}s  {ranges}", flush=True)
 
 

@@ -192,8 +192,8 @@ def read_formula(
                 if "W_im" in w and any(_snap(float(v), (0.0,), tol) is None for v in w["W_im"].flatten()):
                     return Readout(False, None, layers, f"{where} has imaginary weights away from 0")
                 outputs, reason = _read_mul(w["W"], inputs, tol, where, (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0), w["g"])
-            else:
-                outputs, reason = _read_mul(w["W"], inputs, tol, where, (-1.0, 0.0, 1.0))
+            else:  # NAC•: W = tanh(Ŵ)σ(M̂) lies in (-1, 1), so ±0.5 (square roots) are the other simple powers
+                outputs, reason = _read_mul(w["W"], inputs, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
         else:
             return Readout(False, None, layers, f"{where} is an MLP layer, which encodes no formula")
         if reason:

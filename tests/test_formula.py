@@ -79,3 +79,10 @@ def test_static_sums_are_condensed() -> None:
         m.layers[0].W.copy_(w[None])
     set_(m.layers[1].W, [[1.0, 1.0]])
     assert read_formula(m, 0, probe(10)).formula == "y = sum(x0..x4) * sum(x3..x7)"
+
+
+def test_nac_mul_reads_square_roots() -> None:
+    m = model(["nac_mul"], [])
+    set_(m.layers[0].W_hat, [[0.5493, 0.0]])  # tanh(0.5493) = 0.5
+    set_(m.layers[0].M_hat, [[40.0, -40.0]])
+    assert read_formula(m, 0, probe()).formula == "y = sqrt(x0)"

@@ -88,7 +88,7 @@ def test_restart_zero_is_the_plain_seed() -> None:
     assert not torch.equal(with_restarts.params[0][0], with_restarts.params[0][1])
 
 
-@pytest.mark.parametrize("op", ["mul", "add", "sub", "div"])
+@pytest.mark.parametrize("op", ["mul", "add", "sub", "div", "square", "sqrt", "identity"])
 def test_default_config_solves_at_least_9_of_seeds_0_to_9(op: str) -> None:
     """The README's promise: `nalu train --op OP` with defaults extrapolates for ≥ 9 of seeds 0-9."""
     cfg = config.resolve(overrides={"task.op": op, "train.seeds": list(range(10))})
