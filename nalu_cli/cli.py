@@ -669,7 +669,9 @@ def benchmark(
     ops: Annotated[str, typer.Option(help="Operations, comma-separated.")] = "add,sub,mul,div",
     units: Annotated[str, typer.Option(help="Unit columns, comma-separated (nmu means NAU -> NMU, ...).")] = "nac_add,nac_mul,nalu,nau,nmu",
     seeds: Annotated[int, typer.Option(help="Seeds per cell, trained as one batched model.", min=1, max=100_000)] = 10,
-    steps: Annotated[int, typer.Option(help="Training steps per cell (trade time for fidelity).", min=1)] = 5000,
+    steps: Annotated[
+        int | None, typer.Option(help="Training steps per cell (trade time for fidelity; default: each cell's recipe).", min=1)
+    ] = None,
     restarts: Annotated[int, typer.Option(help="Restarts per seed; the best by interpolation error is kept.", min=1)] = 1,
     ranges: Annotated[
         list[str] | None, typer.Option(help="Range pairs: mistry2021 (the nine pairs) or INTERP:EXTRAP like 1,2:2,6.")

@@ -178,6 +178,9 @@ class TrainConfig(_Section):
     beta1: float = Field(0.9, ge=0.0, lt=1.0, allow_inf_nan=False)
     beta2: float = Field(0.999, ge=0.0, lt=1.0, allow_inf_nan=False)
     clip_grad: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    # Whiten the first NAU layer's gradient by the training inputs' second moments (see Trainer).
+    precondition: bool = False
+    precondition_damping: float = Field(0.3, gt=0.0, le=1e3, allow_inf_nan=False)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     seeds: list[int] | None = None
     restarts: int = Field(1, ge=1, le=100_000)

@@ -37,9 +37,10 @@ from nalu_cli.formula import read_formula
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, per_seed_all_finite
 from nalu_cli.tasks import Task, make_task
-from nalu_cli.units import UnitOptions
+from nalu_cli.units import NAU, UnitOptions
 
 PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
+PRECOND_SAMPLES = 4096  # training-range inputs that estimate E[x x^T] for train.precondition
 RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
 GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member seed + g · 2**52
 
@@ -147,6 +148,30 @@ class Trainer:
         self.best_valid = torch.full((m,), math.inf, dtype=torch.float64, device=device)
         self.stale = torch.zeros(m, dtype=torch.int64, device=device)
         self.generation = torch.zeros(m, dtype=torch.int64, device=device)
+        self.precond = self._input_preconditioner() if config.train.precondition else None
+
+    def _input_preconditioner(self) -> tuple[int, torch.Tensor] | None:
+        """(index of the first layer's NAU weight in ``params``, P [M, I, I]) or None.
+
+        P = (Σ / s + δ I)^-1, Σ = E[x x^T] of training-range inputs (s: mean diagonal, δ: damping),
+        scaled to mean diagonal 1. The static task's inputs share a large common mean (U[1,2]: Σ has one
+        eigenvalue ~2700x the others), so Adam spends its steps on the row-sum direction while the
+        directions that tell a's inputs from b's barely move; multiplying the first layer's gradient by P
+        evens that out. Uses interpolation-range inputs only (a separate stream, never extrapolation data).
+        """
+        first = self.model.units[0]
+        if not isinstance(first, NAU):
+            return None
+        index = next(i for i, p in enumerate(self.params) if p is first.W)
+        x = self.task.sample_inputs(
+            self.member_seeds, rng.STREAM_PROBE, 1, PRECOND_SAMPLES, self.task.interpolation, torch.float64
+        )  # [M, N, I]
+        sigma = torch.bmm(x.transpose(1, 2), x) / x.shape[1]  # [M, I, I]
+        eye = torch.eye(sigma.shape[-1], dtype=torch.float64, device=sigma.device)
+        scale = torch.diagonal(sigma, dim1=1, dim2=2).mean(dim=1)[:, None, None]  # [M, 1, 1]
+        p = torch.linalg.inv(sigma / scale + self.config.train.precondition_damping * eye)  # [M, I, I]
+        p = p / torch.diagonal(p, dim1=1, dim2=2).mean(dim=1)[:, None, None]
+        return index, p.to(self.dtype)
 
     # -- one step ------------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -167,6 +192,9 @@ class Trainer:
         objective = loss + self.model.regularizer() * lam if lam > 0 else loss  # [M]
         total = torch.where(self.alive, objective, torch.zeros_like(objective)).sum()
         grads = list(torch.autograd.grad(total, self.params))
+        if self.precond is not None:
+            index, p = self.precond
+            grads[index] = torch.bmm(grads[index], p)  # [M, O, I] @ [M, I, I]
         ok = self.alive & torch.isfinite(objective) & per_seed_all_finite(grads)
         if t.clip_grad is not None:
             grads = clip_per_seed(grads, t.clip_grad)
