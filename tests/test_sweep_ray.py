@@ -56,6 +56,9 @@ def test_ray_cluster_gives_the_local_results(tmp_path: Path, sweep_reference: tu
     for tool in ("ip", "unshare"):
         if shutil.which(tool) is None:
             pytest.skip(f"needs {tool!r} to isolate the Ray cluster in network and PID namespaces")
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot create a PID namespace for the Ray cluster: {probe.stderr.strip()}")
     ray = Path(sys.executable).parent / "ray"
     if not ray.exists():
         pytest.skip(f"ray is importable but its command line is not next to {sys.executable}")
