@@ -12,7 +12,8 @@ import csv
 import io
 import statistics
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,10 +126,17 @@ def grid(ops: list[str], units: list[str], ranges: list[tuple[str, str]] | None)
 
 
 def cell_config(
-    cell: Cell, preset: str | None, seeds: int, steps: int | None, restarts: int, tuned: bool, extra: dict[str, Any]
+    cell: Cell,
+    preset: str | None,
+    seeds: int | Sequence[int],
+    steps: int | None,
+    restarts: int,
+    tuned: bool,
+    extra: dict[str, Any],
 ) -> cfgmod.Config:
     """The run config of one cell: the preset's task, the column's layers, and the cell's recipe
-    (``tuned``) or the preset's own optimiser settings. ``steps`` None takes the recipe's."""
+    (``tuned``) or the preset's own optimiser settings. ``seeds`` is a count (seeds 0..N-1) or the seeds
+    themselves; ``steps`` None takes the recipe's."""
     r = recipe(cell.op, cell.unit)
     n_steps = steps if steps is not None else r.steps
     overrides: dict[str, Any] = {
@@ -136,7 +144,7 @@ def cell_config(
         "model.unit": STACKS[cell.unit],
         "model.hidden": [2],
         "train.steps": n_steps,
-        "train.seeds": list(range(seeds)),
+        "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
         "train.restarts": restarts,
     }
     if cell.interpolation:
@@ -148,13 +156,26 @@ def cell_config(
     return cfgmod.resolve(None, overrides, preset)
 
 
+def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
+    """Whether ``cfg`` poses the task whose success rates Madsen & Johansen (2020) published."""
+    t = cfg.task
+    return (
+        t.mode == "static"
+        and t.input_size == 100
+        and t.subset_ratio == 0.25
+        and t.overlap_ratio == 0.5
+        and t.interpolation == ((1.0, 2.0),)
+        and t.extrapolation == ((2.0, 6.0),)
+    )
+
+
 def summarise(cell: Cell, cfg: cfgmod.Config, seeds: list[dict[str, Any]], elapsed: float) -> dict[str, Any]:
     n = len(seeds)
     solved = [s for s in seeds if s["solved"]]
     lo, hi = wilson_interval(len(solved), n)
     solved_at = [s["solved_at"] for s in solved if s["solved_at"] is not None]
     sparsity = [s["sparsity_error"] for s in solved]
-    published = PUBLISHED_MADSEN2020.get(cell.op, {}).get(cell.unit)
+    published = PUBLISHED_MADSEN2020.get(cell.op, {}).get(cell.unit) if is_madsen2020_task(cfg) else None
     return {
         "op": cell.op,
         "unit": cell.unit,
@@ -174,6 +195,20 @@ def summarise(cell: Cell, cfg: cfgmod.Config, seeds: list[dict[str, Any]], elaps
         "seconds": elapsed,
         "published": published,
     }
+
+
+def union_of_blocks(blocks: Sequence[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The per-seed results of a cell's seed blocks as one list ordered by seed, ready for ``summarise``.
+
+    Blocks may arrive in any order (a sweep finishes them wherever and whenever); a seed reported by two
+    blocks is an error, never silently counted twice.
+    """
+    merged = sorted((s for block in blocks for s in block), key=lambda s: s["seed"])
+    counts = Counter(s["seed"] for s in merged)
+    twice = sorted(seed for seed, n in counts.items() if n > 1)
+    if twice:
+        raise ValueError(f"seeds {twice} are reported by more than one block")
+    return merged
 
 
 CellFn = Callable[[int, int, Cell], None]
@@ -200,7 +235,7 @@ def run_benchmark(
         if on_cell is not None:
             on_cell(i, len(cells), cell)
         start = time.perf_counter()
-        result = train(cfg)
+        result = train(cfg, stop_on_divergence=False)
         row = summarise(cell, cfg, result.seeds, time.perf_counter() - start)
         rows.append(row)
         if on_done is not None:

@@ -732,6 +732,116 @@ def benchmark(
     guarded(body)
 
 
+EXECUTORS_HELP = "local, ray"
+
+
+@app.command()
+def sweep(
+    grid: Annotated[Path, typer.Argument(help="Grid YAML: ops, units, ranges, seeds, seed_block, steps, restarts, set.")],
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where tasks run: local (this machine's cores) or ray (a Ray cluster; pip install 'nalu\\[ray]').",
+            autocompletion=_completer(EXECUTORS_HELP),
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join, e.g. 10.0.0.5:6379 or auto (default: $RAY_ADDRESS, else a Ray started here).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Tasks at once on this machine (default: its CPU count).", min=1, max=4096)
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Ray: re-run a task whose worker or node died up to N times.", min=0, max=100)] = 3,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep directory (default sweeps/GRID-NAME).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """Run a benchmark grid as independent tasks (one cell × one block of seeds), here or on a Ray cluster.
+
+    Each finished task is saved in OUT/tasks at once; the same command again skips those, so an interrupted sweep resumes and only failed tasks are retried.
+
+    Per cell, from all its seed blocks: success rate with its 95% Wilson interval, median solved-at step and sparsity error; also written to OUT/results.csv and OUT/results.json.
+
+    Examples:
+
+      nalu sweep sample_configs/sweeps/madsen2020.yaml
+
+      nalu sweep grid.yaml --workers 8 --out sweeps/mul --json
+
+      nalu sweep grid.yaml --executor ray --address 10.0.0.5:6379
+    """
+
+    def body() -> None:
+        from nalu_cli.errors import ConfigError
+
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor {executor!r} must be one of: {EXECUTORS_HELP}")
+        if executor == "local" and address is not None:
+            raise ConfigError("--address names a Ray cluster; add --executor ray")
+        if executor == "ray" and address is not None and workers is not None:
+            raise ConfigError("--workers sets the CPUs of a Ray started here; a cluster given with --address brings its own")
+
+        from nalu_cli import sweep as sweepmod
+
+        spec = sweepmod.load_grid(grid)
+        sweep_dir = out if out is not None else Path("sweeps") / grid.stem
+        runner: sweepmod.Executor
+        if executor == "ray":
+            from nalu_cli.sweep_ray import RayExecutor, import_ray
+
+            import_ray()  # fail before anything else when Ray is missing
+            runner = RayExecutor(address, retries=retries, workers=workers)
+        else:
+            runner = sweepmod.LocalExecutor(workers)
+        detail(f"{len(spec.ops)} ops × {len(spec.units)} units × {len(spec.ranges or [None])} range pairs,"
+               f" {spec.seeds} seeds in blocks of {spec.seed_block}, {spec.steps} steps → {sweep_dir}")
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn("[bold]sweep[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("tasks · {task.fields[running]} running · {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            console=stderr,
+            disable=not stderr.is_terminal or options["quiet"],
+            transient=True,
+        )
+        bar = progress.add_task("sweep", total=None, running=0, failed=0)
+
+        def on_progress(state: Any, failure: dict[str, Any] | None) -> None:
+            progress.update(bar, total=state.total, completed=state.completed, running=state.running, failed=state.failed)
+            if failure is not None and progress.live.is_started:
+                progress.console.print(f"[red]failed:[/] {escape(failure['task'])}: {escape(failure['error'])}", highlight=False)
+
+        try:
+            with progress:
+                report = sweepmod.run_sweep(spec, sweep_dir, runner, on_progress=on_progress)
+        except KeyboardInterrupt:
+            fail(f"interrupted; finished tasks are kept in {sweep_dir}: run the same command again to continue", 130)
+        if as_json:
+            emit_json(report)
+        else:
+            from nalu_cli.render import benchmark_table
+
+            if report["cells"]:
+                stdout.print(benchmark_table(report["cells"], spec.preset, command="sweep"))
+        t = report["tasks"]
+        note(
+            f"{t['total']} tasks: {t['cached']} done earlier, {t['trained']} trained now, {t['failed']} failed"
+            f" · results in {sweep_dir / sweepmod.RESULTS_CSV}"
+        )
+        for cell in report["incomplete"]:
+            note(f"incomplete: {cell}")
+        if report["failures"]:
+            for f in report["failures"]:
+                errors.print(f"[red]failed:[/] {escape(f['task'])}: {escape(f['error'])}", highlight=False, soft_wrap=True)
+            n = len(report["failures"])
+            fail(f"{n} of {t['total']} tasks failed (listed above); run the same command again to retry only those", 1)
+
+    guarded(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -371,9 +371,9 @@ def plot_summary(report: dict[str, Any], out: str) -> Text:
     return Text(f"Saved plot of {len(report['runs'])} run{'s' if len(report['runs']) != 1 else ''} ({names}) to {out}")
 
 
-def benchmark_table(rows: list[dict[str, Any]], preset: str | None) -> Table:
+def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str = "benchmark") -> Table:
     """One row per cell: success rate with its Wilson interval next to the published rate."""
-    table = Table(title=f"nalu benchmark · {preset or 'custom'}", title_justify="left")
+    table = Table(title=f"nalu {command} · {preset or 'custom'}", title_justify="left")
     for name in ("op", "unit", "range", "success", "95% CI", "published", "solved at (median)", "sparsity err", "steps", "time"):
         table.add_column(name, justify="left" if name in ("op", "unit", "range") else "right")
     for r in rows:

@@ -374,12 +374,15 @@ def train(
     should_stop: StopFn | None = None,
     checkpoint_every: int = 1000,
     device: torch.device | None = None,
+    stop_on_divergence: bool = True,
 ) -> TrainResult:
     """Train ``config``; write the run directory if given. Returns per-seed results.
 
     ``progress(step, total, loss)`` is called every few steps; ``should_stop()`` is polled every step
     and, when it returns True, the run saves a resumable checkpoint and returns ``interrupted=True``.
-    Raises ``DivergenceError`` when a single-seed run produces NaN/Inf (the checkpoint on disk is kept).
+    Raises ``DivergenceError`` when a single-seed run produces NaN/Inf (the checkpoint on disk is kept),
+    unless ``stop_on_divergence`` is False: benchmarks and sweeps count a diverged seed as a failure
+    (``diverged_at`` in its result) however many seeds share the run.
     """
     trainer = Trainer(config, device)
     log: MetricsLog | None = None
@@ -401,7 +404,7 @@ def train(
     log_every = config.train.log_every
     started = time.perf_counter()
     interrupted = False
-    single = trainer.members.count == 1
+    single = trainer.members.count == 1 and stop_on_divergence
     try:
         if trainer.step == 0 and log is not None:
             log.write(trainer.monitor() | {"time": 0.0})

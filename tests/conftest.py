@@ -27,3 +27,26 @@ def mul_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "mul"
     train(tiny_config("mul", **{"train.steps": 600}), run_dir)
     return run_dir
+
+
+# A sweep small enough for the default suite: 2 ops × 2 units × 2 blocks of 2 seeds = 8 tasks of 200 steps.
+SWEEP_GRID: dict[str, object] = {
+    "preset": "madsen2020",
+    "ops": ["add", "mul"],
+    "units": ["nau", "nmu"],
+    "seeds": 4,
+    "seed_block": 2,
+    "steps": 200,
+    "set": {"eval.samples": 256, "train.valid_samples": 128, "train.log_every": 50},
+}
+
+
+@pytest.fixture(scope="session")
+def sweep_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """SWEEP_GRID run once by the local executor: (its directory, its report). Read-only for tests."""
+    from nalu_cli import sweep
+
+    out = tmp_path_factory.mktemp("sweeps") / "reference"
+    report = sweep.run_sweep(sweep.validate_grid(SWEEP_GRID), out, sweep.LocalExecutor(2))
+    assert report["tasks"] == {"total": 8, "cached": 0, "trained": 8, "failed": 0}
+    return out, report

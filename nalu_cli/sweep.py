@@ -1,0 +1,653 @@
+"""Sweeps: a benchmark grid cut into tasks that run anywhere, written as they finish, resumable.
+
+A grid (a YAML file, ``load_grid``) names ops × units × range pairs and a number of seeds. Each cell's
+seeds are cut into blocks of ``seed_block``; one (cell, block) is one *task*: one process trains the
+block's seeds as one batched model (``train.train``), exactly as ``nalu benchmark`` trains a whole cell.
+
+Tasks are independent and deterministic, so they may run in any order and on any machine:
+- ``LocalExecutor`` uses this machine's cores (a process pool, spawn start method);
+- ``sweep_ray.RayExecutor`` (optional dependency ``nalu[ray]``) submits them to a Ray cluster with retries.
+
+The driver (``run_sweep``) writes every finished task atomically to ``OUT/tasks/KEY.json``; KEY is derived
+from the task's resolved config (sha256 of its canonical JSON). A re-run skips the tasks already written,
+so killing the driver loses only the tasks in flight, a failed task is retried by running the same command
+again, and raising ``seeds`` reuses the blocks already trained. A cell is summarised
+(``benchmark.summarise``) from the union of its blocks' per-seed results once every block is in; the
+summary goes to ``OUT/results.json`` and ``OUT/results.csv``. Never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from nalu_cli import __version__
+from nalu_cli import config as cfgmod
+from nalu_cli.benchmark import (
+    RANGE_SETS,
+    STACKS,
+    Cell,
+    cell_config,
+    parse_range_sets,
+    summarise,
+    to_csv,
+    union_of_blocks,
+)
+from nalu_cli.benchmark import grid as cells_of
+from nalu_cli.checkpoint import atomic_write_bytes
+from nalu_cli.errors import ConfigError, NaluError
+from nalu_cli.tasks import OPS, format_ranges, parse_ranges
+
+TASK_FORMAT = "nalu-sweep-task"
+TASK_VERSION = 1  # part of every task key: bump it when a task's results would change for the same config
+TASKS_DIR = "tasks"
+FAILED_DIR = "failed"
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+
+GRID_DEFAULTS: dict[str, Any] = {
+    "preset": "madsen2020",
+    "ranges": None,
+    "seeds": 10,
+    "seed_block": 25,  # capped at seeds
+    "steps": 5000,
+    "restarts": 1,
+    "tuned": True,
+    "set": {},
+}
+GRID_KEYS = ("preset", "ops", "units", "ranges", "seeds", "seed_block", "steps", "restarts", "tuned", "set")
+# Keys the grid itself decides in every task; `set:` may not change them.
+GRID_OWNED = {
+    "task.op": "ops",
+    "model.unit": "units",
+    "model.hidden": "units",
+    "train.steps": "steps",
+    "train.seed": "seeds",
+    "train.seeds": "seeds",
+    "train.restarts": "restarts",
+    "task.interpolation": "ranges",
+    "task.extrapolation": "ranges",
+}
+
+
+# -- the grid ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A validated sweep grid. ``ranges`` None means the preset's own range pair."""
+
+    ops: list[str]
+    units: list[str]
+    preset: str | None = "madsen2020"
+    ranges: list[tuple[str, str]] | None = None
+    seeds: int = 10
+    seed_block: int = 10
+    steps: int = 5000
+    restarts: int = 1
+    tuned: bool = True
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data in the YAML file's own keys."""
+        return {
+            "preset": self.preset,
+            "ops": list(self.ops),
+            "units": list(self.units),
+            "ranges": None if self.ranges is None else [list(p) for p in self.ranges],
+            "seeds": self.seeds,
+            "seed_block": self.seed_block,
+            "steps": self.steps,
+            "restarts": self.restarts,
+            "tuned": self.tuned,
+            "set": dict(self.overrides),
+        }
+
+    def blocks(self) -> list[list[int]]:
+        """Seeds 0..seeds-1 cut into blocks of ``seed_block`` (the last one may be shorter)."""
+        return [list(range(s, min(s + self.seed_block, self.seeds))) for s in range(0, self.seeds, self.seed_block)]
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read and validate a grid YAML file (``ConfigError`` listing every problem)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"grid file {str(p)!r} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"grid file {str(p)!r} is a directory") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"grid file {str(p)!r} is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read grid file {str(p)!r}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"grid file {str(p)!r} is not valid YAML{where}") from None
+    if data is None:
+        raise ConfigError(f"grid file {str(p)!r} is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"grid file {str(p)!r} must be a mapping with keys such as ops, units, seeds")
+    return validate_grid(data)
+
+
+def _integer(data: dict[str, Any], key: str, low: int, high: int, problems: list[str]) -> int:
+    """``data[key]`` as an int in [low, high]; YAML strings such as '2e4' are accepted when integral."""
+    value = data.get(key, GRID_DEFAULTS.get(key))
+    number: float | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, (float, str)):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or number != number or number in (float("inf"), float("-inf")) or not float(number).is_integer():
+        problems.append(f"{key}: must be a whole number, not {value!r}")
+        return low
+    if not low <= number <= high:
+        problems.append(f"{key}: must be between {low} and {high}, not {int(number)}")
+        return low
+    return int(number)
+
+
+def _names(data: dict[str, Any], key: str, choices: tuple[str, ...], problems: list[str]) -> list[str]:
+    value = data.get(key)
+    if value is None:
+        problems.append(f"{key}: missing; give a list such as [{', '.join(choices[:2])}]")
+        return []
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
+        problems.append(f"{key}: must be a non-empty list of names from {', '.join(choices)}")
+        return []
+    for name in items:
+        if name not in choices:
+            problems.append(f"{key}: unknown {key[:-1]} {name!r}{cfgmod.did_you_mean(name, choices)} (choose from {', '.join(choices)})")
+    if len(set(items)) != len(items):
+        problems.append(f"{key}: {sorted({n for n in items if items.count(n) > 1})} listed twice")
+    return list(items)
+
+
+def _range_text(value: Any) -> str:
+    """One side of a range pair as the string syntax ``LO,HI`` or ``A,B;C,D`` (``ValueError`` if invalid)."""
+    ranges = parse_ranges(value)
+
+    def num(x: float) -> str:
+        return str(int(x)) if x.is_integer() else repr(x)
+
+    return ";".join(f"{num(lo)},{num(hi)}" for lo, hi in ranges)
+
+
+def _range_pairs(value: Any, problems: list[str]) -> list[tuple[str, str]] | None:
+    """``mistry2021``, ``'1,2:2,6'`` or a list of those and of ``[interp, extrap]`` pairs."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        problems.append("ranges: empty; leave it out to use the preset's ranges")
+        return None
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, str):
+            try:
+                pairs += parse_range_sets([item]) or []
+            except ConfigError as err:
+                problems += [f"ranges: {p.removeprefix('--ranges ')}" for p in err.problems]
+            continue
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            try:
+                pairs.append((_range_text(item[0]), _range_text(item[1])))
+            except ValueError as err:
+                problems.append(f"ranges: {item!r}: {err}")
+            continue
+        problems.append(
+            f"ranges: {item!r} must be a set ({', '.join(RANGE_SETS)}), 'INTERP:EXTRAP' such as '1,2:2,6',"
+            " or a pair [INTERP, EXTRAP] such as ['1,2', '2,6']"
+        )
+    if len(set(pairs)) != len(pairs):
+        problems.append("ranges: a range pair is listed twice")
+    return pairs
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any], problems: list[str]) -> None:
+    """``{train: {lr: 0.01}}`` and ``{train.lr: 0.01}`` both become ``{'train.lr': 0.01}``."""
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
+            problems.append(f"set: {name!r} is not a config key such as train.lr")
+        elif isinstance(item, dict) and item:
+            _flatten(item, f"{name}.", out, problems)
+        else:
+            out[name] = item
+
+
+def validate_grid(data: dict[str, Any]) -> Grid:
+    """A ``Grid`` from plain data; ``ConfigError`` lists every problem, including each cell's config problems."""
+    problems: list[str] = []
+    for key in data:
+        if key not in GRID_KEYS:
+            problems.append(f"unknown key {key!r}{cfgmod.did_you_mean(str(key), GRID_KEYS)} (grid keys: {', '.join(GRID_KEYS)})")
+    preset = data.get("preset", GRID_DEFAULTS["preset"])
+    if preset is not None and preset not in cfgmod.PRESETS:
+        choices = tuple(cfgmod.PRESETS)
+        problems.append(f"preset: unknown preset {preset!r}{cfgmod.did_you_mean(str(preset), choices)} (choose from {', '.join(choices)}, or null)")
+    ops = _names(data, "ops", tuple(OPS), problems)
+    units = _names(data, "units", tuple(STACKS), problems)
+    ranges = _range_pairs(data.get("ranges"), problems)
+    seeds = _integer(data, "seeds", 1, 100_000, problems)
+    block_default = {"seed_block": data.get("seed_block", min(seeds, GRID_DEFAULTS["seed_block"]))}
+    seed_block = _integer(block_default, "seed_block", 1, 100_000, problems)
+    steps = _integer(data, "steps", 1, 10**9, problems)
+    restarts = _integer(data, "restarts", 1, 100_000, problems)
+    tuned = data.get("tuned", True)
+    if not isinstance(tuned, bool):
+        problems.append(f"tuned: must be true or false, not {tuned!r}")
+    overrides: dict[str, Any] = {}
+    raw_set = data.get("set") or {}
+    if not isinstance(raw_set, dict):
+        problems.append("set: must be a mapping of config keys to values, such as {train.lr: 0.01}")
+    else:
+        _flatten(raw_set, "", overrides, problems)
+    for key in overrides:
+        if key in GRID_OWNED:
+            problems.append(f"set: {key} is decided by the grid's {GRID_OWNED[key]!r} key")
+    if problems:
+        raise ConfigError(problems)
+    grid = Grid(
+        ops=ops,
+        units=units,
+        preset=preset,
+        ranges=ranges,
+        seeds=seeds,
+        seed_block=min(seed_block, seeds),
+        steps=steps,
+        restarts=restarts,
+        tuned=bool(tuned),
+        overrides=overrides,
+    )
+    plan(grid)  # every cell's config must resolve too
+    return grid
+
+
+# -- tasks ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One cell × one block of seeds, with its resolved config (plain data) and the key it is stored under."""
+
+    key: str
+    cell: Cell
+    seeds: list[int]
+    config: dict[str, Any]
+    cell_label: str  # op · unit · ranges
+
+    @property
+    def label(self) -> str:
+        return f"{self.cell_label} · {_seed_span(self.seeds)}"
+
+    def payload(self) -> dict[str, Any]:
+        """What an executor ships to a worker: plain, picklable data."""
+        return {"key": self.key, "cell": asdict(self.cell), "seeds": list(self.seeds), "config": self.config}
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def task_key(cell: Cell, config: dict[str, Any]) -> str:
+    """``OP-UNIT-sFIRST-LAST-HASH``: readable, and the hash covers the cell and the whole resolved config."""
+    digest = hashlib.sha256(
+        canonical_json({"format": TASK_FORMAT, "version": TASK_VERSION, "cell": asdict(cell), "config": config}).encode()
+    ).hexdigest()
+    seeds = config["train"]["seeds"]
+    return f"{cell.op}-{cell.unit}-s{seeds[0]}-{seeds[-1]}-{digest[:20]}"
+
+
+def _seed_span(seeds: list[int]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
+
+
+def plan(grid: Grid) -> list[TaskSpec]:
+    """Every task of the grid, cell by cell, block by block (``ConfigError`` listing every cell problem)."""
+    cells = cells_of(grid.ops, grid.units, grid.ranges)
+    specs: list[TaskSpec] = []
+    problems: dict[str, list[str]] = {}  # problem -> cells that have it
+    for cell in cells:
+        name = f"{cell.op} · {cell.unit}" + (f" · {cell.interpolation} → {cell.extrapolation}" if cell.interpolation else "")
+        for seeds in grid.blocks():
+            try:
+                cfg = cell_config(cell, grid.preset, seeds, grid.steps, grid.restarts, grid.tuned, grid.overrides)
+            except ConfigError as err:
+                for problem in err.problems:
+                    problems.setdefault(problem, []).append(name)
+                break  # the other blocks of this cell differ only in their seeds
+            config = cfg.to_dict()
+            ranges = f"{format_ranges(cfg.task.interpolation)} → {format_ranges(cfg.task.extrapolation)}"
+            specs.append(TaskSpec(task_key(cell, config), cell, seeds, config, f"{cell.op} · {cell.unit} · {ranges}"))
+    if problems:
+        lines = []
+        for problem, names in problems.items():
+            if len(names) == len(cells):
+                lines.append(problem)
+            else:
+                more = f" (and {len(names) - 1} more cells)" if len(names) > 1 else ""
+                lines.append(f"cell {names[0]}{more}: {problem}")
+        raise ConfigError(lines)
+    return specs
+
+
+# Set in each local worker process by ``_init_worker``: the pid of the driver that started it.
+_DRIVER_PID: int | None = None
+WATCHDOG_SECONDS = 0.5
+
+
+def _init_worker(driver_pid: int) -> None:
+    """Local worker set-up: one thread (tiny models gain nothing from more), Ctrl-C left to the driver, and
+    a watchdog that ends this worker once its driver is gone (even killed by SIGKILL): nobody would read
+    its results, and an idle worker would otherwise wait for work for ever."""
+    global _DRIVER_PID
+    _DRIVER_PID = driver_pid
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_driver, name="nalu-sweep-watchdog", daemon=True).start()
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _driver_gone() -> bool:
+    return _DRIVER_PID is not None and os.getppid() != _DRIVER_PID
+
+
+def _watch_driver() -> None:
+    while not _driver_gone():
+        time.sleep(WATCHDOG_SECONDS)
+    os._exit(1)
+
+
+def run_task(payload: dict[str, Any], should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Train one task (in a worker) and return its per-seed results as plain JSON-safe data."""
+    from nalu_cli.render import json_safe
+    from nalu_cli.train import train
+
+    config = cfgmod.validate(payload["config"])
+    started = time.perf_counter()
+    result = train(config, should_stop=should_stop, stop_on_divergence=False)
+    if result.interrupted:
+        raise NaluError("stopped before it finished: the sweep driver went away")
+    import torch
+
+    return {
+        "key": payload["key"],
+        "seeds": [s["seed"] for s in result.seeds],
+        "results": json_safe(result.seeds),
+        "seconds": time.perf_counter() - started,
+        "host": socket.gethostname(),
+        "nalu_version": __version__,
+        "torch_version": str(torch.__version__),
+    }
+
+
+def describe_error(err: BaseException) -> str:
+    """A task's failure in one line: a nalu error's own message, else the exception type and first line."""
+    if isinstance(err, NaluError):
+        return str(err)
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+# -- executors -----------------------------------------------------------------------------------------
+
+# (index into the payload list, result of run_task or None, error message or None)
+Outcome = tuple[int, dict[str, Any] | None, str | None]
+
+
+class Executor(Protocol):
+    """Runs task payloads somewhere and yields each outcome as it finishes, in any order."""
+
+    name: str
+
+    def run(self, payloads: list[dict[str, Any]], on_ready: Callable[[int], None]) -> Iterator[Outcome]:
+        """``on_ready(capacity)`` once the tasks are submitted: how many run at once."""
+        ...
+
+
+class LocalExecutor:
+    """This machine's cores: a pool of ``workers`` spawned processes, one task at a time each."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+
+    def run(self, payloads: list[dict[str, Any]], on_ready: Callable[[int], None]) -> Iterator[Outcome]:
+        if not payloads:
+            return
+        fn = run_task  # looked up now, so a test may replace it with a module-level function
+        workers = min(self.workers, len(payloads))
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+        )
+        finished = False
+        try:
+            futures: dict[Future[dict[str, Any]], int] = {pool.submit(fn, p): i for i, p in enumerate(payloads)}
+            on_ready(workers)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome: Outcome
+                    try:
+                        outcome = (futures[future], future.result(), None)
+                    except Exception as err:  # the task's own failure, or its worker died
+                        outcome = (futures[future], None, describe_error(err))
+                    yield outcome
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown(wait=True)
+            else:
+                _stop_pool(pool)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Interrupted: cancel queued tasks and end the workers this pool started (by their pids)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+
+
+# -- the driver ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepProgress:
+    """Counts for a progress display; ``completed`` is what a bar over ``total`` shows."""
+
+    total: int
+    cached: int = 0  # finished by an earlier run of the same sweep
+    done: int = 0  # finished now
+    failed: int = 0
+    running: int = 0
+
+    @property
+    def completed(self) -> int:
+        return self.cached + self.done + self.failed
+
+
+ProgressFn = Callable[[SweepProgress, dict[str, Any] | None], None]  # (counts, the failure just seen or None)
+
+
+def task_path(out: Path, key: str) -> Path:
+    return Path(out) / TASKS_DIR / f"{key}.json"
+
+
+def read_task(out: Path, spec: TaskSpec) -> dict[str, Any] | None:
+    """The stored record of a finished task, or None when it is missing or is not this task's."""
+    path = task_path(out, spec.key)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != TASK_FORMAT
+        or record.get("key") != spec.key
+        or record.get("config") != spec.config
+        or record.get("seeds") != spec.seeds
+        or not isinstance(record.get("results"), list)
+        or [s.get("seed") for s in record["results"] if isinstance(s, dict)] != spec.seeds
+    ):
+        return None
+    return record
+
+
+def _write_json(path: Path, value: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, (json.dumps(value, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+    except OSError as err:
+        raise NaluError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
+
+
+def run_sweep(
+    grid: Grid,
+    out: str | Path,
+    executor: Executor,
+    on_progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Run every task of ``grid`` not already finished under ``out``; return the merged report.
+
+    The report (also written to ``out/results.json``, the table to ``out/results.csv``) holds one
+    ``benchmark.summarise`` row per cell whose blocks have all finished, the failures of this run
+    (``{"task", "key", "error"}``) and the cells still incomplete because of them.
+    """
+    out = Path(out)
+    specs = plan(grid)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
+    try:
+        (out / TASKS_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NaluError(f"cannot create sweep directory {str(out)!r}: {err.strerror or err}") from None
+    records: dict[str, dict[str, Any]] = {}
+    warnings: list[str] = []
+    for spec in specs:
+        record = read_task(out, spec)
+        if record is not None:
+            records[spec.key] = record
+        elif task_path(out, spec.key).exists():
+            warnings.append(f"{task_path(out, spec.key)} is unreadable or not this task's; training it again")
+    todo = [s for s in specs if s.key not in records]
+    progress = SweepProgress(total=len(specs), cached=len(records))
+    capacity = 0
+
+    def publish(failure: dict[str, Any] | None = None) -> None:
+        progress.running = min(capacity, len(todo) - progress.done - progress.failed)
+        if on_progress is not None:
+            on_progress(progress, failure)
+
+    def ready(n: int) -> None:
+        nonlocal capacity
+        capacity = n
+        publish()
+
+    publish()
+    failures: list[dict[str, Any]] = []
+    for index, result, error in executor.run([s.payload() for s in todo], ready):
+        spec = todo[index]
+        if error is None and (result is None or result.get("key") != spec.key or result.get("seeds") != spec.seeds):
+            error = "internal error: the worker returned results for another task"
+        failed_marker = out / FAILED_DIR / f"{spec.key}.json"
+        if error is None and result is not None:
+            record = {
+                "format": TASK_FORMAT,
+                "version": TASK_VERSION,
+                "key": spec.key,
+                "label": spec.label,
+                "cell": asdict(spec.cell),
+                "seeds": spec.seeds,
+                "config": spec.config,
+            } | {k: v for k, v in result.items() if k not in ("key", "seeds")}
+            _write_json(task_path(out, spec.key), record)
+            failed_marker.unlink(missing_ok=True)
+            records[spec.key] = record
+            progress.done += 1
+            publish()
+        else:
+            failure = {"task": spec.label, "key": spec.key, "error": error}
+            failures.append(failure)
+            _write_json(failed_marker, failure | {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            progress.failed += 1
+            publish(failure)
+    rows, incomplete = merge(specs, records)
+    summary = {
+        "command": "sweep",
+        "preset": grid.preset,
+        "out": str(out),
+        "executor": executor.name,
+        "grid": grid.to_dict(),
+        "tasks": {"total": len(specs), "cached": progress.cached, "trained": progress.done, "failed": progress.failed},
+        "cells": rows,
+        "failures": failures,
+        "incomplete": incomplete,
+        "warnings": warnings,
+    }
+    from nalu_cli.render import json_safe
+
+    _write_json(out / RESULTS_JSON, json_safe(summary))
+    try:
+        atomic_write_bytes(out / RESULTS_CSV, to_csv(rows).encode("utf-8"))
+    except OSError as err:
+        raise NaluError(f"cannot write {str(out / RESULTS_CSV)!r}: {err.strerror or err}") from None
+    return summary
+
+
+def merge(specs: list[TaskSpec], records: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One summary row per cell whose every block has a record (grid order); the other cells by name."""
+    by_cell: dict[tuple[str, str, str, str], list[TaskSpec]] = {}
+    for spec in specs:
+        c = spec.cell
+        by_cell.setdefault((c.op, c.unit, c.interpolation, c.extrapolation), []).append(spec)
+    rows: list[dict[str, Any]] = []
+    incomplete: list[str] = []
+    for cell_specs in by_cell.values():
+        cell = cell_specs[0].cell
+        blocks = [records.get(s.key) for s in cell_specs]
+        if any(b is None for b in blocks):
+            missing = sum(1 for b in blocks if b is None)
+            incomplete.append(f"{cell_specs[0].cell_label} ({missing} of {len(blocks)} seed blocks missing)")
+            continue
+        done = [b for b in blocks if b is not None]
+        cfg = cfgmod.validate(done[0]["config"])
+        seeds = union_of_blocks([b["results"] for b in done])
+        row = summarise(cell, cfg, seeds, sum(float(b["seconds"]) for b in done))
+        row["blocks"] = len(done)
+        rows.append(row)
+    return rows, incomplete
