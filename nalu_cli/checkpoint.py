@@ -51,6 +51,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(directory)
 
 
+def remove_stale_temps(directory: Path) -> list[Path]:
+    """Delete temp files a killed writer left in a run directory (``.NAME.*.tmp``); returns what was removed.
+
+    Only call this while no other process writes to ``directory`` (a run directory has one writer).
+    """
+    removed = []
+    for name in (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME):
+        for tmp in Path(directory).glob(f".{name}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -38,6 +38,24 @@ def _completer(names: str) -> Callable[[str], list[str]]:
 GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
 
 
+def _error_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """Click's usage-error and abort classes: from click, and from the copy typer >= 0.29 vendors."""
+    usage: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = [typer.Abort]
+    with suppress(ImportError):
+        import click
+
+        usage.append(click.ClickException)
+        aborts.append(click.Abort)
+    base = getattr(getattr(typer, "exceptions", None), "TyperException", None)
+    if isinstance(base, type):  # typer >= 0.29: ClickException derives from it (Exit and Abort do not)
+        usage.append(base)
+    return tuple(usage), tuple(aborts)
+
+
+_USAGE_ERRORS, _ABORTS = _error_types()
+
+
 class SuggestingGroup(TyperGroup):
     """The root command group.
 
@@ -50,6 +68,24 @@ class SuggestingGroup(TyperGroup):
         flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
         rest = [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
         return super().parse_args(ctx, flags + rest)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Usage errors as one ``Error:`` line (plus where to find help), not a multi-line panel."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _USAGE_ERRORS as err:
+            if type(err).__name__ != "NoArgsIsHelpError":  # that one has already printed the help
+                message = " ".join(str(err.format_message()).split())
+                ctx = getattr(err, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                errors.print(f"[bold red]Error:[/] {escape(message)}{hint}", markup=True, highlight=False, soft_wrap=True)
+            sys.exit(err.exit_code)
+        except _ABORTS:
+            errors.print("[bold red]Error:[/] aborted", markup=True, highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and not ctx.resilient_parsing and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
@@ -373,13 +409,14 @@ def train(
             )
         report = train_report(result)
         for warning in result.warnings:
-            stderr.print(f"[yellow]Warning:[/] {warning}")
+            stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
         if result.interrupted:
             code = 130 if interrupted["signal"] == signal.SIGINT else 143
             name = "SIGINT" if code == 130 else "SIGTERM"
             stderr.print(
                 f"Interrupted by {name} at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}",
                 highlight=False,
+                soft_wrap=True,  # a wrapped path could not be copied and pasted
             )
             if as_json:
                 emit_json(report)

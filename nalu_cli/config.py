@@ -425,10 +425,37 @@ def resolve(
 
 def validate(data: dict[str, Any]) -> Config:
     """Validate a plain dict; ``ConfigError`` lists every problem with its key."""
+    data = _coerce_yaml_numbers(data)
+    problems = _boolean_numbers(data, Config)
     try:
-        return Config.model_validate(_coerce_yaml_numbers(data))
+        config = Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError([_describe(e) for e in err.errors()]) from None
+        flagged = tuple(p.split(":", 1)[0] + ":" for p in problems)  # one problem per key is enough
+        problems += [p for p in (_describe(e) for e in err.errors()) if not p.startswith(flagged)]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+_NUMBER_TYPES = (int, float, int | None, float | None, list[int], list[int] | None, list[float])
+
+
+def _boolean_numbers(data: Any, model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Booleans given for numbers (pydantic would read ``steps: true`` as 1): one problem each."""
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    for name, field in model.model_fields.items():
+        if name not in data:
+            continue
+        value, annotation, key = data[name], field.annotation, f"{prefix}{name}"
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            problems += _boolean_numbers(value, annotation, f"{key}.")
+        elif annotation in _NUMBER_TYPES and (
+            isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool) for v in value))
+        ):
+            problems.append(f"{key}: expected a number, not {str(value).lower()}")
+    return problems
 
 
 def _coerce_yaml_numbers(data: Any) -> Any:

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, find_checkpoint, load_checkpoint
+from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, load_checkpoint
 from nalu_cli.errors import CheckpointError, ConfigError, NaluError
 
 RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME)
@@ -234,8 +234,14 @@ def config_differences(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 def run_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config as stored, with the effective seeds, restarts and steps done; raw checkpoint data)."""
-    data = load_checkpoint(find_checkpoint(path))
+    """(config as stored, with the effective seeds, restarts and steps done; raw checkpoint data).
+
+    The whole checkpoint is checked (config valid, weights matching it and finite), as ``eval`` would:
+    a comparison never shows a run that could not be loaded.
+    """
+    from nalu_cli.train import load_run
+
+    _, data = load_run(path)
     config = {k: dict(v) if isinstance(v, dict) else v for k, v in data["config"].items()}
     train = dict(config.get("train") or {})
     seeds = data["seeds"]

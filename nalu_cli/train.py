@@ -27,6 +27,7 @@ from nalu_cli.checkpoint import (
     METRICS_NAME,
     MetricsLog,
     load_checkpoint,
+    remove_stale_temps,
     save_checkpoint,
     write_config,
 )
@@ -390,6 +391,8 @@ def train(
     if run_dir is not None:
         run_dir = Path(run_dir)
         ckpt_path = run_dir / CHECKPOINT_NAME
+        if run_dir.is_dir():
+            remove_stale_temps(run_dir)  # left by a writer that was killed mid-save
         if resume:
             trainer.restore(load_checkpoint(ckpt_path))
             log = MetricsLog(run_dir / METRICS_NAME, truncate_after_step=trainer.step)

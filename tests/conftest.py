@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,23 @@ from nalu_cli import config
 from nalu_cli.train import train
 
 torch.set_num_threads(1)
+
+
+def nalu_command() -> list[str]:
+    """The installed ``nalu`` console script next to this interpreter (or ``python -m nalu_cli.cli``)."""
+    exe = shutil.which("nalu", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "nalu_cli.cli"]
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for a real ``nalu`` process: no colours, one thread (two of them may run side by side)."""
+    return {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "120"}
+
+
+def run_nalu(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*nalu_command(), *args], capture_output=True, text=True, env=subprocess_env(), timeout=timeout, cwd=cwd
+    )
 
 
 def tiny_config(op: str = "mul", **overrides: object) -> config.Config:

@@ -1,0 +1,101 @@
+"""Divergence: NaN/Inf is caught at the step it happens, named in the message, never saved over a good
+checkpoint; in batched runs only the seed that diverged is marked failed; evaluating on ranges that overflow
+reports inf/NaN instead of crashing."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nalu_cli import cli, rng
+from nalu_cli.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
+from nalu_cli.errors import DivergenceError
+from nalu_cli.tasks import Task
+from nalu_cli.train import train
+from tests.conftest import run_nalu, tiny_config
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--op", "mul", "--unit", "mlp", "--hidden", "8", "--lr", "100", "--interpolation", "1e10,1e11"],
+        ["--op", "mul", "--interpolation", "1e29,1e30"],  # products overflow float32
+        ["--op", "add", "--unit", "nac_add", "--interpolation", "1e25,1e30", "--lr", "100"],
+    ],
+)
+def test_huge_lr_or_range_stops_with_the_step(tmp_path: Path, args: list[str]) -> None:
+    result = runner.invoke(cli.app, ["train", *args, "--steps", "200", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1, result.output
+    err = result.stderr.strip()
+    assert err.startswith("Error: training diverged at step ") and "\n" not in err, err
+    assert "Traceback" not in result.output
+    # nothing non-finite was saved; the metrics log records where it happened
+    assert not (tmp_path / "r" / CHECKPOINT_NAME).exists()
+    assert any("diverged_at" in m for m in read_metrics(tmp_path / "r"))
+
+
+def _poison_at(monkeypatch: pytest.MonkeyPatch, step: int, member: int) -> None:
+    """Feed member ``member`` a NaN training batch at ``step`` (an overflow on cue): the loss and gradient go
+    non-finite and the trainer's own checks must catch it."""
+    original = Task.batch
+
+    def batch(self: Task, seeds: torch.Tensor, stream: int, at: int, *args: object, **kwargs: object) -> object:
+        x, y = original(self, seeds, stream, at, *args, **kwargs)
+        if stream == rng.STREAM_TRAIN and at == step:
+            x = x.clone()
+            x[member] = math.nan
+        return x, y
+
+    monkeypatch.setattr(Task, "batch", batch)
+
+
+def test_nan_mid_run_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "r"
+    _poison_at(monkeypatch, step=137, member=0)
+    with pytest.raises(DivergenceError, match="diverged at step 137"):
+        train(tiny_config("mul", **{"train.steps": 400}), run, checkpoint_every=50)
+    data = load_checkpoint(run / CHECKPOINT_NAME)
+    assert data["step"] == 100 and data["finished"] is False
+    assert all(bool(torch.isfinite(t).all()) for t in data["model"].values())
+    # the good checkpoint is usable: resume from it (without the poison) and finish
+    monkeypatch.undo()
+    done = train(tiny_config("mul", **{"train.steps": 400}), run, resume=True)
+    assert done.step == 400 and all(math.isfinite(s["interpolation"]["mse"]) for s in done.seeds)
+
+
+def test_batched_run_marks_only_the_diverged_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clean = train(tiny_config("mul", **{"train.seeds": [0, 1, 2]}))
+    _poison_at(monkeypatch, step=50, member=1)
+    result = train(tiny_config("mul", **{"train.seeds": [0, 1, 2]}), tmp_path / "r", checkpoint_every=25)
+    by_seed = {s["seed"]: s for s in result.seeds}
+    assert by_seed[1]["diverged_at"] == 50 and by_seed[1]["solved"] is False
+    for seed in (0, 2):  # untouched: exactly what they get without the poisoned neighbour
+        want = next(s for s in clean.seeds if s["seed"] == seed)
+        assert by_seed[seed]["diverged_at"] is None
+        assert by_seed[seed]["interpolation"] == want["interpolation"]
+        assert by_seed[seed]["extrapolation"] == want["extrapolation"]
+    data = load_checkpoint(tmp_path / "r" / CHECKPOINT_NAME)  # saved, finite (the dead seed keeps its last good weights)
+    assert all(bool(torch.isfinite(t).all()) for t in data["model"].values())
+
+
+def test_eval_on_overflowing_ranges_reports_inf_or_nan(mul_run: Path) -> None:
+    ranges = ["--range", "1e30,1e31", "--range", "1e200,1e300", "--range", "1,10"]
+    result = runner.invoke(cli.app, ["eval", str(mul_run), *ranges, "--samples", "256", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["seeds"][0]["ranges"]
+    for row in rows[:2]:
+        assert row["mse"] in ("inf", "nan") and row["solved"] is False, row
+    assert isinstance(rows[2]["mse"], float) and rows[2]["solved"] is True
+    table = runner.invoke(cli.app, ["eval", str(mul_run), *ranges, "--samples", "256"])
+    assert table.exit_code == 0 and ("nan" in table.stdout or "inf" in table.stdout)
+    # the ladder may run into overflow too: extrapolate far out, as a real process
+    done = run_nalu("extrapolate", str(mul_run), "--factors", "1,1e20,1e40", "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
