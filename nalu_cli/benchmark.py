@@ -37,6 +37,7 @@ STACKS: dict[str, list[str]] = {
     "mlp": ["mlp", "mlp"],
 }
 
+
 @dataclass(frozen=True)
 class Recipe:
     """Training settings for a benchmark cell (the task itself comes from the preset).
@@ -192,6 +193,7 @@ def summarise(cell: Cell, cfg: cfgmod.Config, seeds: list[dict[str, Any]], elaps
         "solved_at_median": statistics.median(solved_at) if solved_at else None,
         "sparsity_error_median": statistics.median(sparsity) if sparsity else None,
         "diverged": sum(1 for s in seeds if s["diverged_at"] is not None),
+        "failed_seeds": [s["seed"] for s in seeds if not s["solved"]],  # to rerun or inspect one by one
         "seconds": elapsed,
         "published": published,
     }
@@ -253,7 +255,9 @@ def parse_range_sets(values: list[str] | None) -> list[tuple[str, str]] | None:
             pairs += RANGE_SETS[v]
             continue
         if ":" not in v:
-            raise ConfigError(f"--ranges {v!r} must be a set ({', '.join(RANGE_SETS)}) or INTERP:EXTRAP such as 1,2:2,6")
+            raise ConfigError(
+                f"--ranges {v!r} must be a set ({', '.join(RANGE_SETS)}) or INTERP:EXTRAP such as 1,2:2,6"
+            )
         interp, extrap = v.split(":", 1)
         for part in (interp, extrap):
             try:

@@ -50,14 +50,33 @@ def test_benchmark_cli_json_and_csv(tmp_path: Path) -> None:
     out_csv = tmp_path / "b.csv"
     result = CliRunner().invoke(
         cli.app,
-        ["benchmark", "--ops", "add", "--units", "nau,mlp", "--seeds", "3", "--steps", "150", "--preset", "madsen2020",
-         "--set", "eval.samples=256", "--set", "train.valid_samples=128", "--json", "--csv", str(out_csv)],
+        [
+            "benchmark",
+            "--ops",
+            "add",
+            "--units",
+            "nau,mlp",
+            "--seeds",
+            "3",
+            "--steps",
+            "150",
+            "--preset",
+            "madsen2020",
+            "--set",
+            "eval.samples=256",
+            "--set",
+            "train.valid_samples=128",
+            "--json",
+            "--csv",
+            str(out_csv),
+        ],
     )
     assert result.exit_code == 0, result.stderr
     cells = json.loads(result.stdout)["cells"]
     assert [(c["op"], c["unit"]) for c in cells] == [("add", "nau"), ("add", "mlp")]
     for c in cells:
         assert c["seeds"] == 3 and 0 <= c["solved"] <= 3
+        assert len(c["failed_seeds"]) == 3 - c["solved"] and set(c["failed_seeds"]) <= {0, 1, 2}
         assert (c["ci_low"], c["ci_high"]) == pytest.approx(wilson_interval(c["solved"], 3))
     assert cells[0]["published"] == 1.0
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
