@@ -33,7 +33,10 @@ def main() -> None:
         model = "+".join(dict.fromkeys(cfg.model.units()))
         t = cfg.task
         ranges = f"{format_ranges(t.interpolation)} -> {format_ranges(t.extrapolation)}"
-        print(f"{op:<9} {model:<14} {cfg.train.steps:>6} {result.solved_count:>16}/10 {single:>8.1f}s  {ranges}", flush=True)
+        print(
+            f"{op:<9} {model:<14} {cfg.train.steps:>6} {result.solved_count:>16}/10 {single:>8.1f}s  {ranges}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

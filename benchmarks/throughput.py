@@ -22,7 +22,9 @@ def _config(task: str, seeds: list[int], steps: int) -> Any:
     from nalu_cli import config
 
     if task == "nalu-pair":
-        return config.resolve(overrides={"task.op": "mul", "model.unit": "nalu", "train.seeds": seeds, "train.steps": steps})
+        return config.resolve(
+            overrides={"task.op": "mul", "model.unit": "nalu", "train.seeds": seeds, "train.steps": steps}
+        )
     return config.resolve(
         overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "train.seeds": seeds, "train.steps": steps},
         preset="madsen2020",
@@ -73,7 +75,9 @@ def main() -> None:
     parser.add_argument("--tasks", default="nalu-pair,madsen2020")
     args = parser.parse_args()
     sizes = [1, 100] if args.quick else [int(x) for x in args.sizes.split(",")]
-    print(f"{'task':<12} {'S':>6} {'batched seed-steps/s':>21} {'loop seed-steps/s':>18} {'ratio':>8} {'peak MB batched':>16} {'peak MB loop':>13}")
+    print(
+        f"{'task':<12} {'S':>6} {'batched seed-steps/s':>21} {'loop seed-steps/s':>18} {'ratio':>8} {'peak MB batched':>16} {'peak MB loop':>13}"
+    )
     for task in args.tasks.split(","):
         for s in sizes:
             t_batch, mem_batch = measure(task, s, args.steps, True, args.threads)

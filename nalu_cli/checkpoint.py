@@ -109,7 +109,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                 f"refusing to load {str(path)!r}: it contains Python objects other than tensors and plain data"
                 " (loading it could run code)"
             ) from None
-        raise CheckpointError(f"{str(path)!r} is not a readable nalu checkpoint (truncated, corrupt or another format)") from None
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable nalu checkpoint (truncated, corrupt or another format)"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a nalu checkpoint (no nalu format marker)")
     version = data.get("version")

@@ -80,7 +80,9 @@ class SuggestingGroup(TyperGroup):
                 message = " ".join(str(err.format_message()).split())
                 ctx = getattr(err, "ctx", None)
                 hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-                errors.print(f"[bold red]Error:[/] {escape(message)}{hint}", markup=True, highlight=False, soft_wrap=True)
+                errors.print(
+                    f"[bold red]Error:[/] {escape(message)}{hint}", markup=True, highlight=False, soft_wrap=True
+                )
             sys.exit(err.exit_code)
         except _ABORTS:
             errors.print("[bold red]Error:[/] aborted", markup=True, highlight=False)
@@ -88,7 +90,12 @@ class SuggestingGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        if args and not ctx.resilient_parsing and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+        if (
+            args
+            and not ctx.resilient_parsing
+            and not args[0].startswith("-")
+            and self.get_command(ctx, args[0]) is None
+        ):
             commands = self.list_commands(ctx)
             match = difflib.get_close_matches(args[0], commands, n=1, cutoff=0.6)
             hint = f"; did you mean {match[0]!r}?" if match else f" (commands: {', '.join(commands)})"
@@ -107,6 +114,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
 
 def _console(err: bool) -> Console:
     console = Console(stderr=err)
@@ -148,9 +156,12 @@ def show_text_plots() -> bool:
 
 @app.callback()
 def global_options(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or warnings.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or warnings.")
+    ] = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="More detail on stderr: the resolved config, files read and written.")
+        bool,
+        typer.Option("--verbose", "-v", help="More detail on stderr: the resolved config, files read and written."),
     ] = False,
 ) -> None:
     """Global options; colours follow the terminal (none when piped or when NO_COLOR is set)."""
@@ -248,7 +259,9 @@ def _default_run_dir(op: str, unit: str, seed: int) -> Path:
 
 @app.command()
 def train(
-    op: Annotated[str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.", autocompletion=_completer(OPS_HELP))] = None,
+    op: Annotated[
+        str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.", autocompletion=_completer(OPS_HELP))
+    ] = None,
     unit: Annotated[
         str | None,
         typer.Option(
@@ -258,8 +271,12 @@ def train(
             autocompletion=_completer(UNITS_HELP),
         ),
     ] = None,
-    mode: Annotated[str | None, typer.Option(help="Input mode: pair (x0, x1) or static (sums of subsets of x).")] = None,
-    hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 2 or 2,2 (empty string: one layer).")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="Input mode: pair (x0, x1) or static (sums of subsets of x).")
+    ] = None,
+    hidden: Annotated[
+        str | None, typer.Option(help="Hidden layer sizes, e.g. 2 or 2,2 (empty string: one layer).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
@@ -327,7 +344,9 @@ def train(
             try:
                 overrides["model.hidden"] = [int(h) for h in hidden.split(",") if h.strip()]
             except ValueError:
-                raise ConfigError(f"--hidden {hidden!r} must be integers separated by commas, such as 2 or 4,4") from None
+                raise ConfigError(
+                    f"--hidden {hidden!r} must be integers separated by commas, such as 2 or 4,4"
+                ) from None
         if seeds is not None:
             try:
                 parsed = cfgmod.parse_seeds(seeds)
@@ -367,7 +386,9 @@ def train(
             file_data = cfgmod.load_yaml(config) if config is not None else None
             resolved = cfgmod.resolve(file_data, overrides, preset)
             if out is None:
-                run_dir = _default_run_dir(resolved.task.op, "-".join(dict.fromkeys(resolved.model.units())), resolved.train.seed_list()[0])
+                run_dir = _default_run_dir(
+                    resolved.task.op, "-".join(dict.fromkeys(resolved.model.units())), resolved.train.seed_list()[0]
+                )
             else:
                 run_dir = out
                 if (run_dir / CHECKPOINT_NAME).exists() and not force:
@@ -446,9 +467,12 @@ def train(
 def eval_(
     run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
     range_: Annotated[
-        list[str] | None, typer.Option("--range", "-r", help="Range LO,HI to evaluate on (repeatable; union: 'A,B;C,D').")
+        list[str] | None,
+        typer.Option("--range", "-r", help="Range LO,HI to evaluate on (repeatable; union: 'A,B;C,D')."),
     ] = None,
-    samples: Annotated[int | None, typer.Option(help="Samples per range (default from the run's config).", min=1, max=10_000_000)] = None,
+    samples: Annotated[
+        int | None, typer.Option(help="Samples per range (default from the run's config).", min=1, max=10_000_000)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
     """Evaluate a checkpoint: MSE, MAE, relative error and solved flag per range.
@@ -547,11 +571,18 @@ def inspect_weights(
 
 @app.command("runs")
 def runs_(
-    directory: Annotated[Path, typer.Argument(help="Directory of run directories (searched a few levels deep).")] = Path("runs"),
+    directory: Annotated[
+        Path, typer.Argument(help="Directory of run directories (searched a few levels deep).")
+    ] = Path("runs"),
     sort: Annotated[
-        str, typer.Option("--sort", "-s", help=f"Sort by one of: {SORT_KEYS_HELP}.", autocompletion=_completer(SORT_KEYS_HELP))
+        str,
+        typer.Option(
+            "--sort", "-s", help=f"Sort by one of: {SORT_KEYS_HELP}.", autocompletion=_completer(SORT_KEYS_HELP)
+        ),
     ] = "name",
-    reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Reverse the order (broken runs stay last).")] = False,
+    reverse: Annotated[
+        bool, typer.Option("--reverse", "-r", help="Reverse the order (broken runs stay last).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
     """List run directories: op, unit, seeds, steps, errors, solved and date, from each checkpoint's stored results.
@@ -615,13 +646,26 @@ def compare(
 @app.command()
 def plot(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (or checkpoint files) to draw, overlaid.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Image file to write: .png, .svg or .pdf.")] = Path("nalu-plot.png"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image file to write: .png, .svg or .pdf.")] = Path(
+        "nalu-plot.png"
+    ),
     factors: Annotated[
         str | None,
-        typer.Option(help="Scale factors of the training range for the error curve (default: 4 per decade across the run's ladder)."),
+        typer.Option(
+            help="Scale factors of the training range for the error curve (default: 4 per decade across the run's ladder)."
+        ),
     ] = None,
-    samples: Annotated[int | None, typer.Option(help="Samples per factor (default: the run's eval samples, at most 2000).", min=1, max=10_000_000)] = None,
-    metric: Annotated[str, typer.Option(help="Error on the extrapolation panel: mse, mae or rel_err.", autocompletion=_completer("mse, mae, rel_err"))] = "mse",
+    samples: Annotated[
+        int | None,
+        typer.Option(help="Samples per factor (default: the run's eval samples, at most 2000).", min=1, max=10_000_000),
+    ] = None,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="Error on the extrapolation panel: mse, mae or rel_err.",
+            autocompletion=_completer("mse, mae, rel_err"),
+        ),
+    ] = "mse",
     as_json: Annotated[bool, typer.Option("--json", help="Also print the plotted data as one JSON document.")] = False,
 ) -> None:
     """Draw training curves and error against input magnitude (log axes) for one or more runs.
@@ -660,7 +704,10 @@ def plot(
 def export_tb(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (or checkpoint files) to export.")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Directory for the logs: one sub-directory per run (default: RUN/tensorboard).")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Directory for the logs: one sub-directory per run (default: RUN/tensorboard)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")] = False,
 ) -> None:
@@ -704,17 +751,25 @@ def export_tb(
 def benchmark(
     preset: Annotated[str, typer.Option(help="Task setup: madsen2020 or trask2018.")] = "madsen2020",
     ops: Annotated[str, typer.Option(help="Operations, comma-separated.")] = "add,sub,mul,div",
-    units: Annotated[str, typer.Option(help="Unit columns, comma-separated (nmu means NAU -> NMU, ...).")] = "nac_add,nac_mul,nalu,nau,nmu",
+    units: Annotated[
+        str, typer.Option(help="Unit columns, comma-separated (nmu means NAU -> NMU, ...).")
+    ] = "nac_add,nac_mul,nalu,nau,nmu",
     seeds: Annotated[int, typer.Option(help="Seeds per cell, trained as one batched model.", min=1, max=100_000)] = 10,
     steps: Annotated[
-        int | None, typer.Option(help="Training steps per cell (trade time for fidelity; default: each cell's recipe).", min=1)
+        int | None,
+        typer.Option(help="Training steps per cell (trade time for fidelity; default: each cell's recipe).", min=1),
     ] = None,
-    restarts: Annotated[int, typer.Option(help="Restarts per seed; the best by interpolation error is kept.", min=1)] = 1,
+    restarts: Annotated[
+        int, typer.Option(help="Restarts per seed; the best by interpolation error is kept.", min=1)
+    ] = 1,
     ranges: Annotated[
         list[str] | None, typer.Option(help="Range pairs: mistry2021 (the nine pairs) or INTERP:EXTRAP like 1,2:2,6.")
     ] = None,
     published_settings: Annotated[
-        bool, typer.Option("--published-settings", help="Train with the preset's own optimiser settings, not our tuned ones.")
+        bool,
+        typer.Option(
+            "--published-settings", help="Train with the preset's own optimiser settings, not our tuned ones."
+        ),
     ] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key in every cell.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV to this file.")] = None,
@@ -774,7 +829,9 @@ EXECUTORS_HELP = "local, ray"
 
 @app.command()
 def sweep(
-    grid: Annotated[Path, typer.Argument(help="Grid YAML: ops, units, ranges, seeds, seed_block, steps, restarts, set.")],
+    grid: Annotated[
+        Path, typer.Argument(help="Grid YAML: ops, units, ranges, seeds, seed_block, steps, restarts, set.")
+    ],
     executor: Annotated[
         str,
         typer.Option(
@@ -783,12 +840,17 @@ def sweep(
         ),
     ] = "local",
     address: Annotated[
-        str | None, typer.Option(help="Ray cluster to join, e.g. 10.0.0.5:6379 or auto (default: $RAY_ADDRESS, else a Ray started here).")
+        str | None,
+        typer.Option(
+            help="Ray cluster to join, e.g. 10.0.0.5:6379 or auto (default: $RAY_ADDRESS, else a Ray started here)."
+        ),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Tasks at once on this machine (default: its CPU count).", min=1, max=4096)
     ] = None,
-    retries: Annotated[int, typer.Option(help="Ray: re-run a task whose worker or node died up to N times.", min=0, max=100)] = 3,
+    retries: Annotated[
+        int, typer.Option(help="Ray: re-run a task whose worker or node died up to N times.", min=0, max=100)
+    ] = 3,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep directory (default sweeps/GRID-NAME).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
 ) -> None:
@@ -815,7 +877,9 @@ def sweep(
         if executor == "local" and address is not None:
             raise ConfigError("--address names a Ray cluster; add --executor ray")
         if executor == "ray" and address is not None and workers is not None:
-            raise ConfigError("--workers sets the CPUs of a Ray started here; a cluster given with --address brings its own")
+            raise ConfigError(
+                "--workers sets the CPUs of a Ray started here; a cluster given with --address brings its own"
+            )
 
         from nalu_cli import sweep as sweepmod
 
@@ -829,8 +893,10 @@ def sweep(
             runner = RayExecutor(address, retries=retries, workers=workers)
         else:
             runner = sweepmod.LocalExecutor(workers)
-        detail(f"{len(spec.ops)} ops × {len(spec.units)} units × {len(spec.ranges or [None])} range pairs,"
-               f" {spec.seeds} seeds in blocks of {spec.seed_block}, {spec.steps} steps → {sweep_dir}")
+        detail(
+            f"{len(spec.ops)} ops × {len(spec.units)} units × {len(spec.ranges or [None])} range pairs,"
+            f" {spec.seeds} seeds in blocks of {spec.seed_block}, {spec.steps} steps → {sweep_dir}"
+        )
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -847,9 +913,13 @@ def sweep(
         bar = progress.add_task("sweep", total=None, running=0, failed=0)
 
         def on_progress(state: Any, failure: dict[str, Any] | None) -> None:
-            progress.update(bar, total=state.total, completed=state.completed, running=state.running, failed=state.failed)
+            progress.update(
+                bar, total=state.total, completed=state.completed, running=state.running, failed=state.failed
+            )
             if failure is not None and progress.live.is_started:
-                progress.console.print(f"[red]failed:[/] {escape(failure['task'])}: {escape(failure['error'])}", highlight=False)
+                progress.console.print(
+                    f"[red]failed:[/] {escape(failure['task'])}: {escape(failure['error'])}", highlight=False
+                )
 
         try:
             with progress:
@@ -872,7 +942,9 @@ def sweep(
             note(f"incomplete: {cell}")
         if report["failures"]:
             for f in report["failures"]:
-                errors.print(f"[red]failed:[/] {escape(f['task'])}: {escape(f['error'])}", highlight=False, soft_wrap=True)
+                errors.print(
+                    f"[red]failed:[/] {escape(f['task'])}: {escape(f['error'])}", highlight=False, soft_wrap=True
+                )
             n = len(report["failures"])
             fail(f"{n} of {t['total']} tasks failed (listed above); run the same command again to retry only those", 1)
 

@@ -129,8 +129,7 @@ class ModelConfig(_Section):
             canonical = UNIT_ALIASES.get(name.lower(), name.lower())
             if canonical not in UNITS:
                 problems.append(
-                    f"unknown unit {name!r}{did_you_mean(name.lower(), tuple(UNITS))}"
-                    f" (choose from {', '.join(UNITS)})"
+                    f"unknown unit {name!r}{did_you_mean(name.lower(), tuple(UNITS))} (choose from {', '.join(UNITS)})"
                 )
         if problems:
             raise ValueError("; ".join(problems))
@@ -150,7 +149,9 @@ class ModelConfig(_Section):
     @classmethod
     def _activation(cls, v: str) -> str:
         if v not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {v!r}{did_you_mean(v, ACTIVATIONS)} (choose from {', '.join(ACTIVATIONS)})")
+            raise ValueError(
+                f"unknown activation {v!r}{did_you_mean(v, ACTIVATIONS)} (choose from {', '.join(ACTIVATIONS)})"
+            )
         return v
 
     @model_validator(mode="after")
@@ -252,7 +253,9 @@ class Config(_Section):
             size = max(1, round(self.task.input_size * self.task.subset_ratio))
             span = 2 * size - round(size * self.task.overlap_ratio)
             if span > self.task.input_size:
-                problems.append(f"task: two subsets of {size} need {span} inputs but input_size is {self.task.input_size}")
+                problems.append(
+                    f"task: two subsets of {size} need {span} inputs but input_size is {self.task.input_size}"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -411,9 +414,13 @@ def resolve(
     file_data = file_data or {}
     overrides = overrides or {}
     if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}{did_you_mean(preset, tuple(PRESETS))} (choose from {', '.join(PRESETS)})")
+        raise ConfigError(
+            f"unknown preset {preset!r}{did_you_mean(preset, tuple(PRESETS))} (choose from {', '.join(PRESETS)})"
+        )
     # The op decides the defaults, so find it first (override wins over file).
-    op = overrides.get("task.op", (file_data.get("task") or {}).get("op") if isinstance(file_data.get("task"), dict) else None)
+    op = overrides.get(
+        "task.op", (file_data.get("task") or {}).get("op") if isinstance(file_data.get("task"), dict) else None
+    )
     layered = deep_merge({}, OP_DEFAULTS.get(op if isinstance(op, str) else "mul", {}))
     if preset is not None:
         layered = deep_merge(layered, PRESETS[preset])
@@ -485,9 +492,9 @@ def _describe(error: Any) -> str:
         known = _known_keys(section)
         return f"unknown key {loc!r}{did_you_mean(key, known)}"
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     elif msg.startswith("Assertion failed, "):
-        msg = msg[len("Assertion failed, "):]
+        msg = msg[len("Assertion failed, ") :]
     return f"{loc}: {msg}" if loc else msg
 
 
@@ -508,4 +515,3 @@ def _known_keys(section: str) -> tuple[str, ...]:
 def dump_yaml(config: Config) -> str:
     """The resolved config as YAML text."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
-

@@ -122,7 +122,12 @@ def _read_add(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tu
 
 
 def _read_mul(
-    w: torch.Tensor, inputs: list[Expr], tol: float, where: str, allowed: tuple[float, ...], gate: torch.Tensor | None = None
+    w: torch.Tensor,
+    inputs: list[Expr],
+    tol: float,
+    where: str,
+    allowed: tuple[float, ...],
+    gate: torch.Tensor | None = None,
 ) -> tuple[list[Expr | None], str | None]:
     out: list[Expr | None] = []
     for j in range(w.shape[0]):
@@ -155,9 +160,7 @@ def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tu
 
 
 @torch.no_grad()
-def read_formula(
-    model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float = 0.05
-) -> Readout:
+def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float = 0.05) -> Readout:
     """The formula of member ``member``; ``probe`` [M, B, I] feeds the gates of gated units."""
     n_inputs = probe.shape[-1]
     inputs = [Expr(f"x{i}", ATOM) for i in range(n_inputs)]
@@ -175,7 +178,9 @@ def read_formula(
             for j in range(unit.out_features):
                 g = _snap(float(g_mean[j]), (0.0, 1.0), tol)
                 if g is None:
-                    return Readout(False, None, layers, f"{where} gate {j} is {float(g_mean[j]):.3f} on average, mixing + and ×")
+                    return Readout(
+                        False, None, layers, f"{where} gate {j} is {float(g_mean[j]):.3f} on average, mixing + and ×"
+                    )
                 if g == 1.0:
                     exprs, reason = _read_add(w["W"][j : j + 1], inputs, tol, where)
                 else:

@@ -29,9 +29,7 @@ class ArithmeticModel(nn.Module):
         if len(units) != len(sizes) - 1:
             raise ValueError(f"{len(units)} units given for {len(sizes) - 1} layers")
         self.unit_names = list(units)
-        self.layers = nn.ModuleList(
-            UNITS[name](seeds, i, sizes[i], sizes[i + 1], opts) for i, name in enumerate(units)
-        )
+        self.layers = nn.ModuleList(UNITS[name](seeds, i, sizes[i], sizes[i + 1], opts) for i, name in enumerate(units))
         # MLP layers get the activation between them; the output layer stays linear.
         self.activations = nn.ModuleList(
             activation(opts.mlp_activation, seeds.shape[0]) if name == "mlp" and i < len(units) - 1

@@ -137,7 +137,9 @@ def _weight_cell(value: float) -> Text:
     return Text(text, style="yellow")
 
 
-def matrix_table(name: str, matrix: list[list[float]] | list[float], row_label: str = "out", col_label: str = "x") -> Table:
+def matrix_table(
+    name: str, matrix: list[list[float]] | list[float], row_label: str = "out", col_label: str = "x"
+) -> Table:
     """A weight matrix with values near +1 (green), -1 (red) and 0 (dim) marked; others yellow."""
     rows = matrix if matrix and isinstance(matrix[0], list) else [matrix]
     table = Table(title=name, title_justify="left", show_edge=True, padding=(0, 1))
@@ -153,10 +155,16 @@ def matrix_table(name: str, matrix: list[list[float]] | list[float], row_label: 
 def inspect_view(report: dict[str, Any]) -> Group:
     parts: list[Any] = [Text(f"nalu inspect-weights · {report['describe']}", style="bold")]
     for s in report["seeds"]:
-        parts.append(Text(f"seed {s['seed']}" + (f" (restart {s['restart']})" if s.get("restart") else ""), style="bold underline"))
+        parts.append(
+            Text(
+                f"seed {s['seed']}" + (f" (restart {s['restart']})" if s.get("restart") else ""), style="bold underline"
+            )
+        )
         for layer in s["layers"]:
             inputs = "x" if layer["index"] == 0 else "h"
-            parts.append(Text(f"layer {layer['index'] + 1}: {layer['unit']} ({layer['in']} → {layer['out']})", style="bold"))
+            parts.append(
+                Text(f"layer {layer['index'] + 1}: {layer['unit']} ({layer['in']} → {layer['out']})", style="bold")
+            )
             for name, matrix in layer["weights"].items():
                 label = name if name not in layer.get("raw", {}) else name
                 parts.append(matrix_table(label, matrix, col_label=inputs))
@@ -230,7 +238,9 @@ def extrapolate_text_plot(report: dict[str, Any], width: int = 56) -> Group | No
     factors = [r["factor"] for r in seeds[0]["ranges"]]
 
     def median(i: int, key: str) -> float:
-        return float(statistics.median(math.inf if math.isnan(s["ranges"][i][key]) else s["ranges"][i][key] for s in seeds))
+        return float(
+            statistics.median(math.inf if math.isnan(s["ranges"][i][key]) else s["ranges"][i][key] for s in seeds)
+        )
 
     plot = line_plot(
         [
@@ -243,7 +253,9 @@ def extrapolate_text_plot(report: dict[str, Any], width: int = 56) -> Group | No
         logy=True,
         xlabel="× training range",
     )
-    return text_plot(plot, "error against input scale (log-log; zero and non-finite values not drawn)") if plot else None
+    return (
+        text_plot(plot, "error against input scale (log-log; zero and non-finite values not drawn)") if plot else None
+    )
 
 
 def _seeds_text(seeds: list[int]) -> str:
@@ -374,7 +386,18 @@ def plot_summary(report: dict[str, Any], out: str) -> Text:
 def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str = "benchmark") -> Table:
     """One row per cell: success rate with its Wilson interval next to the published rate."""
     table = Table(title=f"nalu {command} · {preset or 'custom'}", title_justify="left")
-    for name in ("op", "unit", "range", "success", "95% CI", "published", "solved at (median)", "sparsity err", "steps", "time"):
+    for name in (
+        "op",
+        "unit",
+        "range",
+        "success",
+        "95% CI",
+        "published",
+        "solved at (median)",
+        "sparsity err",
+        "steps",
+        "time",
+    ):
         table.add_column(name, justify="left" if name in ("op", "unit", "range") else "right")
     for r in rows:
         published = "-" if r.get("published") is None else f"{100 * r['published']:.0f}%"

@@ -65,10 +65,24 @@ def _check_ranges(trainer: Trainer, ranges: list[Ranges]) -> None:
         raise ConfigError(problems)
 
 
-def _eval_ranges(trainer: Trainer, data: dict[str, Any], labelled: list[tuple[dict[str, Any], Ranges]], samples: int) -> list[dict[str, Any]]:
+def _eval_ranges(
+    trainer: Trainer, data: dict[str, Any], labelled: list[tuple[dict[str, Any], Ranges]], samples: int
+) -> list[dict[str, Any]]:
     selected = _selected(trainer, data)
     per_range = [
-        (label, evaluate_range(trainer.model, trainer.task, trainer.task_seeds, r, samples, trainer.config.eval.solved_eps, rng.STREAM_TEST, trainer.dtype))
+        (
+            label,
+            evaluate_range(
+                trainer.model,
+                trainer.task,
+                trainer.task_seeds,
+                r,
+                samples,
+                trainer.config.eval.solved_eps,
+                rng.STREAM_TEST,
+                trainer.dtype,
+            ),
+        )
         for label, r in labelled
     ]
     seeds = []
@@ -90,7 +104,10 @@ def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | Non
         _check_ranges(trainer, ranges)
         labelled = [({"name": "custom"}, r) for r in ranges]
     else:
-        labelled = [({"name": "interpolation"}, trainer.task.interpolation), ({"name": "extrapolation"}, trainer.task.extrapolation)]
+        labelled = [
+            ({"name": "interpolation"}, trainer.task.interpolation),
+            ({"name": "extrapolation"}, trainer.task.extrapolation),
+        ]
     n = samples or trainer.config.eval.samples
     return {
         "command": "eval",
@@ -130,7 +147,9 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
     if seeds is not None:
         unknown = [s for s in seeds if s not in trainer.members.seeds]
         if unknown:
-            raise ConfigError(f"seed {unknown[0]} is not in this run (it has {', '.join(map(str, trainer.members.seeds))})")
+            raise ConfigError(
+                f"seed {unknown[0]} is not in this run (it has {', '.join(map(str, trainer.members.seeds))})"
+            )
         selected = [t for t in selected if t[0] in seeds]
     probe = trainer.probe()
     inputs = trainer.model.forward_with_inputs(probe)
@@ -237,7 +256,9 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def plot_report(runs: list[str | Path], factors: list[float] | None = None, samples: int | None = None, metric: str = "mse") -> dict[str, Any]:
+def plot_report(
+    runs: list[str | Path], factors: list[float] | None = None, samples: int | None = None, metric: str = "mse"
+) -> dict[str, Any]:
     """Data for ``nalu plot``: each run's training history (metrics log) and error against input magnitude.
 
     The error curve evaluates the run on its interpolation range scaled by many factors (log-spaced across
@@ -248,7 +269,9 @@ def plot_report(runs: list[str | Path], factors: list[float] | None = None, samp
     if metric not in PLOT_METRICS:
         from nalu_cli.config import did_you_mean
 
-        raise ConfigError(f"unknown metric {metric!r}{did_you_mean(metric, PLOT_METRICS)} (choose from {', '.join(PLOT_METRICS)})")
+        raise ConfigError(
+            f"unknown metric {metric!r}{did_you_mean(metric, PLOT_METRICS)} (choose from {', '.join(PLOT_METRICS)})"
+        )
     out = []
     for run in runs:
         ckpt = find_checkpoint(run)
@@ -263,7 +286,9 @@ def plot_report(runs: list[str | Path], factors: list[float] | None = None, samp
         for i, (f, _) in enumerate(ladder):
             point: dict[str, Any] = {"factor": f, "magnitude": top * f}
             point |= _stats([s["ranges"][i][metric] for s in seeds])
-            point["threshold"] = _stats([s["ranges"][i]["threshold"] for s in seeds])["median"] if metric == "mse" else None
+            point["threshold"] = (
+                _stats([s["ranges"][i]["threshold"] for s in seeds])["median"] if metric == "mse" else None
+            )
             point["solved"] = sum(1 for s in seeds if s["ranges"][i]["solved"])
             points.append(point)
         history = []

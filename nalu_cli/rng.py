@@ -64,9 +64,7 @@ def random_bits(seeds: torch.Tensor, stream: int, step: int, n: int) -> torch.Te
     return _mix32_(key32 ^ idx)  # [S, n]
 
 
-def uniform(
-    seeds: torch.Tensor, stream: int, step: int, shape: tuple[int, ...], dtype: torch.dtype
-) -> torch.Tensor:
+def uniform(seeds: torch.Tensor, stream: int, step: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """Uniform floats in [0, 1). seeds: [S] -> [S, *shape], the same values on every device."""
     n = 1
     for d in shape:

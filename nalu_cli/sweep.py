@@ -180,7 +180,9 @@ def _names(data: dict[str, Any], key: str, choices: tuple[str, ...], problems: l
         return []
     for name in items:
         if name not in choices:
-            problems.append(f"{key}: unknown {key[:-1]} {name!r}{cfgmod.did_you_mean(name, choices)} (choose from {', '.join(choices)})")
+            problems.append(
+                f"{key}: unknown {key[:-1]} {name!r}{cfgmod.did_you_mean(name, choices)} (choose from {', '.join(choices)})"
+            )
     if len(set(items)) != len(items):
         problems.append(f"{key}: {sorted({n for n in items if items.count(n) > 1})} listed twice")
     return list(items)
@@ -244,11 +246,15 @@ def validate_grid(data: dict[str, Any]) -> Grid:
     problems: list[str] = []
     for key in data:
         if key not in GRID_KEYS:
-            problems.append(f"unknown key {key!r}{cfgmod.did_you_mean(str(key), GRID_KEYS)} (grid keys: {', '.join(GRID_KEYS)})")
+            problems.append(
+                f"unknown key {key!r}{cfgmod.did_you_mean(str(key), GRID_KEYS)} (grid keys: {', '.join(GRID_KEYS)})"
+            )
     preset = data.get("preset", GRID_DEFAULTS["preset"])
     if preset is not None and preset not in cfgmod.PRESETS:
         choices = tuple(cfgmod.PRESETS)
-        problems.append(f"preset: unknown preset {preset!r}{cfgmod.did_you_mean(str(preset), choices)} (choose from {', '.join(choices)}, or null)")
+        problems.append(
+            f"preset: unknown preset {preset!r}{cfgmod.did_you_mean(str(preset), choices)} (choose from {', '.join(choices)}, or null)"
+        )
     ops = _names(data, "ops", tuple(OPS), problems)
     units = _names(data, "units", tuple(STACKS), problems)
     ranges = _range_pairs(data.get("ranges"), problems)
@@ -316,7 +322,9 @@ def canonical_json(value: Any) -> str:
 def task_key(cell: Cell, config: dict[str, Any]) -> str:
     """``OP-UNIT-sFIRST-LAST-HASH``: readable, and the hash covers the cell and the whole resolved config."""
     digest = hashlib.sha256(
-        canonical_json({"format": TASK_FORMAT, "version": TASK_VERSION, "cell": asdict(cell), "config": config}).encode()
+        canonical_json(
+            {"format": TASK_FORMAT, "version": TASK_VERSION, "cell": asdict(cell), "config": config}
+        ).encode()
     ).hexdigest()
     seeds = config["train"]["seeds"]
     return f"{cell.op}-{cell.unit}-s{seeds[0]}-{seeds[-1]}-{digest[:20]}"
@@ -332,7 +340,9 @@ def plan(grid: Grid) -> list[TaskSpec]:
     specs: list[TaskSpec] = []
     problems: dict[str, list[str]] = {}  # problem -> cells that have it
     for cell in cells:
-        name = f"{cell.op} · {cell.unit}" + (f" · {cell.interpolation} → {cell.extrapolation}" if cell.interpolation else "")
+        name = f"{cell.op} · {cell.unit}" + (
+            f" · {cell.interpolation} → {cell.extrapolation}" if cell.interpolation else ""
+        )
         for seeds in grid.blocks():
             try:
                 cfg = cell_config(cell, grid.preset, seeds, grid.steps, grid.restarts, grid.tuned, grid.overrides)

@@ -21,7 +21,9 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise NaluError("--executor ray needs Ray, which is not installed; install it with: pip install 'nalu[ray]'") from None
+        raise NaluError(
+            "--executor ray needs Ray, which is not installed; install it with: pip install 'nalu[ray]'"
+        ) from None
     return ray
 
 

@@ -122,9 +122,7 @@ def check_domain(op: Op, mode: str, ranges: Ranges, name: str) -> list[str]:
         if any(lo <= 0 <= hi for lo, hi in ranges):
             problems.append(f"{name}: division needs 0 outside the range, but {format_ranges(ranges)} contains it")
         elif mode == "static" and lo_all < 0 < max(hi for _, hi in ranges):
-            problems.append(
-                f"{name}: static-mode division needs ranges of one sign (sums of mixed signs can be 0)"
-            )
+            problems.append(f"{name}: static-mode division needs ranges of one sign (sums of mixed signs can be 0)")
     return problems
 
 
@@ -181,9 +179,7 @@ class Task:
             start = end
         return x.clamp(ranges[0][0], ranges[-1][1]).to(dtype)
 
-    def operands(
-        self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def operands(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """a, b from inputs. x: [S, B, I], masks [S, I] -> a, b [S, B, 1]."""
         selection = torch.stack(masks, dim=-1).to(x.dtype)  # [S, I, 2]
         ab = torch.bmm(x, selection)  # [S, B, 2]
@@ -210,9 +206,7 @@ class Task:
         x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype)
         return x, self.target(x, masks)
 
-    def near_perfect_mse(
-        self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], eps: float
-    ) -> torch.Tensor:
+    def near_perfect_mse(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], eps: float) -> torch.Tensor:
         """MSE of a nearly perfect model (SPEC section 4), per seed: [S].
 
         The exact two-layer solution selects a and b with weights 1 on their subset and 0 elsewhere,
@@ -224,7 +218,9 @@ class Task:
         x64 = x.to(torch.float64)
         mask_a, mask_b = (m.to(torch.float64) for m in masks)
         a, b = self.operands(x64, (mask_a, mask_b))
-        a_eps, b_eps = self.operands(x64, (mask_a * (1 - eps) + (1 - mask_a) * eps, mask_b * (1 - eps) + (1 - mask_b) * eps))
+        a_eps, b_eps = self.operands(
+            x64, (mask_a * (1 - eps) + (1 - mask_a) * eps, mask_b * (1 - eps) + (1 - mask_b) * eps)
+        )
         y = self.op.fn(a, b)  # [S, B, 1]
         y_eps = self.op.fn(a_eps * (1 - eps), b_eps * (1 - eps))  # [S, B, 1]
         return ((y - y_eps) ** 2).mean(dim=(1, 2))  # [S]

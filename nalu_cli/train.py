@@ -185,7 +185,13 @@ class Trainer:
         """One optimiser step for every living member."""
         t = self.config.train
         x, y = self.task.batch(
-            self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype, self.masks
+            self.member_seeds,
+            rng.STREAM_TRAIN,
+            self.step,
+            t.batch_size,
+            self.task.interpolation,
+            self.dtype,
+            self.masks,
         )  # [M, B, I], [M, B, 1]
         pred = self.model(x)  # [M, B, 1]
         loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]

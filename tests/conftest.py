@@ -36,8 +36,13 @@ def run_nalu(*args: str, timeout: float = 300, cwd: Path | None = None) -> subpr
 
 def tiny_config(op: str = "mul", **overrides: object) -> config.Config:
     """The op's default config with few steps and small evaluation sets (fast, still real training)."""
-    base: dict[str, object] = {"task.op": op, "train.steps": 400, "train.log_every": 100, "eval.samples": 512,
-                               "train.valid_samples": 256}
+    base: dict[str, object] = {
+        "task.op": op,
+        "train.steps": 400,
+        "train.log_every": 100,
+        "eval.samples": 512,
+        "train.valid_samples": 256,
+    }
     base.update(overrides)
     return config.resolve(overrides=base)
 

@@ -144,12 +144,18 @@ def test_installed_console_script_end_to_end(tmp_path: Path) -> None:
     assert "torch" not in sys.modules or help_seconds < 30  # sanity; speed is measured in benchmarks/
     done = subprocess.run(
         [*_nalu(), "train", "--op", "mul", "--steps", "200", "--out", str(tmp_path / "r")],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "Extrapolates: yes" in done.stdout
     assert "\x1b[" not in done.stdout  # no ANSI codes when piped
-    bad = subprocess.run([*_nalu(), "eval", str(tmp_path / "nope")], capture_output=True, text=True, env=env, timeout=60)
+    bad = subprocess.run(
+        [*_nalu(), "eval", str(tmp_path / "nope")], capture_output=True, text=True, env=env, timeout=60
+    )
     assert bad.returncode == 1 and bad.stderr.startswith("Error:") and "Traceback" not in bad.stderr
 
 

@@ -38,8 +38,17 @@ def test_every_problem_is_listed_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         config.resolve(data)
     text = str(info.value)
-    for needle in ("task.op", "did you mean 'mul'", "lo must be below hi", "unknown key 'task.colour'",
-                   "model.unit", "did you mean 'nmu'", "train.lr", "train.steps", "train.device"):
+    for needle in (
+        "task.op",
+        "did you mean 'mul'",
+        "lo must be below hi",
+        "unknown key 'task.colour'",
+        "model.unit",
+        "did you mean 'nmu'",
+        "train.lr",
+        "train.steps",
+        "train.device",
+    ):
         assert needle in text, needle
     assert len(info.value.problems) >= 7
 

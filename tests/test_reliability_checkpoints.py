@@ -141,10 +141,14 @@ def _broken_checkpoints(tmp_path: Path, good_run: Path) -> dict[str, tuple[Path,
     torch.save({**data, "model": dict(list(data["model"].items())[1:])}, d / CHECKPOINT_NAME)
     out["missing_tensor"] = (d, "does not match its own config")
     d = run_dir("bad_config")
-    torch.save({**data, "config": {**data["config"], "task": {**data["config"]["task"], "op": "pow"}}}, d / CHECKPOINT_NAME)
+    torch.save(
+        {**data, "config": {**data["config"], "task": {**data["config"]["task"], "op": "pow"}}}, d / CHECKPOINT_NAME
+    )
     out["bad_config"] = (d, "invalid config")
     d = run_dir("nan_weights")
-    torch.save({**data, "model": {k: torch.full_like(v, float("nan")) for k, v in data["model"].items()}}, d / CHECKPOINT_NAME)
+    torch.save(
+        {**data, "model": {k: torch.full_like(v, float("nan")) for k, v in data["model"].items()}}, d / CHECKPOINT_NAME
+    )
     out["nan_weights"] = (d, "non-finite")
     d = run_dir("no_step")
     torch.save({k: v for k, v in data.items() if k != "step"}, d / CHECKPOINT_NAME)

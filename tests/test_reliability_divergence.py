@@ -81,7 +81,9 @@ def test_batched_run_marks_only_the_diverged_seed(tmp_path: Path, monkeypatch: p
         assert by_seed[seed]["diverged_at"] is None
         assert by_seed[seed]["interpolation"] == want["interpolation"]
         assert by_seed[seed]["extrapolation"] == want["extrapolation"]
-    data = load_checkpoint(tmp_path / "r" / CHECKPOINT_NAME)  # saved, finite (the dead seed keeps its last good weights)
+    data = load_checkpoint(
+        tmp_path / "r" / CHECKPOINT_NAME
+    )  # saved, finite (the dead seed keeps its last good weights)
     assert all(bool(torch.isfinite(t).all()) for t in data["model"].values())
 
 

@@ -195,7 +195,9 @@ RANDOM_VALUES = st.one_of(
 
 @FUZZ
 @given(data=st.data())
-def test_hostile_arguments_for_every_command(tmp_path_factory: pytest.TempPathFactory, mul_run: Path, data: Any) -> None:
+def test_hostile_arguments_for_every_command(
+    tmp_path_factory: pytest.TempPathFactory, mul_run: Path, data: Any
+) -> None:
     base = tmp_path_factory.mktemp("fuzz")
     garbage = base / "garbage.bin"
     garbage.write_bytes(bytes(range(256)) * 3)
@@ -214,7 +216,7 @@ def test_hostile_arguments_for_every_command(tmp_path_factory: pytest.TempPathFa
         else:
             extra += [option, data.draw(RANDOM_VALUES).replace("\x00", "")]
     positional = [a for a in invalid if not a.startswith("--") and invalid.index(a) == 0]
-    args = [command, *positional, *extra, *invalid[len(positional):]]
+    args = [command, *positional, *extra, *invalid[len(positional) :]]
     if command == "benchmark":
         args += ["--steps", "1"] if "--steps" not in used else []
     result = runner.invoke(cli.app, args)

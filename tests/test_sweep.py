@@ -70,10 +70,21 @@ def test_grid_lists_every_problem_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         sweep.validate_grid(bad)
     text = str(info.value)
-    for needle in ("preset", "did you mean 'madsen2020'", "unknown op 'mull'", "did you mean 'mul'",
-                   "unknown unit 'nmuu'", "ranges: 'mistry2020'", "seeds: must be between 1", "seed_block: must be a whole number",
-                   "steps: must be a whole number", "restarts", "tuned: must be true or false",
-                   "set: train.steps is decided by the grid's 'steps' key", "unknown key 'colour'"):
+    for needle in (
+        "preset",
+        "did you mean 'madsen2020'",
+        "unknown op 'mull'",
+        "did you mean 'mul'",
+        "unknown unit 'nmuu'",
+        "ranges: 'mistry2020'",
+        "seeds: must be between 1",
+        "seed_block: must be a whole number",
+        "steps: must be a whole number",
+        "restarts",
+        "tuned: must be true or false",
+        "set: train.steps is decided by the grid's 'steps' key",
+        "unknown key 'colour'",
+    ):
         assert needle in text, needle
     assert len(info.value.problems) >= 12
 
@@ -82,7 +93,9 @@ def test_grid_reports_each_cell_problem_once() -> None:
     # Division by ranges around 0 is undefined: only the cells with such a range pair are named.
     with pytest.raises(ConfigError) as info:
         sweep.validate_grid({"ops": ["div"], "units": ["nmu", "nau"], "ranges": "mistry2021"})
-    assert any(p.startswith("cell div · nmu · -2,2 → -6,-2;2,6") and "0" in p for p in info.value.problems), info.value.problems
+    assert any(p.startswith("cell div · nmu · -2,2 → -6,-2;2,6") and "0" in p for p in info.value.problems), (
+        info.value.problems
+    )
     # A problem every cell shares (an unknown key in `set`) is listed once, without a cell name.
     with pytest.raises(ConfigError) as info:
         sweep.validate_grid({"ops": ["add", "mul"], "units": ["nau"], "set": {"train": {"lrr": 0.1}}})
@@ -145,8 +158,13 @@ def test_blocks_merge_into_one_summary() -> None:
     from nalu_cli import config
 
     def seed(n: int, solved: bool) -> dict[str, Any]:
-        return {"seed": n, "solved": solved, "solved_at": 100 * n if solved else None, "sparsity_error": 0.01 * n,
-                "diverged_at": None if n != 3 else 7}
+        return {
+            "seed": n,
+            "solved": solved,
+            "solved_at": 100 * n if solved else None,
+            "sparsity_error": 0.01 * n,
+            "diverged_at": None if n != 3 else 7,
+        }
 
     cfg = config.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": [2]})
     cell = sweep.Cell("mul", "nmu", "", "")
@@ -158,7 +176,9 @@ def test_blocks_merge_into_one_summary() -> None:
     assert row == whole and row["solved"] == 2 and row["seeds"] == 4 and row["diverged"] == 1
     assert row["solved_at_median"] == 100 and 0.15 < row["ci_low"] < 0.16
     assert row["published"] is None  # Madsen & Johansen published rates for their static task only
-    madsen = config.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": [2]}, preset="madsen2020")
+    madsen = config.resolve(
+        overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": [2]}, preset="madsen2020"
+    )
     assert summarise(cell, madsen, merged, 1.0)["published"] == 0.98
     with pytest.raises(ValueError, match=r"seeds \[1\]"):
         union_of_blocks([[seed(0, True), seed(1, True)], [seed(1, True)]])
@@ -172,9 +192,18 @@ def test_a_diverged_single_seed_task_counts_as_a_failure_not_an_error() -> None:
     from nalu_cli.errors import DivergenceError
     from nalu_cli.train import train
 
-    cfg = config.resolve(overrides={"task.op": "mul", "model.unit": "npu", "train.lr": 100, "train.steps": 30,
-                                    "task.interpolation": "1,1000", "task.extrapolation": "1000,1e6",
-                                    "eval.samples": 64, "train.valid_samples": 64})
+    cfg = config.resolve(
+        overrides={
+            "task.op": "mul",
+            "model.unit": "npu",
+            "train.lr": 100,
+            "train.steps": 30,
+            "task.interpolation": "1,1000",
+            "task.extrapolation": "1000,1e6",
+            "eval.samples": 64,
+            "train.valid_samples": 64,
+        }
+    )
     with pytest.raises(DivergenceError):
         train(cfg)  # `nalu train` stops and says so ...
     result = sweep.run_task({"key": "k", "config": cfg.to_dict()})  # ... a sweep records the failed seed
@@ -209,9 +238,14 @@ def test_seed_blocks_give_what_one_batched_cell_gives(sweep_reference: tuple[Pat
     from nalu_cli.train import train
 
     grid = sweep.validate_grid(SWEEP_GRID)
-    cfg = cell_config(sweep.Cell("mul", "nmu", "", ""), grid.preset, grid.seeds, grid.steps, grid.restarts, True, grid.overrides)
+    cfg = cell_config(
+        sweep.Cell("mul", "nmu", "", ""), grid.preset, grid.seeds, grid.steps, grid.restarts, True, grid.overrides
+    )
     whole = json_safe(train(cfg, stop_on_divergence=False).seeds)
-    blocks = [json.loads(p.read_text())["results"] for p in sorted((sweep_reference[0] / "tasks").glob("mul-nmu-*.json"))]
+    blocks = [
+        json.loads(p.read_text())["results"] for p in sorted((sweep_reference[0] / "tasks").glob("mul-nmu-*.json"))
+    ]
+
     def without_member(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in s.items() if k != "member"} for s in seeds]  # "member": index in its own batch
 
@@ -283,7 +317,10 @@ def test_killed_driver_loses_no_finished_work(tmp_path: Path, sweep_reference: t
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     driver = subprocess.Popen(
         [sys.executable, "-m", "nalu_cli.cli", "-q", "sweep", grid, "--out", str(out), "--workers", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -351,6 +388,8 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_ray_missing_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    result = runner.invoke(cli.app, ["sweep", str(write_grid(tmp_path / "g.yaml")), "--executor", "ray", "--out", str(tmp_path / "s")])
+    result = runner.invoke(
+        cli.app, ["sweep", str(write_grid(tmp_path / "g.yaml")), "--executor", "ray", "--out", str(tmp_path / "s")]
+    )
     assert result.exit_code == 1 and "pip install 'nalu[ray]'" in result.stderr, result.output
     assert not (tmp_path / "s").exists()

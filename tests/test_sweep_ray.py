@@ -56,7 +56,9 @@ def test_ray_cluster_gives_the_local_results(tmp_path: Path, sweep_reference: tu
     for tool in ("ip", "unshare"):
         if shutil.which(tool) is None:
             pytest.skip(f"needs {tool!r} to isolate the Ray cluster in network and PID namespaces")
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True, timeout=30)
+    probe = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True, timeout=30
+    )
     if probe.returncode != 0:
         pytest.skip(f"cannot create a PID namespace for the Ray cluster: {probe.stderr.strip()}")
     ray = Path(sys.executable).parent / "ray"
@@ -76,9 +78,30 @@ def test_ray_cluster_gives_the_local_results(tmp_path: Path, sweep_reference: tu
     env.pop("RAY_ADDRESS", None)
     try:
         done = subprocess.run(
-            ["ip", "netns", "exec", namespace, "unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-             "bash", str(script), str(ray), sys.executable, str(temp), str(grid), str(out), str(report_path)],
-            capture_output=True, text=True, timeout=420, env=env, cwd=tmp_path,
+            [
+                "ip",
+                "netns",
+                "exec",
+                namespace,
+                "unshare",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+                "bash",
+                str(script),
+                str(ray),
+                sys.executable,
+                str(temp),
+                str(grid),
+                str(out),
+                str(report_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=420,
+            env=env,
+            cwd=tmp_path,
         )
     finally:
         subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, timeout=30)

@@ -22,14 +22,27 @@ def run_steps(cfg: config.Config, n: int) -> Trainer:
 
 @pytest.mark.parametrize(
     ("op", "unit", "hidden", "mode"),
-    [("mul", "nmu", [], "pair"), ("add", "nalu", [2], "pair"), ("div", "realnpu", [], "pair"),
-     ("mul", ["nau", "nmu"], [2], "static"), ("add", "mlp", [4], "pair"), ("mul", "inalu", [], "pair")],
+    [
+        ("mul", "nmu", [], "pair"),
+        ("add", "nalu", [2], "pair"),
+        ("div", "realnpu", [], "pair"),
+        ("mul", ["nau", "nmu"], [2], "static"),
+        ("add", "mlp", [4], "pair"),
+        ("mul", "inalu", [], "pair"),
+    ],
 )
 def test_batched_seeds_are_bit_identical_to_training_alone(op: str, unit: object, hidden: list[int], mode: str) -> None:
-    common = {"model.unit": unit, "model.hidden": hidden, "task.mode": mode, "train.clip_grad": 1.0 if unit == "inalu" else None}
+    common = {
+        "model.unit": unit,
+        "model.hidden": hidden,
+        "task.mode": mode,
+        "train.clip_grad": 1.0 if unit == "inalu" else None,
+    }
     together = run_steps(tiny_config(op, **common, **{"train.seeds": [4, 0, 9]}), 60)
     alone = run_steps(tiny_config(op, **common, **{"train.seeds": [0]}), 60)
-    for (name, p_all), (_, p_one) in zip(together.model.named_parameters(), alone.model.named_parameters(), strict=True):
+    for (name, p_all), (_, p_one) in zip(
+        together.model.named_parameters(), alone.model.named_parameters(), strict=True
+    ):
         assert torch.equal(p_all[1], p_one[0]), name
     for m_all, m_one in zip(together.optimizer.m, alone.optimizer.m, strict=True):
         assert torch.equal(m_all[1], m_one[0])
@@ -98,8 +111,17 @@ def test_default_config_solves_at_least_9_of_seeds_0_to_9(op: str) -> None:
 
 def test_mlp_baseline_fails_to_extrapolate() -> None:
     """Trask et al.'s Figure 1: an MLP fits the training range but not beyond it."""
-    cfg = tiny_config("identity", **{"model.unit": "mlp", "model.hidden": [8], "model.activation": "relu6",
-                                     "train.steps": 800, "task.interpolation": "-5,5", "task.extrapolation": "20,50"})
+    cfg = tiny_config(
+        "identity",
+        **{
+            "model.unit": "mlp",
+            "model.hidden": [8],
+            "model.activation": "relu6",
+            "train.steps": 800,
+            "task.interpolation": "-5,5",
+            "task.extrapolation": "20,50",
+        },
+    )
     result = train(cfg)
     s = result.seeds[0]
     assert s["interpolation"]["mse"] < 1.0
@@ -110,8 +132,15 @@ def test_mlp_baseline_fails_to_extrapolate() -> None:
 def test_stagnating_seeds_are_reinitialised_independently() -> None:
     """iNALU-style re-initialisation: a stagnating seed gets fresh weights; the decision uses only its own
     interpolation error, so batched and alone still agree bit for bit."""
-    common = {"model.unit": "inalu", "train.clip_grad": 1.0, "train.log_every": 20, "train.steps": 200,
-              "train.reinit.patience": 1, "train.reinit.threshold": 0.0, "train.reinit.min_improvement": 0.99}
+    common = {
+        "model.unit": "inalu",
+        "train.clip_grad": 1.0,
+        "train.log_every": 20,
+        "train.steps": 200,
+        "train.reinit.patience": 1,
+        "train.reinit.threshold": 0.0,
+        "train.reinit.min_improvement": 0.99,
+    }
 
     def run(seeds: list[int]) -> Trainer:
         t = Trainer(tiny_config("mul", **common, **{"train.seeds": seeds}), torch.device("cpu"))
