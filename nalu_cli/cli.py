@@ -69,21 +69,22 @@ class SuggestingGroup(TyperGroup):
         rest = [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
         return super().parse_args(ctx, flags + rest)
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         """Usage errors as one ``Error:`` line (plus where to find help), not a multi-line panel."""
-        if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+        if not kwargs.pop("standalone_mode", True):
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except _USAGE_ERRORS as err:
+            failure: Any = err
             if type(err).__name__ != "NoArgsIsHelpError":  # that one has already printed the help
-                message = " ".join(str(err.format_message()).split())
+                message = " ".join(str(failure.format_message()).split())
                 ctx = getattr(err, "ctx", None)
                 hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
                 errors.print(
                     f"[bold red]Error:[/] {escape(message)}{hint}", markup=True, highlight=False, soft_wrap=True
                 )
-            sys.exit(err.exit_code)
+            sys.exit(failure.exit_code)
         except _ABORTS:
             errors.print("[bold red]Error:[/] aborted", markup=True, highlight=False)
             sys.exit(1)

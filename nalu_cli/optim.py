@@ -8,10 +8,12 @@ weights and optimiser state and is reported dead; no other seed is touched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
-def per_seed_all_finite(tensors: list[torch.Tensor]) -> torch.Tensor:
+def per_seed_all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """True for seed s when every entry of every tensor's slice s is finite. Each [S, ...] -> [S] bool."""
     ok = torch.ones(tensors[0].shape[0], dtype=torch.bool, device=tensors[0].device)
     for t in tensors:
@@ -27,8 +29,8 @@ def _seed_view(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class BatchedAdam:
     """Adam (Kingma & Ba 2015) over parameters whose first dimension is the seed."""
 
-    def __init__(self, params: list[torch.Tensor], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.params = params
+    def __init__(self, params: Sequence[torch.Tensor], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.t = 0

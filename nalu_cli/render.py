@@ -148,7 +148,7 @@ def matrix_table(
     for i in range(width):
         table.add_column(f"{col_label}{i}", justify="right")
     for j, row in enumerate(rows):
-        table.add_row(f"{row_label}{j}", *[_weight_cell(float(v)) for v in row])  # type: ignore[union-attr]
+        table.add_row(f"{row_label}{j}", *[_weight_cell(float(v)) for v in row])  # type: ignore[union-attr,arg-type]
     return table
 
 

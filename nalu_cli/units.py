@@ -48,6 +48,7 @@ class Unit(nn.Module):
         self.opts = opts
         self.layer = layer
         self._param_count = 0
+        self.seeds: torch.Tensor  # [S] int64, a buffer (moves with .to(device), not saved)
         self.register_buffer("seeds", seeds.clone(), persistent=False)
 
     @property
