@@ -1,0 +1,25 @@
+"""The README's madsen2020 claims on held-out seeds (100-115; the README's table used 0-99).
+
+Slow (a few minutes on one core): ``python -m pytest -m slow tests/test_benchmark_slow.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nalu_cli import benchmark
+
+HELD_OUT = list(range(100, 116))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("op", "unit", "at_least"), [("add", "nau", 15), ("sub", "nau", 15), ("mul", "nmu", 15)])
+def test_recipes_solve_held_out_seeds(op: str, unit: str, at_least: int) -> None:
+    cell = benchmark.Cell(op, unit, "", "")
+    cfg = benchmark.cell_config(cell, "madsen2020", HELD_OUT, None, 1, True, {})
+    from nalu_cli.train import train
+
+    result = train(cfg, stop_on_divergence=False)
+    row = benchmark.summarise(cell, cfg, result.seeds, result.elapsed)
+    assert row["solved"] >= at_least, row
+    assert row["published"] is not None  # this is Madsen & Johansen's task, so the row carries their rate
