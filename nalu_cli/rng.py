@@ -56,12 +56,26 @@ def _mix32_(x: torch.Tensor) -> torch.Tensor:
     return x.bitwise_xor_(shift(x, 16).bitwise_and_(0xFFFF))
 
 
-def random_bits(seeds: torch.Tensor, stream: int, step: int, n: int) -> torch.Tensor:
-    """Uniform 32-bit patterns. seeds: [S] int64 -> [S, n] int32 (read as unsigned: two's complement)."""
+def random_bits(seeds: torch.Tensor, stream: int, step: int, n: int, offset: int = 0) -> torch.Tensor:
+    """Uniform 32-bit patterns for indices offset..offset+n-1. seeds: [S] int64 -> [S, n] int32
+    (read as unsigned: two's complement)."""
     key = _key(seeds, stream, step)  # [S] int64 in [0, 2**32)
     key32 = torch.where(key >= 2**31, key - 2**32, key).to(torch.int32)[:, None]  # [S, 1]
-    idx = torch.arange(n, dtype=torch.int32, device=seeds.device)[None, :]  # [1, n]
+    idx = torch.arange(offset, offset + n, dtype=torch.int32, device=seeds.device)[None, :]  # [1, n]
     return _mix32_(key32 ^ idx)  # [S, n]
+
+
+def _to_unit(bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """32-bit patterns -> floats in [0, 1): 24 bits are exact in float32, float64 gets all 32."""
+    if dtype == torch.float64:
+        return (bits.to(torch.int64) & _M32).to(torch.float64) * (1.0 / 2**32)
+    return torch.bitwise_right_shift(bits, 8).bitwise_and_(0xFFFFFF).to(dtype).mul_(1.0 / 2**24)
+
+
+# Elements generated per pass on the CPU: the mixer makes about a dozen passes over its array, which stay
+# in cache at this size (about 2.4x faster than one pass over a [1000, 12800] batch). Values do not depend
+# on the chunking: every element is a function of (seed, stream, step, index) alone.
+CPU_CHUNK = 1 << 17
 
 
 def uniform(seeds: torch.Tensor, stream: int, step: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -69,13 +83,22 @@ def uniform(seeds: torch.Tensor, stream: int, step: int, shape: tuple[int, ...],
     n = 1
     for d in shape:
         n *= d
-    bits = random_bits(seeds, stream, step, n)  # [S, n] int32
-    # 24 bits are exact in float32; float64 gets all 32.
-    if dtype == torch.float64:
-        u = (bits.to(torch.int64) & _M32).to(torch.float64) * (1.0 / 2**32)
-    else:
-        u = torch.bitwise_right_shift(bits, 8).bitwise_and_(0xFFFFFF).to(dtype).mul_(1.0 / 2**24)
-    return u.reshape(seeds.shape[0], *shape)
+    s = seeds.shape[0]
+    if seeds.device.type != "cpu" or s * n <= CPU_CHUNK:
+        return _to_unit(random_bits(seeds, stream, step, n), dtype).reshape(s, *shape)
+    out = torch.empty(s, n, dtype=dtype, device=seeds.device)  # [S, n]
+    if n >= CPU_CHUNK:  # long rows: chunk along each seed's indices
+        for i in range(s):
+            for start in range(0, n, CPU_CHUNK):
+                m = min(CPU_CHUNK, n - start)
+                out[i : i + 1, start : start + m] = _to_unit(
+                    random_bits(seeds[i : i + 1], stream, step, m, start), dtype
+                )
+    else:  # short rows: chunk over seeds
+        per = CPU_CHUNK // n
+        for i in range(0, s, per):
+            out[i : i + per] = _to_unit(random_bits(seeds[i : i + per], stream, step, n), dtype)
+    return out.reshape(s, *shape)
 
 
 def seed_tensor(seeds: list[int], device: torch.device | str = "cpu") -> torch.Tensor:

@@ -124,3 +124,18 @@ def test_int32_generator_matches_pure_python_reference() -> None:
         for s, key in enumerate(keys):
             expected = [_mix_reference(key ^ i) for i in range(n)]
             assert bits[s].tolist() == expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_chunked_generation_equals_one_pass(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
+    """The CPU generator works in cache-sized chunks (over seeds, or along long rows); the values must be
+    those of one pass, so batching and resuming never depend on the chunking."""
+    seeds = rng.seed_tensor(list(range(37)))
+    whole = {shape: rng.uniform(seeds, rng.STREAM_TRAIN, 5, shape, dtype) for shape in [(8, 10), (1000,), (3, 333)]}
+    for chunk in (64, 100, 999):
+        monkeypatch.setattr(rng, "CPU_CHUNK", chunk)
+        for shape, want in whole.items():
+            assert torch.equal(rng.uniform(seeds, rng.STREAM_TRAIN, 5, shape, dtype), want), (chunk, shape)
+    # and offsets address the same stream: the second half of a row is the row's second half
+    full = rng.random_bits(seeds, rng.STREAM_TRAIN, 9, 50)
+    assert torch.equal(rng.random_bits(seeds, rng.STREAM_TRAIN, 9, 20, offset=30), full[:, 30:])
