@@ -167,6 +167,6 @@ def test_seed_article_initialisation_range() -> None:
     unit = make(NACAdd, i=50, o=50)
     assert float(unit.W_hat.detach().min()) >= -2 and float(unit.W_hat.detach().max()) < 2
     assert float(unit.W_hat.detach().std()) == pytest.approx(4 / math.sqrt(12), rel=0.05)
-    g = make(NALU, i=50, o=50).G
+    g = make(NALU, i=50, o=50).G.detach()
     assert float(g.mean()) == pytest.approx(0.0, abs=0.05)
     assert float(g.std()) == pytest.approx(1.0, rel=0.05)
