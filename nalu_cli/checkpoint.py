@@ -33,11 +33,17 @@ CONFIG_NAME = "config.yaml"
 METRICS_NAME = "metrics.jsonl"
 
 
+def _temp_affixes(name: str) -> tuple[str, str]:
+    """(prefix, suffix) of the temp files written on the way to file ``name``: ``.NAME.<random>.tmp``."""
+    return f".{name}.", ".tmp"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync the directory."""
     path = Path(path)
     directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    prefix, suffix = _temp_affixes(path.name)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -51,18 +57,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(directory)
 
 
-def remove_stale_temps(directory: Path) -> list[Path]:
-    """Delete temp files a killed writer left in a run directory (``.NAME.*.tmp``); returns what was removed.
+def remove_stale_temps(directory: Path) -> None:
+    """Delete the temp files a killed ``atomic_write_bytes`` left in a run directory.
 
     Only call this while no other process writes to ``directory`` (a run directory has one writer).
     """
-    removed = []
     for name in (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME):
-        for tmp in Path(directory).glob(f".{name}.*.tmp"):
+        prefix, suffix = _temp_affixes(name)
+        for tmp in Path(directory).glob(f"{prefix}*{suffix}"):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-                removed.append(tmp)
-    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

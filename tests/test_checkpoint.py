@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nalu_cli.checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, read_metrics
+from nalu_cli.checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, read_metrics, remove_stale_temps
 from nalu_cli.errors import CheckpointError
 from nalu_cli.train import load_run
 
@@ -56,3 +56,15 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     atomic_write_bytes(target, b"new contents")
     assert target.read_bytes() == b"new contents"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temp files left behind
+
+
+def test_stale_temp_files_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
+    atomic_write_bytes(tmp_path / CHECKPOINT_NAME, b"good")
+    left = [tmp_path / f".{CHECKPOINT_NAME}.abc123.tmp", tmp_path / ".metrics.jsonl.x.tmp"]
+    for p in left:
+        p.write_bytes(b"half")
+    keep = tmp_path / ".notes.x.tmp"  # not ours: left alone
+    keep.write_bytes(b"")
+    remove_stale_temps(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_NAME, keep.name])
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == b"good"
