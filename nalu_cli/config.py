@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from nalu_cli.errors import ConfigError
 from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, parse_ranges
@@ -30,8 +30,22 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
+_NUMBER_TYPES = (int, float, int | None, float | None, list[int], list[int] | None, list[float])
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic would read ``steps: true`` as 1; a boolean where a number belongs is a mistake."""
+        annotation = cls.model_fields[info.field_name].annotation if info.field_name else None
+        if annotation in _NUMBER_TYPES and (
+            isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool) for v in value))
+        ):
+            raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
 
 
 def _ranges(value: Any) -> Ranges:
@@ -432,37 +446,10 @@ def resolve(
 
 def validate(data: dict[str, Any]) -> Config:
     """Validate a plain dict; ``ConfigError`` lists every problem with its key."""
-    data = _coerce_yaml_numbers(data)
-    problems = _boolean_numbers(data, Config)
     try:
-        config = Config.model_validate(data)
+        return Config.model_validate(_coerce_yaml_numbers(data))
     except ValidationError as err:
-        flagged = tuple(p.split(":", 1)[0] + ":" for p in problems)  # one problem per key is enough
-        problems += [p for p in (_describe(e) for e in err.errors()) if not p.startswith(flagged)]
-    if problems:
-        raise ConfigError(problems)
-    return config
-
-
-_NUMBER_TYPES = (int, float, int | None, float | None, list[int], list[int] | None, list[float])
-
-
-def _boolean_numbers(data: Any, model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Booleans given for numbers (pydantic would read ``steps: true`` as 1): one problem each."""
-    if not isinstance(data, dict):
-        return []
-    problems = []
-    for name, field in model.model_fields.items():
-        if name not in data:
-            continue
-        value, annotation, key = data[name], field.annotation, f"{prefix}{name}"
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            problems += _boolean_numbers(value, annotation, f"{key}.")
-        elif annotation in _NUMBER_TYPES and (
-            isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool) for v in value))
-        ):
-            problems.append(f"{key}: expected a number, not {str(value).lower()}")
-    return problems
+        raise ConfigError([_describe(e) for e in err.errors()]) from None
 
 
 def _coerce_yaml_numbers(data: Any) -> Any:
