@@ -114,3 +114,15 @@ def test_every_shipped_config_validates_and_names_its_command(path: Path) -> Non
     assert first.startswith("# nalu train --config sample_configs/" + path.name), first
     cfg = config.resolve(config.load_yaml(path))
     assert cfg.task.op in first or cfg.task.op in path.stem
+
+
+def test_booleans_are_not_numbers() -> None:
+    """YAML ``true`` where a number belongs is refused (pydantic alone would read it as 1), every one listed."""
+    with pytest.raises(ConfigError) as info:
+        config.resolve({"train": {"steps": True, "lr": False}, "model": {"hidden": [True]}})
+    assert sorted(info.value.problems) == [
+        "model.hidden: expected a number, not [true]",
+        "train.lr: expected a number, not false",
+        "train.steps: expected a number, not true",
+    ]
+    assert config.resolve({"train": {"steps": 5, "precondition": True}}).train.precondition is True
