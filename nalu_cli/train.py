@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -149,10 +150,12 @@ class Trainer:
         self.best_valid = torch.full((m,), math.inf, dtype=torch.float64, device=device)
         self.stale = torch.zeros(m, dtype=torch.int64, device=device)
         self.generation = torch.zeros(m, dtype=torch.int64, device=device)
-        self.precond = self._input_preconditioner() if config.train.precondition else None
 
-    def _input_preconditioner(self) -> tuple[int, torch.Tensor] | None:
-        """(index of the first layer's NAU weight in ``params``, P [M, I, I]) or None.
+    @cached_property
+    def precond(self) -> tuple[int, torch.Tensor] | None:
+        """(index of the first layer's NAU weight in ``params``, P [M, I, I]) or None (``train.precondition``).
+
+        Computed on the first training step, so a run loaded only to be evaluated never pays for it.
 
         P = (Σ / s + δ I)^-1, Σ = E[x x^T] of training-range inputs (s: mean diagonal, δ: damping),
         scaled to mean diagonal 1. The static task's inputs share a large common mean (U[1,2]: Σ has one
@@ -161,7 +164,7 @@ class Trainer:
         evens that out. Uses interpolation-range inputs only (a separate stream, never extrapolation data).
         """
         first = self.model.units[0]
-        if not isinstance(first, NAU):
+        if not self.config.train.precondition or not isinstance(first, NAU):
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
         x = self.task.sample_inputs(
