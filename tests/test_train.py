@@ -21,22 +21,26 @@ def run_steps(cfg: config.Config, n: int) -> Trainer:
 
 
 @pytest.mark.parametrize(
-    ("op", "unit", "hidden", "mode"),
+    ("op", "unit", "hidden", "mode", "precondition"),
     [
-        ("mul", "nmu", [], "pair"),
-        ("add", "nalu", [2], "pair"),
-        ("div", "realnpu", [], "pair"),
-        ("mul", ["nau", "nmu"], [2], "static"),
-        ("add", "mlp", [4], "pair"),
-        ("mul", "inalu", [], "pair"),
+        ("mul", "nmu", [], "pair", False),
+        ("add", "nalu", [2], "pair", False),
+        ("div", "realnpu", [], "pair", False),
+        ("mul", ["nau", "nmu"], [2], "static", False),
+        ("mul", ["nau", "nmu"], [2], "static", True),
+        ("add", "mlp", [4], "pair", False),
+        ("mul", "inalu", [], "pair", False),
     ],
 )
-def test_batched_seeds_are_bit_identical_to_training_alone(op: str, unit: object, hidden: list[int], mode: str) -> None:
+def test_batched_seeds_are_bit_identical_to_training_alone(
+    op: str, unit: object, hidden: list[int], mode: str, precondition: bool
+) -> None:
     common = {
         "model.unit": unit,
         "model.hidden": hidden,
         "task.mode": mode,
         "train.clip_grad": 1.0 if unit == "inalu" else None,
+        "train.precondition": precondition,
     }
     together = run_steps(tiny_config(op, **common, **{"train.seeds": [4, 0, 9]}), 60)
     alone = run_steps(tiny_config(op, **common, **{"train.seeds": [0]}), 60)
@@ -155,3 +159,19 @@ def test_stagnating_seeds_are_reinitialised_independently() -> None:
     assert torch.equal(together.generation[1], alone.generation[0])
     for p_all, p_one in zip(together.params, alone.params, strict=True):
         assert torch.equal(p_all[1], p_one[0])
+
+
+def test_preconditioner_changes_only_the_first_nau_layer_update() -> None:
+    """``train.precondition`` multiplies the first NAU layer's gradient by P; with it off, P is never built."""
+    common = {"model.unit": ["nau", "nmu"], "model.hidden": [2], "task.mode": "static", "train.seeds": [0]}
+    plain = Trainer(tiny_config("mul", **common), torch.device("cpu"))
+    whitened = Trainer(tiny_config("mul", **common, **{"train.precondition": True}), torch.device("cpu"))
+    assert plain.precond is None
+    index, p = whitened.precond
+    assert whitened.params[index] is whitened.model.units[0].W and p.shape == (1, 100, 100)
+    plain.train_step()
+    whitened.train_step()
+    first, second = (dict(t.model.named_parameters()) for t in (plain, whitened))
+    names = list(first)
+    assert not torch.equal(first[names[0]], second[names[0]])  # the NAU layer moved differently
+    assert torch.equal(first[names[1]], second[names[1]])  # the NMU layer's first step did not depend on P
