@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 from nalu_cli import cli
 from nalu_cli.tasks import OPS
 from nalu_cli.units import UNITS
+from tests.conftest import run_nalu
 
 runner = CliRunner()
 
@@ -130,32 +130,17 @@ def test_help_lists_match_registries() -> None:
     assert ", ".join(UNITS) == cli.UNITS_HELP
 
 
-def _nalu() -> list[str]:
-    exe = shutil.which("nalu", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "nalu_cli.cli"]
-
-
 def test_installed_console_script_end_to_end(tmp_path: Path) -> None:
-    env = {**os.environ, "NO_COLOR": "1"}
     start = time.perf_counter()
-    helped = subprocess.run([*_nalu(), "--help"], capture_output=True, text=True, env=env, timeout=60)
+    helped = run_nalu("--help", timeout=60)
     help_seconds = time.perf_counter() - start
     assert helped.returncode == 0 and "train" in helped.stdout
     assert "torch" not in sys.modules or help_seconds < 30  # sanity; speed is measured in benchmarks/
-    done = subprocess.run(
-        [*_nalu(), "train", "--op", "mul", "--steps", "200", "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    done = run_nalu("train", "--op", "mul", "--steps", "200", "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Extrapolates: yes" in done.stdout
     assert "\x1b[" not in done.stdout  # no ANSI codes when piped
-    bad = subprocess.run(
-        [*_nalu(), "eval", str(tmp_path / "nope")], capture_output=True, text=True, env=env, timeout=60
-    )
+    bad = run_nalu("eval", str(tmp_path / "nope"), timeout=60)
     assert bad.returncode == 1 and bad.stderr.startswith("Error:") and "Traceback" not in bad.stderr
 
 

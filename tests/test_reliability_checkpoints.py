@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from nalu_cli import cli
 from nalu_cli.checkpoint import CHECKPOINT_NAME, FORMAT, VERSION, load_checkpoint
 from nalu_cli.errors import CheckpointError
-from tests.conftest import run_nalu
+from tests.conftest import assert_error_line, run_nalu
 
 runner = CliRunner()
 
@@ -49,14 +49,6 @@ def _malicious_files(tmp_path: Path, marker: Path) -> dict[str, Path]:
     legacy.parent.mkdir()
     legacy.write_bytes(pickle.dumps(payload, protocol=2))
     return {"zip": zip_file, "legacy": legacy}
-
-
-def _assert_one_line_error(result: object, code: int = 1) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output, result.exception)  # type: ignore[attr-defined]
-    assert result.exception is None or isinstance(result.exception, SystemExit)  # type: ignore[attr-defined]
-    err = result.stderr.strip()  # type: ignore[attr-defined]
-    assert err.startswith("Error:") and "\n" not in err and "Traceback" not in result.output, err  # type: ignore[attr-defined]
-    return err
 
 
 READERS = [
@@ -96,7 +88,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, kind: str, m
     for reader in READERS:
         for target in (path, path.parent):  # the file itself and its run directory
             result = runner.invoke(cli.app, _command(reader, target, mul_run, tmp_path))
-            err = _assert_one_line_error(result)
+            err = assert_error_line(result, context=reader)
             assert "refusing to load" in err, (reader, err)
     assert not marker.exists(), "the pickle's command ran"
     # the real installed command, too
@@ -161,7 +153,7 @@ def test_broken_checkpoints_give_one_line_errors(tmp_path: Path, mul_run: Path) 
         before = (run_dir / CHECKPOINT_NAME).read_bytes()
         for reader in READERS:
             result = runner.invoke(cli.app, _command(reader, run_dir, mul_run, tmp_path))
-            err = _assert_one_line_error(result)
+            err = assert_error_line(result, context=reader)
             assert phrase in err, (name, reader, err)
         assert (run_dir / CHECKPOINT_NAME).read_bytes() == before, f"{name}: a failed command changed the file"
         # `runs` lists a directory of runs and marks the broken one instead of failing on it
