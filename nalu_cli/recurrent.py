@@ -7,7 +7,7 @@ measured on ``extrapolation_length`` (and the larger value range).
 
 Model: a recurrent cell, any unit over ``[h_{t-1}, x_t]`` with hidden size H, from a fixed (zero) or learned
 initial state, followed by an output unit on h_T. ``lstm`` and ``rnn`` cells are torch's own ``LSTMCell`` and
-``RNNCell`` run over stacked per-seed parameters (``torch.func``), the baseline that does not extrapolate.
+``RNNCell`` run on per-seed parameters (``torch.func.functional_call``), the baseline that does not extrapolate.
 
 Data are a pure function of (seed, stream, step, t): vector t of batch ``step`` is drawn with generator step
 ``step · 2**20 + t``, so a sequence can be generated one vector at a time. Evaluation streams: it never
@@ -127,7 +127,7 @@ class NearPerfect:
 
 
 class TorchCell(nn.Module):
-    """torch's ``LSTMCell``/``RNNCell`` with one parameter set per seed (leading dim S), run by ``torch.func.vmap``.
+    """torch's ``LSTMCell``/``RNNCell`` with one parameter set per seed (leading dim S), via ``functional_call``.
 
     Parameters are drawn from the counter-based generator, U(-1/√H, 1/√H) as torch's own initialisation,
     so a seed starts from the same weights whichever seeds share the batch.
@@ -145,15 +145,19 @@ class TorchCell(nn.Module):
         self.names = [name for name, _ in template.named_parameters()]
 
     def forward(self, x: torch.Tensor, state: State) -> State:
-        from torch.func import functional_call, vmap
+        """x: [S, B, I], state [S, B, H] (or a pair) -> the next state. One call per seed: torch's fused
+        cells have no batching rule for ``vmap``; the baseline is not what runs need to be fast."""
+        from torch.func import functional_call
 
-        params = {name: getattr(self, name) for name in self.names}
         module = self.template[0]
-
-        def one(p: dict[str, torch.Tensor], x1: torch.Tensor, s1: State) -> State:
-            return functional_call(module, p, (x1, s1))
-
-        return vmap(one)(params, x, state)
+        outs = []
+        for i in range(x.shape[0]):
+            params = {name: getattr(self, name)[i] for name in self.names}
+            s_i = tuple(s[i] for s in state) if isinstance(state, tuple) else state[i]
+            outs.append(functional_call(module, params, (x[i], s_i)))
+        if isinstance(outs[0], tuple):
+            return tuple(torch.stack(parts) for parts in zip(*outs, strict=True))
+        return torch.stack(outs)
 
 
 class RecurrentModel(nn.Module):
