@@ -314,8 +314,6 @@ class Config(_Section):
             )
         elif units[1] in BASELINE_CELLS:
             problems.append(f"model.unit: {units[1]} is a cell, not an output unit")
-        if self.train.precondition:
-            problems.append("train.precondition works on static inputs only, not on recurrent mode")
         hidden = m.hidden[0] if m.hidden else 2
         need = training_bytes(
             len(self.train.seed_list()) * self.train.restarts, self.train.batch_size, t.length, t.vector_size,

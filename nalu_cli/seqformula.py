@@ -103,9 +103,32 @@ def read_recurrent(model: RecurrentModel, member: int) -> SeqReadout:
         )
     w = cell.effective_weights()["W"][member].to(torch.float64).cpu()  # [H, H + V]
     h = model.hidden
+    out_unit = model.output
+    wo = out_unit.effective_weights().get("W")
+    if wo is None or out_unit.kind not in ("add", "nmu"):
+        return SeqReadout(
+            False, None, [], f"the readout covers NAU/NAC+/NMU outputs, not {type(out_unit).__name__}", wires
+        )
+    row = wo[member, 0].to(torch.float64).cpu()  # [H]
+    allowed = (-1.0, 0.0, 1.0) if out_unit.kind == "add" else (0.0, 1.0)
+    coeffs = [_snap(float(v), allowed) for v in row]
+    if any(c is None for c in coeffs):
+        k = next(i for i, c in enumerate(coeffs) if c is None)
+        return SeqReadout(False, None, [], f"output weight on h_T[{k}] is {float(row[k]):.3f}", wires)
+    # The state entries the output reads, and those they read from (entries nothing reads are not a formula).
+    needed = {k for k, c in enumerate(coeffs) if c}
+    while True:
+        more = {k for j in needed for k in range(h) if abs(float(w[j, k])) > TOL} - needed
+        if not more:
+            break
+        needed |= more
     updates: list[str | None] = []
     accumulates, sums = True, []
     for j in range(h):
+        if j not in needed:
+            updates.append(None)
+            sums.append("")
+            continue
         snapped = [_snap(float(v), (-1.0, 0.0, 1.0)) for v in w[j]]
         bad = [i for i, v in enumerate(snapped) if v is None]
         if bad:
@@ -120,18 +143,6 @@ def read_recurrent(model: RecurrentModel, member: int) -> SeqReadout:
         updates.append(f"h_t[{j}] = {_signed(terms)}")  # type: ignore[arg-type]
         accumulates &= from_h == {j: 1.0}
         sums.append(_signed(_x_terms(from_x, "x_t")))  # type: ignore[arg-type]
-    out_unit = model.output
-    wo = out_unit.effective_weights().get("W")
-    if wo is None or out_unit.kind not in ("add", "nmu"):
-        return SeqReadout(
-            False, None, [updates], f"the readout covers NAU/NAC+/NMU outputs, not {type(out_unit).__name__}", wires
-        )
-    row = wo[member, 0].to(torch.float64).cpu()  # [H]
-    allowed = (-1.0, 0.0, 1.0) if out_unit.kind == "add" else (0.0, 1.0)
-    coeffs = [_snap(float(v), allowed) for v in row]
-    if any(c is None for c in coeffs):
-        k = next(i for i, c in enumerate(coeffs) if c is None)
-        return SeqReadout(False, None, [updates], f"output weight on h_T[{k}] is {float(row[k]):.3f}", wires)
 
     def combine(names: list[str]) -> str:
         chosen = [(c, n) for c, n in zip(coeffs, names, strict=True) if c]
@@ -143,7 +154,7 @@ def read_recurrent(model: RecurrentModel, member: int) -> SeqReadout:
     lines: list[str | None] = [*updates, y]
     if model.h0 is not None:
         start = model.h0[member].detach().to(torch.float64).cpu()
-        if float(start.abs().max()) > TOL:
+        if max(abs(float(start[k])) for k in needed) > TOL:
             lines.insert(0, "h_0 = [" + ", ".join(f"{float(v):.3g}" for v in start) + "]")
             accumulates = False
     if accumulates:

@@ -177,7 +177,7 @@ class Trainer:
         evens that out. Uses interpolation-range inputs only (a separate stream, never extrapolation data).
         """
         first = self.model.units[0]
-        if not self.config.train.precondition or not isinstance(first, NAU):
+        if not self.config.train.precondition or not isinstance(first, NAU) or self.config.task.mode == "recurrent":
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
         x = self.task.sample_inputs(
