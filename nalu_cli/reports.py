@@ -311,11 +311,20 @@ def plot_report(
         ladder = ladder_ranges(trainer.task, run_factors)
         _check_ranges(trainer, [r for _, r in ladder])
         n = samples or min(trainer.config.eval.samples, 2000)
-        seeds = _eval_ranges(trainer, data, [({"factor": f}, r) for f, r in ladder], n)
         top = max(max(abs(lo), abs(hi)) for lo, hi in trainer.task.interpolation)
+        x_axis = "magnitude"
+        if isinstance(trainer.task, RecurrentTask):
+            # recurrent runs: error against sequence length, on the training range (1 → the longest eval length)
+            lengths = sorted({max(1, round(v)) for v in plot_factors([1, max(trainer.config.eval.lengths)], 3)})
+            labelled = [({"factor": 1.0, "length": L}, trainer.task.interpolation) for L in lengths]
+            seeds = _eval_ranges(trainer, data, labelled, n)
+            ladder = [(float(L), trainer.task.interpolation) for L in lengths]
+            top, x_axis = float(trainer.task.length), "sequence length"
+        else:
+            seeds = _eval_ranges(trainer, data, [({"factor": f}, r) for f, r in ladder], n)
         points = []
         for i, (f, _) in enumerate(ladder):
-            point: dict[str, Any] = {"factor": f, "magnitude": top * f}
+            point: dict[str, Any] = {"factor": f, "magnitude": top * f if x_axis == "magnitude" else f}
             point |= _stats([s["ranges"][i][metric] for s in seeds])
             point["threshold"] = (
                 _stats([s["ranges"][i]["threshold"] for s in seeds])["median"] if metric == "mse" else None
@@ -343,6 +352,7 @@ def plot_report(
                 "samples": n,
                 "interpolation": [list(iv) for iv in trainer.task.interpolation],
                 "train_magnitude": top,
+                "x_axis": x_axis,  # what "magnitude" measures: input magnitude, or sequence length (recurrent)
                 "history": history,
                 "ladder": points,
             }

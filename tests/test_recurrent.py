@@ -192,5 +192,12 @@ def test_cli_train_extrapolate_inspect_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     seed = json.loads(result.stdout)["seeds"][0]
     assert len(seed["recurrent"]) == 2 and len(seed["recurrent"][0]["from_x"]) == 10
+    pytest.importorskip("matplotlib")
+    result = runner.invoke(app, ["plot", str(run), "--out", str(tmp_path / "p.png"), "--samples", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    plotted = json.loads(result.stdout[result.stdout.index("{") :])["runs"][0]
+    assert plotted["x_axis"] == "sequence length"
+    assert [p["magnitude"] for p in plotted["ladder"]] == sorted({p["magnitude"] for p in plotted["ladder"]})
+    assert plotted["ladder"][-1]["magnitude"] == 1000 and (tmp_path / "p.png").stat().st_size > 0
     bad = runner.invoke(app, ["train", "--op", "add", "--mode", "recurrent", "--set", "task.length=0"])
     assert "task.length" in assert_error_line(bad, codes=(2,))
