@@ -201,3 +201,15 @@ def test_cli_train_extrapolate_inspect_end_to_end(tmp_path: Path) -> None:
     assert plotted["ladder"][-1]["magnitude"] == 1000 and (tmp_path / "p.png").stat().st_size > 0
     bad = runner.invoke(app, ["train", "--op", "add", "--mode", "recurrent", "--set", "task.length=0"])
     assert "task.length" in assert_error_line(bad, codes=(2,))
+
+
+def test_formula_skips_state_the_output_never_reads() -> None:
+    trainer = Trainer(rec_config("add", **{"train.seeds": [0]}), torch.device("cpu"))
+    set_exact(trainer)
+    with torch.no_grad():
+        w = trainer.model.cell.W  # type: ignore[union-attr]
+        w[:, 0, 0] = 0.4  # h_0 decays, but nothing reads it
+        trainer.model.output.W[:, 0, 0] = 0.0  # type: ignore[union-attr]
+    readout = read_recurrent(trainer.model, 0)  # type: ignore[arg-type]
+    assert readout.discrete, readout.reason
+    assert readout.formula is not None and "h_t[0]" not in readout.formula and "y = h_T[1]" in readout.formula
