@@ -309,7 +309,8 @@ def _defaults(output: str, steps: int = 4000, lr: float = 0.05) -> dict[str, Any
     regularizer = {"scale": 1.0, "start": steps * 5 // 8, "end": steps * 7 // 8}
     return {
         "model": {"unit": ["nau", output], "hidden": [2]},
-        "train": {"steps": steps, "lr": lr, "beta2": 0.9, "regularizer": regularizer},
+        # log_every 500: each check evaluates the extrapolation length (1000 steps per sequence)
+        "train": {"steps": steps, "lr": lr, "beta2": 0.9, "regularizer": regularizer, "log_every": 500},
     }
 
 
