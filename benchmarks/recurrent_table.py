@@ -37,7 +37,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     args = parser.parse_args()
     before, after = peak_eval_memory_mb(1000, 1000)
-    print(f"peak RSS evaluating 1000 sequences of length 1000 (1 seed, no_grad, streamed): {before:.0f} MB before, {after:.0f} MB after")
+    print(
+        f"peak RSS evaluating 1000 sequences of length 1000 (1 seed, no_grad, streamed): {before:.0f} MB before, {after:.0f} MB after"
+    )
     print("| op | cell → output | solved at T=1000 (of seeds) | 95% CI | median extrap. MSE | time |")
     print("|---|---|---|---|---|---|")
     for op in args.ops.split(","):

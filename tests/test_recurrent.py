@@ -154,7 +154,7 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
     ("overrides", "needle"),
     [
         ({"task.length": 0}, "task.length"),
-        ({"task.vector_size": 2}, "vector_size is 2"),
+        ({"task.vector_size": 1}, "vector_size is 1"),
         ({"train.memory_budget_mb": 0.01}, "memory_budget_mb"),
         ({"model.unit": ["nau", "lstm"]}, "not an output unit"),
         ({"eval.lengths": [0, 10]}, "eval.lengths"),
@@ -183,7 +183,7 @@ def test_cli_train_extrapolate_inspect_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert "recurrent, T=10→30" in report["describe"]
-    result = runner.invoke(app, ["extrapolate", str(run), "--json", "--samples", "50"])
+    result = runner.invoke(app, ["extrapolate", str(run), "--json", "--samples", "50", "--factors", "1,10"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["seeds"][0]["ranges"]
     assert sorted({r["length"] for r in rows}) == [10, 100, 1000]
