@@ -17,8 +17,9 @@ from nalu_cli import rng
 from nalu_cli.errors import ConfigError
 from nalu_cli.evaluate import evaluate_range, ladder_ranges
 from nalu_cli.formula import read_formula
+from nalu_cli.run import Run
 from nalu_cli.tasks import Ranges, check_domain, format_ranges
-from nalu_cli.train import Trainer, TrainResult, load_run
+from nalu_cli.train import Trainer, TrainResult
 
 
 def _selected(trainer: Trainer, data: dict[str, Any]) -> list[tuple[int, int, int]]:
@@ -99,7 +100,7 @@ def _eval_ranges(
 
 def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | None) -> dict[str, Any]:
     """Errors of a run on its own interpolation/extrapolation ranges or on the ``ranges`` given."""
-    trainer, data = load_run(run)
+    trainer, data = Run.open(run).load()
     if ranges:
         _check_ranges(trainer, ranges)
         labelled = [({"name": "custom"}, r) for r in ranges]
@@ -121,7 +122,7 @@ def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | Non
 
 def extrapolate_report(run: str | Path, factors: list[float] | None, samples: int | None) -> dict[str, Any]:
     """Errors on the interpolation range scaled by each factor (×1, ×10, ×100, ×1000 by default)."""
-    trainer, data = load_run(run)
+    trainer, data = Run.open(run).load()
     ladder = ladder_ranges(trainer.task, factors or trainer.config.eval.ladder)
     _check_ranges(trainer, [r for _, r in ladder])
     n = samples or trainer.config.eval.samples
@@ -142,7 +143,7 @@ def _matrix(t: torch.Tensor) -> list[Any]:
 
 def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None = None) -> dict[str, Any]:
     """Effective weights (and raw parameters with ``raw``), mean gates and the formula per seed."""
-    trainer, data = load_run(run)
+    trainer, data = Run.open(run).load()
     selected = _selected(trainer, data)
     if seeds is not None:
         unknown = [s for s in seeds if s not in trainer.members.seeds]
@@ -200,13 +201,13 @@ def runs_report(directory: str | Path, sort: str = "name", reverse: bool = False
 
 def compare_report(runs: list[str | Path]) -> dict[str, Any]:
     """The config keys that differ between ``runs`` and each run's stored results, side by side."""
-    from nalu_cli.runs import config_differences, run_config, summarize_results
+    from nalu_cli.runs import config_differences, summarize_results
 
     if len(runs) < 2:
         raise ConfigError("compare needs at least two runs")
     configs, rows = [], []
     for run in runs:
-        config, data = run_config(Path(run))
+        config, data = Run.open(run).compare_config()
         configs.append(config)
         results = [r for r in data.get("results") or [] if isinstance(r, dict)]
         rows.append(
@@ -264,8 +265,6 @@ def plot_report(
     The error curve evaluates the run on its interpolation range scaled by many factors (log-spaced across
     the run's ladder unless ``factors`` are given); magnitude is the largest |input| of each scaled range.
     """
-    from nalu_cli.checkpoint import find_checkpoint, read_metrics
-
     if metric not in PLOT_METRICS:
         from nalu_cli.config import did_you_mean
 
@@ -274,8 +273,8 @@ def plot_report(
         )
     out = []
     for run in runs:
-        ckpt = find_checkpoint(run)
-        trainer, data = load_run(run)
+        opened = Run.open(run)
+        trainer, data = opened.load()
         run_factors = factors or plot_factors(trainer.config.eval.ladder)
         ladder = ladder_ranges(trainer.task, run_factors)
         _check_ranges(trainer, [r for _, r in ladder])
@@ -292,7 +291,7 @@ def plot_report(
             point["solved"] = sum(1 for s in seeds if s["ranges"][i]["solved"])
             points.append(point)
         history = []
-        for line in read_metrics(ckpt.parent):
+        for line in opened.metrics():
             if "loss_median" not in line:
                 continue  # e.g. the line a diverged run writes
             item = {k: line.get(k) for k in ("step", "loss_median", "valid_mse_median", "extrap_mse_median")}
@@ -305,7 +304,7 @@ def plot_report(
         out.append(
             {
                 "run": str(run),
-                "label": ckpt.parent.name,
+                "label": opened.name,
                 "describe": trainer.config.describe(),
                 "step": data["step"],
                 "seeds": len(seeds),
