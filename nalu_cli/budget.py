@@ -104,7 +104,8 @@ def check_memory(config: Config, what: str, limit: float | None = None) -> Estim
         )
     if est.gb > budget:
         raise BudgetError(
-            f"{what} needs about {est.gb:,.1f} GB ({est.params:,} parameters over {est.members:,} members), over"
+            f"{what} needs about {est.gb:,.1f} GB ({est.params:,} parameters over {est.members:,}"
+            f" member{'s' if est.members != 1 else ''}), over"
             f" the {budget:g} GB budget; use fewer seeds, restarts, smaller hidden sizes or batch, or raise it"
             f" with --set train.max_memory_gb=N (or ${MEMORY_ENV})"
         )

@@ -32,9 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
-from nalu_cli import __version__
+from nalu_cli import __version__, budget
 from nalu_cli import config as cfgmod
 from nalu_cli.benchmark import (
     RANGE_SETS,
@@ -68,7 +66,9 @@ GRID_DEFAULTS: dict[str, Any] = {
     "tuned": True,
     "set": {},
 }
-GRID_KEYS = ("preset", "ops", "units", "ranges", "seeds", "seed_block", "steps", "restarts", "tuned", "set")
+GRID_KEYS = (
+    "preset", "ops", "units", "ranges", "seeds", "seed_block", "steps", "restarts", "tuned", "set", "max_tasks",
+)  # fmt: skip
 # Keys the grid itself decides in every task; `set:` may not change them.
 GRID_OWNED = {
     "task.op": "ops",
@@ -124,22 +124,7 @@ class Grid:
 def load_grid(path: str | Path) -> Grid:
     """Read and validate a grid YAML file (``ConfigError`` listing every problem)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"grid file {str(p)!r} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"grid file {str(p)!r} is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"grid file {str(p)!r} is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read grid file {str(p)!r}: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"grid file {str(p)!r} is not valid YAML{where}") from None
+    data = cfgmod.load_yaml_file(p, "grid file")  # size, depth and alias bounds (budget)
     if data is None:
         raise ConfigError(f"grid file {str(p)!r} is empty")
     if not isinstance(data, dict):
@@ -263,6 +248,7 @@ def validate_grid(data: dict[str, Any]) -> Grid:
     seed_block = _integer(block_default, "seed_block", 1, 100_000, problems)
     steps = _integer(data, "steps", 1, 10**9, problems)
     restarts = _integer(data, "restarts", 1, 100_000, problems)
+    max_tasks = _integer({"max_tasks": data.get("max_tasks", budget.MAX_GRID_TASKS)}, "max_tasks", 1, 10**7, problems)
     tuned = data.get("tuned", True)
     if not isinstance(tuned, bool):
         problems.append(f"tuned: must be true or false, not {tuned!r}")
@@ -275,7 +261,34 @@ def validate_grid(data: dict[str, Any]) -> Grid:
     for key in overrides:
         if key in GRID_OWNED:
             problems.append(f"set: {key} is decided by the grid's {GRID_OWNED[key]!r} key")
+    if not problems:
+        cells = len(ops) * len(units) * len(ranges or [None])
+        tasks = cells * -(-seeds // min(seed_block, seeds))
+        if tasks > max_tasks:
+            problems.append(
+                f"the grid makes {tasks:,} tasks ({cells} cells × {-(-seeds // min(seed_block, seeds)):,} seed"
+                f" blocks), more than max_tasks ({max_tasks:,}); use larger seed_block or fewer seeds, or raise"
+                " max_tasks"
+            )
     if problems:
+        # Also every problem of the cells' configs (`set:` keys, ranges for an op) in this same pass, using the
+        # parts of the grid that are valid: a wrong top-level key must not hide a wrong key under `set:`.
+        provisional = Grid(
+            ops=[o for o in ops if o in OPS] or ["add"],
+            units=[u for u in units if u in STACKS] or ["nau"],
+            preset=preset if preset in cfgmod.PRESETS else None,
+            ranges=ranges if ranges and not any(p.startswith("ranges") for p in problems) else None,
+            seeds=1,
+            seed_block=1,
+            steps=steps,
+            restarts=1,
+            tuned=True,
+            overrides={k: v for k, v in overrides.items() if k not in GRID_OWNED},
+        )
+        try:
+            plan(provisional)
+        except ConfigError as err:
+            problems += [p for p in err.problems if p not in problems]
         raise ConfigError(problems)
     grid = Grid(
         ops=ops,
@@ -346,6 +359,7 @@ def plan(grid: Grid) -> list[TaskSpec]:
         for seeds in grid.blocks():
             try:
                 cfg = cell_config(cell, grid.preset, seeds, grid.steps, grid.restarts, grid.tuned, grid.overrides)
+                budget.check_memory(cfg, "a task")  # the first block is the largest
             except ConfigError as err:
                 for problem in err.problems:
                     problems.setdefault(problem, []).append(name)
