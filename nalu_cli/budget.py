@@ -131,5 +131,8 @@ def allocation_failure(err: BaseException, what: str) -> NaluError | None:
     match = _ALLOC.search(text)
     if match:
         gb = float(match.group(1)) * _UNITS.get(match.group(2).lower(), 1) / 1e9
-        return NaluError(f"out of memory: {gb:.2f} GB needed for {what} could not be allocated")
+        return NaluError(
+            f"out of memory: {gb:.2f} GB needed for {what} (the memory estimate passed the budget,"
+            " but the machine has less free)"
+        )
     return NaluError(f"out of memory while allocating {what} (try fewer seeds, samples or a smaller batch)")

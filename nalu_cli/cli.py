@@ -918,8 +918,18 @@ def sweep(
     guarded(body)
 
 
+def _tolerate_narrow_encodings() -> None:
+    """With PYTHONIOENCODING=ascii (or a latin-1 terminal) characters like · and → print as ? instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            with suppress(Exception):
+                stream.reconfigure(errors="replace")
+
+
 def main() -> None:
     """Console-script entry point."""
+    _tolerate_narrow_encodings()
     try:
         app()
     except KeyboardInterrupt:

@@ -403,19 +403,19 @@ def train(
     try:
         try:
             trainer = Trainer(config, device)
+            if writer is not None:
+                if resume:
+                    assert writer.resume_data is not None
+                    trainer.restore(writer.resume_data)
+                    writer.open_log(truncate_after_step=trainer.step)
+                else:
+                    writer.open_log()
+            return _train_loop(trainer, writer, progress, should_stop, checkpoint_every, stop_on_divergence)
         except (MemoryError, RuntimeError) as err:
-            failure = budget.allocation_failure(err, "this run's model and data")
+            failure = budget.allocation_failure(err, "training this run")
             if failure is None:
                 raise
             raise failure from None
-        if writer is not None:
-            if resume:
-                assert writer.resume_data is not None
-                trainer.restore(writer.resume_data)
-                writer.open_log(truncate_after_step=trainer.step)
-            else:
-                writer.open_log()
-        return _train_loop(trainer, writer, progress, should_stop, checkpoint_every, stop_on_divergence)
     finally:
         if own and writer is not None:
             writer.release()
