@@ -210,6 +210,16 @@ def _internal(err: BaseException) -> NoReturn:
     fail(f"internal error: {type(err).__name__}: {first} (set NALU_DEBUG=1 for the traceback)", 1)
 
 
+def warn_skipped(skipped: list[dict[str, str]]) -> None:
+    """One warning line per run a multi-run command could not read and left out."""
+    for item in skipped:
+        stderr.print(
+            f"[yellow]Warning:[/] skipped {escape(item['run'])}: {escape(item['error'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def emit_json(report: dict[str, Any]) -> None:
     from nalu_cli.render import json_safe
 
@@ -600,6 +610,7 @@ def compare(
         from nalu_cli.reports import compare_report
 
         report = compare_report(list(runs))
+        warn_skipped(report["skipped"])
         if as_json:
             emit_json(report)
         else:
@@ -653,6 +664,7 @@ def plot(
         check_output(out)
         import_pyplot()  # fail before the evaluation when matplotlib is missing
         report = plot_report(list(runs), _parse_floats(factors, "--factors"), samples, metric)
+        warn_skipped(report["skipped"])
         for r in report["runs"]:
             detail(f"{r['run']}: {len(r['history'])} log lines, {len(r['ladder'])} factors × {r['samples']} samples")
         save_figure(report, out)
@@ -691,17 +703,21 @@ def export_tb(
     """
 
     def body() -> None:
+        from nalu_cli.reports import each_run
         from nalu_cli.run import Run
         from nalu_cli.tbexport import export_run
 
-        exports = []
-        for run in runs:
+        def one(run: Path) -> dict[str, Any]:
             run_dir = Run.open(run).path
-            target = out / run_dir.name if out is not None else run_dir / "tensorboard"
-            exports.append(export_run(run, target))
-            for f in exports[-1]["files"]:
+            return export_run(run, out / run_dir.name if out is not None else run_dir / "tensorboard")
+
+        done, skipped = each_run(list(runs), one)
+        exports = [e for _, e in done]
+        for e in exports:
+            for f in e["files"]:
                 detail(f"wrote {f['path']} ({f['points']} points)")
-        report = {"command": "export-tb", "exports": exports}
+        warn_skipped(skipped)
+        report = {"command": "export-tb", "exports": exports, "skipped": skipped}
         if as_json:
             emit_json(report)
         else:
