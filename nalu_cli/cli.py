@@ -832,7 +832,12 @@ def sweep(
         int | None, typer.Option(help="Tasks at once on this machine (default: its CPU count).", min=1, max=4096)
     ] = None,
     retries: Annotated[
-        int, typer.Option(help="Ray: re-run a task whose worker or node died up to N times.", min=0, max=100)
+        int,
+        typer.Option(
+            help="Re-run a task whose worker process (or Ray node) died, killed or out of memory, up to N times.",
+            min=0,
+            max=100,
+        ),
     ] = 3,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep directory (default sweeps/GRID-NAME).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
@@ -875,7 +880,7 @@ def sweep(
             import_ray()  # fail before anything else when Ray is missing
             runner = RayExecutor(address, retries=retries, workers=workers)
         else:
-            runner = sweepmod.LocalExecutor(workers)
+            runner = sweepmod.LocalExecutor(workers, retries=retries)
         detail(
             f"{len(spec.ops)} ops × {len(spec.units)} units × {len(spec.ranges or [None])} range pairs,"
             f" {spec.seeds} seeds in blocks of {spec.seed_block}, {spec.steps} steps → {sweep_dir}"

@@ -26,8 +26,10 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -456,44 +458,95 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """This machine's cores: a pool of ``workers`` spawned processes, one task at a time each."""
+    """This machine's cores: a pool of ``workers`` spawned processes, one task at a time each.
+
+    A worker that dies (SIGKILL, the OOM killer) breaks a process pool: every task running in it fails with
+    ``BrokenProcessPool``, and which one killed its worker cannot be told. So each of those tasks is run
+    again alone, in a pool of its own, where a death can only be its own: it is retried there up to
+    ``retries`` times in all before it is reported failed, while the tasks that merely shared the broken pool
+    finish normally. A fresh pool then serves the rest.
+    """
 
     name = "local"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, retries: int = 3) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self.retries = retries
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+        )
 
     def run(self, payloads: list[dict[str, Any]], on_ready: Callable[[int], None]) -> Iterator[Outcome]:
         if not payloads:
             return
         fn = run_task  # looked up now, so a test may replace it with a module-level function
         workers = min(self.workers, len(payloads))
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(os.getpid(),),
-        )
+        queue = deque(range(len(payloads)))
+        running: dict[Future[dict[str, Any]], int] = {}
+        pool = self._pool(workers)
         finished = False
         try:
-            futures: dict[Future[dict[str, Any]], int] = {pool.submit(fn, p): i for i, p in enumerate(payloads)}
             on_ready(workers)
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcome: Outcome
+            while queue or running:
+                suspects: list[int] = []
+                while queue and len(running) < workers:
+                    index = queue.popleft()
                     try:
-                        outcome = (futures[future], future.result(), None)
-                    except Exception as err:  # the task's own failure, or its worker died
-                        outcome = (futures[future], None, describe_error(err))
-                    yield outcome
+                        running[pool.submit(fn, payloads[index])] = index
+                    except BrokenProcessPool:
+                        suspects.append(index)
+                        break
+                if running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                        done = set(running)  # the pool is broken: every running task ends (at once)
+                    for future in done:
+                        index = running.pop(future)
+                        try:
+                            yield (index, future.result(), None)
+                        except BrokenProcessPool:
+                            suspects.append(index)
+                        except Exception as err:  # the task's own failure
+                            yield (index, None, describe_error(err))
+                if suspects:
+                    running.clear()
+                    _stop_pool(pool)
+                    for index in sorted(suspects):
+                        yield (index, *self._alone(fn, payloads[index]))
+                    pool = self._pool(workers)
             finished = True
         finally:
             if finished:
                 pool.shutdown(wait=True)
             else:
                 _stop_pool(pool)
+
+    def _alone(self, fn: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]) -> tuple[Any, Any]:
+        """Run a task caught in a broken pool on its own: (result, None) or (None, error)."""
+        deaths = 1  # the broken pool it was in, counted against it in case it was the one
+        while deaths <= self.retries:
+            pool = self._pool(1)
+            try:
+                return pool.submit(fn, payload).result(), None
+            except BrokenProcessPool:
+                deaths += 1
+            except Exception as err:
+                return None, describe_error(err)
+            finally:
+                _stop_pool(pool)
+        return None, _died(deaths)
+
+
+def _died(times: int) -> str:
+    return (
+        f"its worker process died {times} time{'s' if times > 1 else ''} (killed by a signal, or out of memory);"
+        " raise --retries or give it fewer seeds per task (seed_block)"
+    )
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
