@@ -37,9 +37,9 @@ def test_a_killed_worker_is_retried_and_the_sweep_completes(
 ) -> None:
     ref_dir, _ = sweep_reference
     out = copy_sweep(ref_dir, tmp_path / "sweep")
-    for pattern in ("add-nau-*.json", "mul-nau-*.json"):
+    for pattern in ("add-nau-s0-*.json", "mul-nau-s2-*.json"):
         for p in (out / "tasks").glob(pattern):
-            p.unlink()  # four tasks to train again: add · nau (2 blocks), mul · nau (2 blocks)
+            p.unlink()  # two tasks to train again, side by side: the one killed once, the one killed always
     markers = tmp_path / "markers"
     markers.mkdir()
     monkeypatch.setenv(MARKERS, str(markers))
