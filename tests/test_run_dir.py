@@ -152,6 +152,18 @@ def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
     RunLock(tmp_path).acquire().release()  # free again
 
 
+def test_readers_never_wait_for_the_writer(mul_run: Path) -> None:
+    lock = RunLock(mul_run).acquire()
+    try:
+        with pytest.raises(RunLockedError):
+            Run.resume(mul_run)  # a second writer fails at once
+        result = runner.invoke(cli.app, ["eval", str(mul_run), "--samples", "64", "--json"])
+        assert result.exit_code == 0, result.output
+        assert summarize_run(mul_run)["status"] == "finished"
+    finally:
+        lock.release()
+
+
 def test_racing_force_writers_one_wins_the_other_fails_at_once(tmp_path: Path, mul_run: Path) -> None:
     """Two ``nalu train --out D --force`` at once: the second gets the lock error, D ends as one whole run."""
     run = tmp_path / "D"
