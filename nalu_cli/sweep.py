@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -33,6 +34,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nalu_cli import __version__, budget
 from nalu_cli import config as cfgmod
@@ -134,44 +137,36 @@ def load_grid(path: str | Path) -> Grid:
     return validate_grid(data)
 
 
-def _integer(data: dict[str, Any], key: str, low: int, high: int, problems: list[str]) -> int:
-    """``data[key]`` as an int in [low, high]; YAML strings such as '2e4' are accepted when integral."""
-    value = data.get(key, GRID_DEFAULTS.get(key))
+def _whole(value: Any, low: int, high: int) -> int:
+    """A whole number in [low, high]; YAML strings such as '2e4' are accepted when integral."""
     number: float | None = None
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, (float, str)):
+    elif isinstance(value, (float, str)) and not isinstance(value, bool):
         try:
             number = float(value)
         except ValueError:
             number = None
-    if number is None or number != number or number in (float("inf"), float("-inf")) or not float(number).is_integer():
-        problems.append(f"{key}: must be a whole number, not {value!r}")
-        return low
+    if number is None or not math.isfinite(number) or not float(number).is_integer():
+        raise ValueError(f"must be a whole number, not {value!r}")
     if not low <= number <= high:
-        problems.append(f"{key}: must be between {low} and {high}, not {int(number)}")
-        return low
+        raise ValueError(f"must be between {low} and {high}, not {int(number)}")
     return int(number)
 
 
-def _names(data: dict[str, Any], key: str, choices: tuple[str, ...], problems: list[str]) -> list[str]:
-    value = data.get(key)
-    if value is None:
-        problems.append(f"{key}: missing; give a list such as [{', '.join(choices[:2])}]")
-        return []
+def _names(value: Any, key: str, choices: tuple[str, ...]) -> list[str]:
     items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
-        problems.append(f"{key}: must be a non-empty list of names from {', '.join(choices)}")
-        return []
-    for name in items:
-        if name not in choices:
-            problems.append(
-                f"{key}: unknown {key[:-1]} {name!r}{cfgmod.did_you_mean(name, choices)} (choose from {', '.join(choices)})"
-            )
+        raise ValueError(f"must be a non-empty list of names from {', '.join(choices)}")
+    problems = [
+        f"unknown {key[:-1]} {name!r}{cfgmod.did_you_mean(name, choices)} (choose from {', '.join(choices)})"
+        for name in items
+        if name not in choices
+    ]
     if len(set(items)) != len(items):
-        problems.append(f"{key}: {sorted({n for n in items if items.count(n) > 1})} listed twice")
+        problems.append(f"{sorted({n for n in items if items.count(n) > 1})} listed twice")
+    if problems:
+        raise ValueError(_SEP.join(problems))
     return list(items)
 
 
@@ -185,126 +180,202 @@ def _range_text(value: Any) -> str:
     return ";".join(f"{num(lo)},{num(hi)}" for lo, hi in ranges)
 
 
-def _range_pairs(value: Any, problems: list[str]) -> list[tuple[str, str]] | None:
+def _range_pairs(value: Any) -> list[tuple[str, str]] | None:
     """``mistry2021``, ``'1,2:2,6'`` or a list of those and of ``[interp, extrap]`` pairs."""
     if value is None:
         return None
     items = value if isinstance(value, list) else [value]
     if not items:
-        problems.append("ranges: empty; leave it out to use the preset's ranges")
-        return None
+        raise ValueError("empty; leave it out to use the preset's ranges")
     pairs: list[tuple[str, str]] = []
+    problems: list[str] = []
     for item in items:
         if isinstance(item, str):
             try:
                 pairs += parse_range_sets([item]) or []
             except ConfigError as err:
-                problems += [f"ranges: {p.removeprefix('--ranges ')}" for p in err.problems]
+                problems += [p.removeprefix("--ranges ") for p in err.problems]
             continue
         if isinstance(item, (list, tuple)) and len(item) == 2:
             try:
                 pairs.append((_range_text(item[0]), _range_text(item[1])))
             except ValueError as err:
-                problems.append(f"ranges: {item!r}: {err}")
+                problems.append(f"{item!r}: {err}")
             continue
         problems.append(
-            f"ranges: {item!r} must be a set ({', '.join(RANGE_SETS)}), 'INTERP:EXTRAP' such as '1,2:2,6',"
+            f"{item!r} must be a set ({', '.join(RANGE_SETS)}), 'INTERP:EXTRAP' such as '1,2:2,6',"
             " or a pair [INTERP, EXTRAP] such as ['1,2', '2,6']"
         )
     if len(set(pairs)) != len(pairs):
-        problems.append("ranges: a range pair is listed twice")
+        problems.append("a range pair is listed twice")
+    if problems:
+        raise ValueError(_SEP.join(problems))
     return pairs
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any], problems: list[str]) -> None:
+def _flatten(value: dict[Any, Any], prefix: str, out: dict[str, Any], problems: list[str]) -> None:
     """``{train: {lr: 0.01}}`` and ``{train.lr: 0.01}`` both become ``{'train.lr': 0.01}``."""
     for key, item in value.items():
         name = f"{prefix}{key}"
         if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
-            problems.append(f"set: {name!r} is not a config key such as train.lr")
+            problems.append(f"{name!r} is not a config key such as train.lr")
         elif isinstance(item, dict) and item:
             _flatten(item, f"{name}.", out, problems)
         else:
             out[name] = item
 
 
+_SEP = "\n"  # several problems found by one field validator, one per line
+
+
+class GridFile(BaseModel):
+    """The grid file's schema: every key checked in one pass, every problem reported (``validate_grid``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = GRID_DEFAULTS["preset"]
+    ops: list[str]
+    units: list[str]
+    ranges: list[tuple[str, str]] | None = None
+    seeds: int = GRID_DEFAULTS["seeds"]
+    seed_block: int | None = None  # default: min(seeds, GRID_DEFAULTS["seed_block"])
+    steps: int = GRID_DEFAULTS["steps"]
+    restarts: int = GRID_DEFAULTS["restarts"]
+    tuned: bool = True
+    set: dict[str, Any] = Field(default_factory=dict)
+    max_tasks: int = budget.MAX_GRID_TASKS
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _preset(cls, v: Any) -> Any:
+        if v is not None and v not in cfgmod.PRESETS:
+            choices = tuple(cfgmod.PRESETS)
+            raise ValueError(
+                f"unknown preset {v!r}{cfgmod.did_you_mean(str(v), choices)} (choose from {', '.join(choices)}, or null)"
+            )
+        return v
+
+    @field_validator("ops", mode="before")
+    @classmethod
+    def _ops(cls, v: Any) -> list[str]:
+        return _names(v, "ops", tuple(OPS))
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _units(cls, v: Any) -> list[str]:
+        return _names(v, "units", tuple(STACKS))
+
+    @field_validator("ranges", mode="before")
+    @classmethod
+    def _ranges(cls, v: Any) -> list[tuple[str, str]] | None:
+        return _range_pairs(v)
+
+    @field_validator("seeds", "seed_block", "restarts", mode="before")
+    @classmethod
+    def _counts(cls, v: Any) -> int | None:
+        return None if v is None else _whole(v, 1, 100_000)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, v: Any) -> int:
+        return _whole(v, 1, 10**9)
+
+    @field_validator("max_tasks", mode="before")
+    @classmethod
+    def _max_tasks(cls, v: Any) -> int:
+        return _whole(v, 1, 10**7)
+
+    @field_validator("tuned", mode="before")
+    @classmethod
+    def _tuned(cls, v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise ValueError(f"must be true or false, not {v!r}")
+        return v
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _set(cls, v: Any) -> dict[str, Any]:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ValueError("must be a mapping of config keys to values, such as {train.lr: 0.01}")
+        out: dict[str, Any] = {}
+        problems: list[str] = []
+        _flatten(v, "", out, problems)
+        problems += [f"{key} is decided by the grid's {GRID_OWNED[key]!r} key" for key in out if key in GRID_OWNED]
+        if problems:
+            raise ValueError(_SEP.join(problems))
+        return out
+
+    @model_validator(mode="after")
+    def _size(self) -> GridFile:
+        block = min(self.seed_block or GRID_DEFAULTS["seed_block"], self.seeds)
+        cells = len(self.ops) * len(self.units) * len(self.ranges or [None])
+        blocks = -(-self.seeds // block)
+        if cells * blocks > self.max_tasks:
+            raise ValueError(
+                f"the grid makes {cells * blocks:,} tasks ({cells} cells × {blocks:,} seed blocks), more than"
+                f" max_tasks ({self.max_tasks:,}); use larger seed_block or fewer seeds, or raise max_tasks"
+            )
+        return self
+
+
+def _grid_problems(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key {loc!r}{cfgmod.did_you_mean(loc, GRID_KEYS)} (grid keys: {', '.join(GRID_KEYS)})"
+            problems.append(msg)
+        elif e["type"] == "missing":
+            choices = tuple(OPS) if loc == "ops" else tuple(STACKS)
+            problems.append(f"{loc}: missing; give a list such as [{', '.join(choices[:2])}]")
+        else:
+            problems += [f"{loc}: {m}" if loc else m for m in msg.split(_SEP)]
+    return problems
+
+
 def validate_grid(data: dict[str, Any]) -> Grid:
     """A ``Grid`` from plain data; ``ConfigError`` lists every problem, including each cell's config problems."""
-    problems: list[str] = []
-    for key in data:
-        if key not in GRID_KEYS:
-            problems.append(
-                f"unknown key {key!r}{cfgmod.did_you_mean(str(key), GRID_KEYS)} (grid keys: {', '.join(GRID_KEYS)})"
-            )
-    preset = data.get("preset", GRID_DEFAULTS["preset"])
-    if preset is not None and preset not in cfgmod.PRESETS:
-        choices = tuple(cfgmod.PRESETS)
-        problems.append(
-            f"preset: unknown preset {preset!r}{cfgmod.did_you_mean(str(preset), choices)} (choose from {', '.join(choices)}, or null)"
-        )
-    ops = _names(data, "ops", tuple(OPS), problems)
-    units = _names(data, "units", tuple(STACKS), problems)
-    ranges = _range_pairs(data.get("ranges"), problems)
-    seeds = _integer(data, "seeds", 1, 100_000, problems)
-    block_default = {"seed_block": data.get("seed_block", min(seeds, GRID_DEFAULTS["seed_block"]))}
-    seed_block = _integer(block_default, "seed_block", 1, 100_000, problems)
-    steps = _integer(data, "steps", 1, 10**9, problems)
-    restarts = _integer(data, "restarts", 1, 100_000, problems)
-    max_tasks = _integer({"max_tasks": data.get("max_tasks", budget.MAX_GRID_TASKS)}, "max_tasks", 1, 10**7, problems)
-    tuned = data.get("tuned", True)
-    if not isinstance(tuned, bool):
-        problems.append(f"tuned: must be true or false, not {tuned!r}")
-    overrides: dict[str, Any] = {}
-    raw_set = data.get("set") or {}
-    if not isinstance(raw_set, dict):
-        problems.append("set: must be a mapping of config keys to values, such as {train.lr: 0.01}")
-    else:
-        _flatten(raw_set, "", overrides, problems)
-    for key in overrides:
-        if key in GRID_OWNED:
-            problems.append(f"set: {key} is decided by the grid's {GRID_OWNED[key]!r} key")
-    if not problems:
-        cells = len(ops) * len(units) * len(ranges or [None])
-        tasks = cells * -(-seeds // min(seed_block, seeds))
-        if tasks > max_tasks:
-            problems.append(
-                f"the grid makes {tasks:,} tasks ({cells} cells × {-(-seeds // min(seed_block, seeds)):,} seed"
-                f" blocks), more than max_tasks ({max_tasks:,}); use larger seed_block or fewer seeds, or raise"
-                " max_tasks"
-            )
-    if problems:
+    try:
+        spec = GridFile.model_validate(data)
+    except ValidationError as err:
+        problems = _grid_problems(err)
         # Also every problem of the cells' configs (`set:` keys, ranges for an op) in this same pass, using the
         # parts of the grid that are valid: a wrong top-level key must not hide a wrong key under `set:`.
+        raw_set: dict[Any, Any] = data["set"] if isinstance(data.get("set"), dict) else {}
+        overrides: dict[str, Any] = {}
+        _flatten(raw_set, "", overrides, [])
+        ops, units = data.get("ops"), data.get("units")
         provisional = Grid(
-            ops=[o for o in ops if o in OPS] or ["add"],
-            units=[u for u in units if u in STACKS] or ["nau"],
-            preset=preset if preset in cfgmod.PRESETS else None,
-            ranges=ranges if ranges and not any(p.startswith("ranges") for p in problems) else None,
+            ops=[o for o in (ops if isinstance(ops, list) else []) if o in OPS] or ["add"],
+            units=[u for u in (units if isinstance(units, list) else []) if u in STACKS] or ["nau"],
+            preset=data.get("preset", GRID_DEFAULTS["preset"]) if data.get("preset") in cfgmod.PRESETS else None,
             seeds=1,
             seed_block=1,
-            steps=steps,
-            restarts=1,
-            tuned=True,
-            overrides={k: v for k, v in overrides.items() if k not in GRID_OWNED},
+            steps=1,
+            overrides={k: v for k, v in overrides.items() if k not in GRID_OWNED and isinstance(k, str)},
         )
         try:
             plan(provisional)
-        except ConfigError as err:
-            problems += [p for p in err.problems if p not in problems]
-        raise ConfigError(problems)
+        except ConfigError as cell_err:
+            problems += [p for p in cell_err.problems if p not in problems]
+        raise ConfigError(problems) from None
+    seed_block = spec.seed_block if spec.seed_block is not None else min(spec.seeds, GRID_DEFAULTS["seed_block"])
     grid = Grid(
-        ops=ops,
-        units=units,
-        preset=preset,
-        ranges=ranges,
-        seeds=seeds,
-        seed_block=min(seed_block, seeds),
-        steps=steps,
-        restarts=restarts,
-        tuned=bool(tuned),
-        overrides=overrides,
+        ops=spec.ops,
+        units=spec.units,
+        preset=spec.preset,
+        ranges=spec.ranges,
+        seeds=spec.seeds,
+        seed_block=min(seed_block, spec.seeds),
+        steps=spec.steps,
+        restarts=spec.restarts,
+        tuned=spec.tuned,
+        overrides=spec.set,
     )
-    plan(grid)  # every cell's config must resolve too
+    plan(grid)  # every cell's config must resolve too (and fit the memory budget)
     return grid
 
 
