@@ -152,6 +152,22 @@ def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
     RunLock(tmp_path).acquire().release()  # free again
 
 
+def test_a_second_writer_never_cleans_up_the_first_writers_temp_files(tmp_path: Path, mul_run: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(mul_run, run)
+    in_flight = run / f".{CHECKPOINT_NAME}.abc123.tmp"  # what a writer's save looks like mid-write
+    lock = RunLock(run).acquire()
+    try:
+        in_flight.write_bytes(b"half")
+        for args in (["train", "--resume", str(run)], ["train", "--out", str(run), "--force", "--steps", "5"]):
+            assert "being written by process" in assert_error_line(runner.invoke(cli.app, args), (1,), args)
+        assert in_flight.exists()
+    finally:
+        lock.release()
+    runner.invoke(cli.app, ["train", "--resume", str(run), "--steps", "650"])  # the lock is free: stale, removed
+    assert not in_flight.exists()
+
+
 def test_readers_never_wait_for_the_writer(mul_run: Path) -> None:
     lock = RunLock(mul_run).acquire()
     try:
