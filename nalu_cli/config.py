@@ -138,6 +138,8 @@ class ModelConfig(_Section):
     init_range: float = Field(2.0, gt=0.0, le=100.0, allow_inf_nan=False)
     initial_state: Literal["zero", "learned"] = "zero"  # recurrent mode: h_0
     recurrent_init: Literal["identity", "random"] = "identity"  # recurrent mode: the cell's h_{t-1} block
+    # recurrent mode: learning-rate multiplier of the cell's h_{t-1} -> h_t block; None: 1 / task.length
+    recurrent_lr_scale: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
 
     @field_validator("unit")
     @classmethod
@@ -200,6 +202,8 @@ class TrainConfig(_Section):
     beta1: float = Field(0.9, ge=0.0, lt=1.0, allow_inf_nan=False)
     beta2: float = Field(0.999, ge=0.0, lt=1.0, allow_inf_nan=False)
     clip_grad: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    # "target": divide each seed's batch MSE by its mean squared target (relative MSE; see Trainer.train_step)
+    loss_scale: Literal["none", "target"] = "none"
     # Whiten the first NAU layer's gradient by the training inputs' second moments (see Trainer).
     precondition: bool = False
     precondition_damping: float = Field(0.3, gt=0.0, le=1e3, allow_inf_nan=False)

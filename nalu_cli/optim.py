@@ -29,8 +29,17 @@ def _seed_view(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class BatchedAdam:
     """Adam (Kingma & Ba 2015) over parameters whose first dimension is the seed."""
 
-    def __init__(self, params: Sequence[torch.Tensor], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        params: Sequence[torch.Tensor],
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        lr_scales: Sequence[torch.Tensor | None] | None = None,
+    ):
+        """``lr_scales``: per parameter, None or a tensor broadcast against it that multiplies the learning
+        rate entry by entry (a per-block learning rate, e.g. the recurrent block of a recurrent cell)."""
         self.params = list(params)
+        self.lr_scales = list(lr_scales) if lr_scales is not None else [None] * len(self.params)
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.t = 0
@@ -45,11 +54,12 @@ class BatchedAdam:
         correction1 = 1.0 - b1**self.t
         correction2 = 1.0 - b2**self.t
         new_m, new_v, new_p = [], [], []
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+        for p, g, m, v, scale in zip(self.params, grads, self.m, self.v, self.lr_scales, strict=True):
             m_next = m * b1 + g * (1.0 - b1)
             v_next = v * b2 + (g * g) * (1.0 - b2)
             denom = torch.sqrt(v_next / correction2) + self.eps
-            p_next = p - (m_next / correction1) / denom * lr
+            p_step = (m_next / correction1) / denom * lr
+            p_next = p - (p_step if scale is None else p_step * scale)
             new_m.append(m_next)
             new_v.append(v_next)
             new_p.append(p_next)

@@ -146,7 +146,11 @@ class Trainer:
         self.member_seeds = self.members.member_seeds(device)  # [M]
         self.model = build_model(config, self.members, device)
         self.params = [p for p in self.model.parameters()]
-        self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2))
+        lr_scales = None
+        if isinstance(self.model, RecurrentModel):
+            scale = config.model.recurrent_lr_scale
+            lr_scales = self.model.lr_scales(scale if scale is not None else 1.0 / config.task.length)
+        self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2), lr_scales=lr_scales)
         self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
         m = self.members.count
         self.step = 0
@@ -206,6 +210,10 @@ class Trainer:
         )  # [M, B, I], [M, B, 1]
         pred = self.model(x)  # [M, B, 1]
         loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]
+        if t.loss_scale == "target":
+            # relative MSE: the batch's mean squared target (no gradient) divides the loss, so the
+            # regulariser's pull does not shrink as targets grow (sums over long sequences)
+            loss = loss / (y.detach() ** 2).mean(dim=(1, 2)).clamp(min=1e-12)  # [M]
         lam = t.regularizer.weight(self.step)
         objective = loss + self.model.regularizer() * lam if lam > 0 else loss  # [M]
         total = torch.where(self.alive, objective, torch.zeros_like(objective)).sum()
