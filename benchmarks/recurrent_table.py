@@ -1,7 +1,7 @@
 """Recurrent mode: success per op × cell/output units over seeds (solved at the extrapolation length), and the
 peak memory of evaluating length-1000 sequences at batch 1000.
 
-Run: ``OMP_NUM_THREADS=1 python -m benchmarks.recurrent_table [--seeds 10] [--ops add,sub,mul]``.
+Run: ``OMP_NUM_THREADS=1 python -m benchmarks.recurrent_table [--seeds 10] [--first-seed 0] [--ops add,sub,mul]``.
 Prints a Markdown table (the README's recurrent table comes from it) and the memory line.
 """
 
@@ -33,6 +33,7 @@ def peak_eval_memory_mb(length: int, samples: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (held-out: 10)")
     parser.add_argument("--ops", default="add,sub,mul")
     parser.add_argument("--samples", type=int, default=1000)
     args = parser.parse_args()
@@ -50,7 +51,7 @@ def main() -> None:
                     "task.op": op,
                     "task.mode": "recurrent",
                     "model.unit": units,
-                    "train.seeds": list(range(args.seeds)),
+                    "train.seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
                     "eval.samples": args.samples,
                     "train.log_every": 500,
                     "train.valid_samples": 300,

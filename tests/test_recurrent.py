@@ -156,6 +156,8 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
         ({"task.length": 0}, "task.length"),
         ({"task.vector_size": 1}, "vector_size is 1"),
         ({"train.memory_budget_mb": 0.01}, "memory_budget_mb"),
+        ({"model.recurrent_lr_scale": 0}, "model.recurrent_lr_scale"),
+        ({"train.loss_scale": "mean"}, "train.loss_scale"),
         ({"model.unit": ["nau", "lstm"]}, "not an output unit"),
         ({"eval.lengths": [0, 10]}, "eval.lengths"),
     ],
@@ -213,3 +215,54 @@ def test_formula_skips_state_the_output_never_reads() -> None:
     readout = read_recurrent(trainer.model, 0)  # type: ignore[arg-type]
     assert readout.discrete, readout.reason
     assert readout.formula is not None and "h_t[0]" not in readout.formula and "y = h_T[1]" in readout.formula
+
+
+def test_recurrent_block_learns_at_its_own_rate() -> None:
+    """model.recurrent_lr_scale multiplies the step of the h_{t-1} -> h_t block and of nothing else."""
+    steps = {}
+    for scale in (1.0, 0.1):
+        trainer = Trainer(
+            rec_config("add", **{"train.seeds": [0], "model.recurrent_lr_scale": scale}), torch.device("cpu")
+        )
+        w = trainer.model.cell.W  # type: ignore[union-attr]
+        before = w.detach().clone()
+        trainer.train_step()
+        steps[scale] = (w.detach() - before)[0]  # [H, H + V]
+    off_diagonal = torch.tensor([[False, True], [True, False]])
+    rec_full, rec_small = steps[1.0][:, :2][off_diagonal], steps[0.1][:, :2][off_diagonal]
+    assert rec_full.abs().min() > 0
+    assert torch.allclose(rec_small, rec_full * 0.1, rtol=1e-4)
+    assert torch.equal(steps[1.0][:, 2:], steps[0.1][:, 2:])
+
+
+def test_unset_recurrent_rate_is_one_over_the_training_length() -> None:
+    trainer = Trainer(rec_config("add", **{"train.seeds": [0], "task.length": 8}), torch.device("cpu"))
+    scales = [s for s in trainer.optimizer.lr_scales if s is not None]
+    assert len(scales) == 1
+    assert torch.all(scales[0][:, :, :2] == 1 / 8)
+    assert torch.all(scales[0][:, :, 2:] == 1)
+
+
+def test_relative_loss_divides_by_the_mean_squared_target() -> None:
+    losses = {}
+    for scale in ("none", "target"):
+        trainer = Trainer(rec_config("add", **{"train.seeds": [3], "train.loss_scale": scale}), torch.device("cpu"))
+        trainer.train_step()
+        losses[scale] = float(trainer.last_loss[0])
+    probe = Trainer(rec_config("add", **{"train.seeds": [3]}), torch.device("cpu"))
+    _, y = probe.task.batch(
+        probe.member_seeds, rng.STREAM_TRAIN, 0, probe.config.train.batch_size, probe.task.interpolation, probe.dtype
+    )
+    mean_sq = float((y.double() ** 2).mean())
+    assert mean_sq > 1000  # sums over 10 steps: targets in the hundreds
+    assert losses["target"] == pytest.approx(losses["none"] / mean_sq, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_add_defaults_extrapolate_to_length_1000() -> None:
+    """Real training with the recurrent defaults for add (relative loss, recurrent block at 1/T of the rate)."""
+    cfg = config.resolve(
+        overrides={"task.op": "add", "task.mode": "recurrent", "train.seeds": [0], "eval.samples": 200}
+    )
+    seed = train(cfg).seeds[0]
+    assert seed["solved"], seed["extrapolation"]
