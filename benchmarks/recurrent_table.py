@@ -1,7 +1,8 @@
 """Recurrent mode: success per op × cell/output units over seeds (solved at the extrapolation length), and the
 peak memory of evaluating length-1000 sequences at batch 1000.
 
-Run: ``OMP_NUM_THREADS=1 python -m benchmarks.recurrent_table [--seeds 10] [--first-seed 0] [--ops add,sub,mul]``.
+Run: ``OMP_NUM_THREADS=1 python -m benchmarks.recurrent_table [--seeds 10] [--first-seed 0] [--ops add,sub,mul]
+[--set train.loss_scale=none]``.
 Prints a Markdown table (the README's recurrent table comes from it) and the memory line.
 """
 
@@ -13,7 +14,7 @@ import time
 
 import torch
 
-from nalu_cli.config import resolve
+from nalu_cli.config import parse_assignment, resolve
 from nalu_cli.evaluate import wilson_interval
 from nalu_cli.train import Trainer, train
 
@@ -36,7 +37,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (held-out: 10)")
     parser.add_argument("--ops", default="add,sub,mul")
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (ablations)")
     args = parser.parse_args()
+    extra = dict(parse_assignment(item) for item in args.set)
     before, after = peak_eval_memory_mb(1000, 1000)
     print(
         f"peak RSS evaluating 1000 sequences of length 1000 (1 seed, no_grad, streamed): {before:.0f} MB before, {after:.0f} MB after"
@@ -55,6 +58,7 @@ def main() -> None:
                     "eval.samples": args.samples,
                     "train.log_every": 500,
                     "train.valid_samples": 300,
+                    **extra,
                 },
             )
             started = time.perf_counter()
