@@ -83,7 +83,9 @@ def test_regularisers_on_fixed_weights() -> None:
     nmu_want = [(0.2 + 0.0) / 2, (0.5 + 0.25) / 2]
     assert model.units[0].regularizer().tolist() == pytest.approx(nau_want, abs=1e-12)
     assert model.units[1].regularizer().tolist() == pytest.approx(nmu_want, abs=1e-12)
-    assert model.regularizer().tolist() == pytest.approx([a + b for a, b in zip(nau_want, nmu_want)], abs=1e-12)
+    assert model.regularizer().tolist() == pytest.approx(
+        [a + b for a, b in zip(nau_want, nmu_want, strict=True)], abs=1e-12
+    )
     # units without a regulariser contribute zero
     nac = ArithmeticModel(seeds, 2, ["nac_add"], [], UnitOptions())
     assert nac.regularizer().tolist() == [0.0, 0.0]
