@@ -442,9 +442,13 @@ def train(
                     checkpoint_every=checkpoint_every,
                 )
         except SecondSignal as second:
+            kept = (
+                f"the last checkpoint saved is kept. Resume with: nalu train --resume {run_dir}"
+                if (run_dir / CHECKPOINT_NAME).exists()
+                else "no checkpoint had been saved yet"
+            )
             stderr.print(
-                f"Interrupted by a second {second.name}; the last checkpoint saved is kept."
-                f" Resume with: nalu train --resume {run_dir}",
+                f"Interrupted by a second {second.name}; {kept}",
                 highlight=False,
                 soft_wrap=True,  # a wrapped path could not be copied and pasted
             )
