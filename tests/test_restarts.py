@@ -1,7 +1,8 @@
 """Restarts end to end: every command reports the restart that training selected, not restart 0.
 
-Two seeds whose best restart (lowest interpolation validation error) is not restart 0 and whose restart 0 has
-not learnt the formula. The expected selection is worked out here from the metrics log's per-member errors
+Eight seeds with four restarts each; at least two of them (seeds 1 and 4 when this was written) have a best
+restart (lowest interpolation validation error) other than restart 0, and a restart 0 that has not learnt the
+formula. The expected selection is worked out here from the metrics log's per-member errors
 (with ``train.valid_samples`` equal to ``eval.samples`` the log's last line holds exactly the errors the
 selection and the final report use), and the expected weights from the checkpoint's raw tensors.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ from nalu_cli import cli
 from nalu_cli.checkpoint import CHECKPOINT_NAME, read_metrics
 
 runner = CliRunner()
-SEEDS = [1, 4]
+SEEDS = list(range(8))
 K = 4
 # Every setting pinned, so a change of the op defaults does not move these seeds' outcomes.
 CONFIG = {
@@ -47,7 +50,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     root = tmp_path_factory.mktemp("restarts")
     cfg = root / "sub.yaml"
     cfg.write_text(yaml.safe_dump(CONFIG))
-    seeds = ",".join(map(str, SEEDS))
+    seeds = f"{SEEDS[0]}-{SEEDS[-1]}"
     report = invoke("train", "--config", str(cfg), "--seeds", seeds, "--restarts", str(K), "--out", str(root / "k4"))
     invoke("train", "--config", str(cfg), "--seeds", seeds, "--restarts", "1", "--out", str(root / "k1"))
     return root / "k4", root / "k1", report
@@ -64,7 +67,10 @@ def expected(run: Path) -> dict[int, dict]:
     for i, seed in enumerate(SEEDS):
         valid = last["valid_mse"][i * K : (i + 1) * K]
         best = min(range(K), key=lambda k: valid[k] if math.isfinite(valid[k]) else math.inf)
+        off = [float((w[i * K + r] - torch.tensor([[1.0, -1.0]])).abs().max()) for r in (0, best)]
         out[seed] = {
+            # restart 0's weights further than the readout's tolerance (0.05) from [1, -1], the chosen ones within
+            "telling": best != 0 and off[0] > 0.05 and off[1] < 0.05,
             "restart": best,
             "extrap_mse": last["extrap_mse"][i * K + best],
             "restart0_extrap_mse": last["extrap_mse"][i * K],
@@ -75,22 +81,19 @@ def expected(run: Path) -> dict[int, dict]:
 
 
 def test_the_chosen_restarts_are_not_restart_0(runs: tuple[Path, Path, dict]) -> None:
-    """The premise of the tests below (if a change of training moves it, pick other seeds)."""
+    """The premise of the tests below: seeds whose selected restart is not restart 0 and reads differently."""
     k4, _, report = runs
     want = expected(k4)
-    for seed, e in want.items():
-        assert e["restart"] != 0, (seed, e)
-        assert e["extrap_mse"] != e["restart0_extrap_mse"]
-        # restart 0's weights are further than the readout's tolerance (0.05) from [1, -1]; the chosen ones within
-        w0, w = torch.tensor(e["restart0_weights"]), torch.tensor(e["weights"])
-        assert float((w0 - torch.tensor([[1.0, -1.0]])).abs().max()) > 0.05, (seed, w0)
-        assert float((w - torch.tensor([[1.0, -1.0]])).abs().max()) < 0.05, (seed, w)
+    telling = [seed for seed, e in want.items() if e["telling"]]
+    assert len(telling) >= 2, {seed: (e["restart"], e["restart0_weights"]) for seed, e in want.items()}
     by_seed = {s["seed"]: s for s in report["seeds"]}
     for seed, e in want.items():
         s = by_seed[seed]
         assert s["restart"] == e["restart"]
         assert s["extrapolation"]["mse"] == pytest.approx(e["extrap_mse"], rel=1e-12)
-        assert s["formula"] == "y = x0 - x1"
+        if e["telling"]:
+            assert e["extrap_mse"] != e["restart0_extrap_mse"]
+            assert s["formula"] == "y = x0 - x1"
 
 
 def test_eval_and_extrapolate_report_the_chosen_restart(runs: tuple[Path, Path, dict]) -> None:
@@ -114,20 +117,23 @@ def test_inspect_weights_shows_the_chosen_restart(runs: tuple[Path, Path, dict])
         s = seeds[seed]
         assert s["restart"] == e["restart"]
         assert torch.allclose(torch.tensor(s["layers"][0]["weights"]["W"]), torch.tensor(e["weights"]), atol=1e-6)
-        assert s["formula"] == "y = x0 - x1"
+        if e["telling"]:
+            assert s["formula"] == "y = x0 - x1"
 
 
 def test_runs_and_compare_report_the_chosen_restarts(runs: tuple[Path, Path, dict]) -> None:
-    k4, k1, _ = runs
+    k4, k1, report = runs
     want = expected(k4)
-    median = sorted(e["extrap_mse"] for e in want.values())
+    chosen = statistics.median(e["extrap_mse"] for e in want.values())
+    formulas = Counter(s["formula"] for s in report["seeds"]).most_common(1)[0]
     listing = {r["path"]: r for r in invoke("runs", str(k4.parent))["runs"]}
     row = listing[str(k4)]
-    assert row["restarts"] == K and row["formula"] == "y = x0 - x1" and row["formula_count"] == len(SEEDS)
-    assert row["extrap_mse"] == pytest.approx(sum(median) / 2, rel=1e-12)
+    assert row["restarts"] == K and (row["formula"], row["formula_count"]) == formulas
+    assert row["extrap_mse"] == pytest.approx(chosen, rel=1e-12)
     compared = {r["run"]: r for r in invoke("compare", str(k4), str(k1))["runs"]}
-    assert compared[str(k4)]["extrap_mse"] == pytest.approx(sum(median) / 2, rel=1e-12)
-    assert compared[str(k4)]["formula"] == "y = x0 - x1"
+    assert compared[str(k4)]["extrap_mse"] == pytest.approx(chosen, rel=1e-12)
+    assert compared[str(k4)]["formula"] == formulas[0]
     # the single-restart run is restart 0 of each seed: its numbers are restart 0's
-    r0 = sorted(e["restart0_extrap_mse"] for e in want.values())
-    assert compared[str(k1)]["extrap_mse"] == pytest.approx(sum(r0) / 2, rel=1e-12)
+    r0 = statistics.median(e["restart0_extrap_mse"] for e in want.values())
+    assert compared[str(k1)]["extrap_mse"] == pytest.approx(r0, rel=1e-12)
+    assert chosen != r0
