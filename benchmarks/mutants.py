@@ -13,6 +13,7 @@ would mean nothing.
     python benchmarks/mutants.py                 # all mutants, 2 at a time
     python benchmarks/mutants.py --jobs 4 -k clamp
     python benchmarks/mutants.py --list
+    python benchmarks/mutants.py --check         # only: is every snippet still found exactly once?
 
 Exit status: 0 when every mutant is caught, 1 when one survives, 2 on an ERROR or a failing baseline.
 Not part of the default test run (it takes minutes).
@@ -60,12 +61,12 @@ MUTANTS: list[Mutant] = [
       "terms = w * x[:, :, None, :] + 1 - w", "terms = w * x[:, :, None, :] + 1 + w", UNITS),
     m("solved threshold with eps x 10", "nalu_cli/evaluate.py",
       "task.near_perfect_mse(x, masks, solved_eps)", "task.near_perfect_mse(x, masks, solved_eps * 10)", SOLVED),
-    m("atomic writer writes in place", "nalu_cli/checkpoint.py",
+    m("atomic writer writes in place", "nalu_cli/files.py",
       "fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)",
       "fd, tmp_name = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), str(path)", DURABILITY),
     Mutant("file and directory fsyncs removed, rename kept", (
-        ("nalu_cli/checkpoint.py", "            os.fsync(f.fileno())\n", "            pass\n"),
-        ("nalu_cli/checkpoint.py", "        raise\n    _fsync_dir(directory)\n", "        raise\n"),
+        ("nalu_cli/files.py", "            os.fsync(f.fileno())\n", "            pass\n"),
+        ("nalu_cli/files.py", "        raise\n    fsync_dir(directory)\n", "        raise\n"),
     ), (DURABILITY,)),
     m("NMU clamp (0, 1) -> (-1, 1)", "nalu_cli/units.py",
       "self.W.clamp_(0.0, 1.0)", "self.W.clamp_(-1.0, 1.0)", CONSTRAINTS),
@@ -74,13 +75,15 @@ MUTANTS: list[Mutant] = [
     m("Adam without bias correction of v", "nalu_cli/optim.py",
       "torch.sqrt(v_next / correction2)", "torch.sqrt(v_next)", OPTIM),
     # -- ordering of durable writes ---------------------------------------------------------------------------
-    m("rename before the file's fsync", "nalu_cli/checkpoint.py",
-      "            os.fsync(f.fileno())\n        os.replace(tmp_name, path)\n",
-      "            os.replace(tmp_name, path)\n            os.fsync(f.fileno())\n", DURABILITY),
+    m("rename before the file's fsync", "nalu_cli/files.py",
+      "            os.fsync(f.fileno())\n            os.fchmod(f.fileno(), 0o666 & ~current_umask())\n"
+      "        os.replace(tmp_name, path)\n",
+      "            os.fchmod(f.fileno(), 0o666 & ~current_umask())\n            os.replace(tmp_name, path)\n"
+      "            os.fsync(f.fileno())\n", DURABILITY),
     Mutant("directory fsynced before the rename", (
-        ("nalu_cli/checkpoint.py", "        os.replace(tmp_name, path)\n",
-         "        _fsync_dir(directory)\n        os.replace(tmp_name, path)\n"),
-        ("nalu_cli/checkpoint.py", "        raise\n    _fsync_dir(directory)\n", "        raise\n"),
+        ("nalu_cli/files.py", "        os.replace(tmp_name, path)\n",
+         "        fsync_dir(directory)\n        os.replace(tmp_name, path)\n"),
+        ("nalu_cli/files.py", "        raise\n    fsync_dir(directory)\n", "        raise\n"),
     ), (DURABILITY,)),
     m("metrics log not flushed per line", "nalu_cli/checkpoint.py",
       "        self._file.flush()\n", "        pass\n", DURABILITY),
@@ -221,12 +224,23 @@ def main() -> int:
     parser.add_argument("-k", default="", help="only mutants whose name contains this text")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per mutant's tests")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--check", action="store_true", help="only check that every snippet is found (no tests)")
     args = parser.parse_args()
     mutants = [mu for mu in MUTANTS if args.k.lower() in mu.name.lower()]
     if args.list:
         for mu in mutants:
             print(f"{mu.name}  [{', '.join(mu.tests)}]")
         return 0
+    if args.check:
+        errors = 0
+        for mu in mutants:
+            for file, old, _ in mu.edits:
+                count = (ROOT / file).read_text(encoding="utf-8").count(old) if (ROOT / file).exists() else 0
+                if count != 1:
+                    errors += 1
+                    print(f"ERROR  {mu.name}: snippet found {count} times in {file}: {old.strip()[:70]!r}")
+        print(f"{len(mutants)} mutants, {errors} snippet errors")
+        return 2 if errors else 0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nalu-mutants-") as tmp:
         scratch = Path(tmp)

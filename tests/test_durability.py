@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from nalu_cli import checkpoint
 from nalu_cli.checkpoint import METRICS_NAME, MetricsLog, atomic_write_bytes, read_metrics
 from tests.conftest import subprocess_env
 
@@ -137,7 +136,8 @@ def test_a_cut_last_line_is_skipped_and_dropped_on_resume(tmp_path: Path) -> Non
 def test_metrics_log_is_appended_not_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writing a record appends to the open file (no temp file, no rename): the guarantee is per line."""
     renames: list[object] = []
-    monkeypatch.setattr(checkpoint.os, "replace", lambda *a: renames.append(a))
+    monkeypatch.setattr(os, "replace", lambda *a: renames.append(a))
+    monkeypatch.setattr(os, "rename", lambda *a: renames.append(a))
     path = tmp_path / METRICS_NAME
     log = MetricsLog(path)
     inode = path.stat().st_ino
