@@ -18,80 +18,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from nalu_cli import config as cfgmod
+from nalu_cli import recipes
 from nalu_cli.errors import ConfigError
 from nalu_cli.evaluate import wilson_interval
 from nalu_cli.tasks import format_ranges, parse_ranges
 from nalu_cli.train import train
 
-# The network a benchmark column names: the unit under test and the first layer it is paired with,
-# as in Madsen & Johansen's static task (an additive first layer feeds a multiplicative unit).
-STACKS: dict[str, list[str]] = {
-    "nac_add": ["nac_add", "nac_add"],
-    "nac_mul": ["nac_add", "nac_mul"],
-    "nalu": ["nalu", "nalu"],
-    "nau": ["nau", "nau"],
-    "nmu": ["nau", "nmu"],
-    "inalu": ["inalu", "inalu"],
-    "npu": ["nau", "npu"],
-    "realnpu": ["nau", "realnpu"],
-    "mlp": ["mlp", "mlp"],
-}
+# The network a benchmark column names: the unit under test and the layer that feeds it (the recipe book's
+# columns; `nalu train --preset P --unit COLUMN` builds the same stack).
+STACKS: dict[str, list[str]] = {name: list(stack) for name, stack in recipes.COLUMNS.items()}
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Training settings for a benchmark cell (the task itself comes from the preset).
-
-    ``regularizer`` is (scale, start, end) with start/end as fractions of the steps; ``precondition`` whitens
-    the first NAU layer's gradient by the training inputs' second moments (see ``Trainer``).
-    """
-
-    steps: int = 5000
-    lr: float = 0.01
-    schedule: str = "cosine"
-    regularizer: tuple[float, float, float] | None = None
-    precondition: bool = False
-    beta2: float = 0.999
-
-    def overrides(self, steps: int) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "train.lr": self.lr,
-            "train.schedule": self.schedule,
-            "train.precondition": self.precondition,
-            "train.beta2": self.beta2,
-        }
-        if self.regularizer is not None:
-            scale, start, end = self.regularizer
-            out |= {
-                "train.regularizer.scale": scale,
-                "train.regularizer.start": int(start * steps),
-                "train.regularizer.end": int(end * steps),
-            }
-        return out
-
-
-NAC_FAMILY = Recipe(steps=16000, lr=0.3, beta2=0.9)
-
-# Measured recipes that improve on the published settings (see README, "Benchmarks"); (op, column) first,
-# then (None, column), then DEFAULT_RECIPE.
-RECIPES: dict[tuple[str | None, str], Recipe] = {
-    ("add", "nau"): Recipe(steps=16000, lr=0.3, regularizer=(1.0, 0.2, 0.6)),
-    ("sub", "nau"): Recipe(steps=10000, lr=0.1, regularizer=(1.0, 0.2, 0.6), precondition=True),
-    ("mul", "nmu"): Recipe(steps=30000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True),
-    (None, "nau"): Recipe(steps=10000, lr=0.1, regularizer=(1.0, 0.2, 0.6), precondition=True),
-    (None, "nmu"): Recipe(steps=10000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True),
-    # The NAC family: W = tanh(Ŵ)σ(M̂) must saturate to 0/±1; a large step and a short second-moment memory
-    # get it there (DEFAULT_RECIPE, lr 0.01 for 5000 steps, solves 0 of 100 seeds of add with NAC+ or NALU;
-    # in 16-seed trials this recipe solved NAC+ add 14, sub 15, NALU add 3; NAC• mul stayed at 0).
-    (None, "nac_add"): NAC_FAMILY,
-    (None, "nac_mul"): NAC_FAMILY,
-    (None, "nalu"): NAC_FAMILY,
-}
-DEFAULT_RECIPE = Recipe()
-
-
-def recipe(op: str, unit: str) -> Recipe:
-    return RECIPES.get((op, unit)) or RECIPES.get((None, unit)) or DEFAULT_RECIPE
+def recipe(op: str, unit: str, preset: str | None = "madsen2020") -> recipes.Recipe:
+    """The recipe-book entry a benchmark cell of ``preset`` trains with."""
+    task = recipes.task_key(preset, "static" if preset is not None else "pair")
+    stack = recipes.COLUMNS[unit] if preset is not None else (unit,)
+    return recipes.lookup(task, op, stack)[1]
 
 
 # The nine interpolation -> extrapolation range pairs of Madsen & Johansen (2020) and Mistry et al. (2021).
@@ -139,30 +81,29 @@ def cell_config(
     preset: str | None,
     seeds: int | Sequence[int],
     steps: int | None,
-    restarts: int,
+    restarts: int | None,
     tuned: bool,
     extra: dict[str, Any],
 ) -> cfgmod.Config:
-    """The run config of one cell: the preset's task, the column's layers, and the cell's recipe
-    (``tuned``) or the preset's own optimiser settings. ``seeds`` is a count (seeds 0..N-1) or the seeds
-    themselves; ``steps`` None takes the recipe's."""
-    r = recipe(cell.op, cell.unit)
-    n_steps = steps if steps is not None else r.steps
+    """The run config of one cell: exactly what ``nalu train --preset PRESET --op OP --unit COLUMN`` builds
+    (the preset's task, the column's stack, the recipe book's recipe), with the cell's seeds. ``tuned``
+    False trains with the preset's published optimiser settings instead of the recipe's. ``seeds`` is a
+    count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's."""
     overrides: dict[str, Any] = {
         "task.op": cell.op,
-        "model.unit": STACKS[cell.unit],
-        "model.hidden": [2],
-        "train.steps": n_steps,
+        "model.unit": cell.unit,
         "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
-        "train.restarts": restarts,
     }
+    if steps is not None:
+        overrides["train.steps"] = steps
+    if restarts is not None:
+        overrides["train.restarts"] = restarts
     if cell.interpolation:
         overrides["task.interpolation"] = cell.interpolation
         overrides["task.extrapolation"] = cell.extrapolation
-    if tuned:
-        overrides.update(r.overrides(n_steps))
     overrides.update(extra)
-    return cfgmod.resolve(None, overrides, preset)
+    published = cfgmod.PUBLISHED_SETTINGS.get(preset or "", {}) if not tuned else {}
+    return cfgmod.resolve(published, overrides, preset)
 
 
 def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
@@ -230,7 +171,7 @@ def run_benchmark(
     seeds: int,
     steps: int | None,
     preset: str | None = "madsen2020",
-    restarts: int = 1,
+    restarts: int | None = None,
     ranges: list[tuple[str, str]] | None = None,
     tuned: bool = True,
     extra: dict[str, Any] | None = None,

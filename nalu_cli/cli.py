@@ -386,6 +386,11 @@ def train(
         else:
             file_data = cfgmod.load_yaml(config) if config is not None else None
             resolved = cfgmod.resolve(file_data, overrides, preset)
+            from nalu_cli.recipes import advice
+
+            for item in advice(resolved.task.op, resolved.model.units(), resolved.task.mode, preset):
+                label = "[yellow]Warning:[/]" if item.kind == "warning" else "Note:"
+                stderr.print(f"{label} {escape(item.text)}", soft_wrap=True, highlight=False)
             if out is None:
                 run_dir = _default_run_dir(
                     resolved.task.op, "-".join(dict.fromkeys(resolved.model.units())), resolved.train.seed_list()[0]
@@ -761,8 +766,9 @@ def benchmark(
         typer.Option(help="Training steps per cell (trade time for fidelity; default: each cell's recipe).", min=1),
     ] = None,
     restarts: Annotated[
-        int, typer.Option(help="Restarts per seed; the best by interpolation error is kept.", min=1)
-    ] = 1,
+        int | None,
+        typer.Option(help="Restarts per seed; the best by interpolation error is kept (default: the recipe's).", min=1),
+    ] = None,
     ranges: Annotated[
         list[str] | None, typer.Option(help="Range pairs: mistry2021 (the nine pairs) or INTERP:EXTRAP like 1,2:2,6.")
     ] = None,

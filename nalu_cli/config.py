@@ -1,7 +1,7 @@
-"""Validated run configuration: defaults per op, YAML files, command-line overrides.
+"""Validated run configuration: recipes, presets, YAML files, command-line overrides.
 
-Precedence, lowest first: the built-in defaults for the op (``OP_DEFAULTS``), a preset, the YAML file,
-then command-line overrides. Every problem is collected into one ``ConfigError`` so a user fixes them all
+Precedence, lowest first: the recipe book's entry for the task, op and units (``nalu_cli.recipes``), a
+preset, the YAML file, then command-line overrides. Every problem is collected into one ``ConfigError`` so a user fixes them all
 at once. YAML 1.1 pitfalls (``lr: 1e-3`` loads as a string, ``no`` as False) are handled by explicit
 coercion: numbers written as strings are accepted, booleans are never taken for strings or numbers.
 """
@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from nalu_cli import recipes
 from nalu_cli.errors import ConfigError
 from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, parse_ranges
 from nalu_cli.units import ACTIVATIONS, UNIT_ALIASES, UNITS
@@ -307,27 +308,10 @@ def parse_seeds(text: str) -> list[int]:
         raise ValueError(f"seeds {text!r} must be N, A-B or a,b,c (non-negative integers)") from None
 
 
-# Defaults per op, chosen and measured so that `nalu train --op OP` solves the task (see README).
-OP_DEFAULTS: dict[str, dict[str, Any]] = {
-    "add": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
-    "sub": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
-    "identity": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
-    "mul": {"model": {"unit": "nmu"}, "train": {"steps": 2000, "lr": 0.05}},
-    # NAU selects a twice, NMU multiplies; the sparsity regulariser (ramped in over steps 1000-2000) snaps
-    # the weights to the exact solution. About 3.5% of single runs stall in a local minimum (an NMU weight
-    # clamped at 0), so two restarts are trained and the better one on interpolation validation is kept.
-    "square": {
-        "model": {"unit": ["nau", "nmu"], "hidden": [2]},
-        "train": {"steps": 3000, "lr": 0.05, "restarts": 2, "regularizer": {"scale": 1.0, "start": 1000, "end": 2000}},
-    },
-    # NAC• with W = tanh(Ŵ)σ(M̂) must saturate to W = [1, -1]; a short Adam second-moment memory
-    # (beta2 = 0.9) keeps the steps large while the tanh/sigmoid gradients fade.
-    "div": {"model": {"unit": "nac_mul"}, "train": {"steps": 2000, "lr": 0.1, "schedule": "constant", "beta2": 0.9}},
-    # NAC• with W = [0.5, 0], inside the tanh·sigmoid range; the cosine decay gives the precision.
-    "sqrt": {"model": {"unit": "nac_mul"}, "train": {"steps": 2000, "lr": 0.03, "beta2": 0.9}},
-}
-
-# Published setups (SPEC section 3).
+# Published setups (SPEC section 3): the task and the model's shape. A preset names the task *and* the
+# model stack: the stack per op and the training recipe come from the recipe book (``nalu_cli.recipes``),
+# so `train` and `benchmark` build the same config. The papers' own optimiser settings are in
+# ``PUBLISHED_SETTINGS`` (``nalu benchmark --published-settings``).
 PRESETS: dict[str, dict[str, Any]] = {
     "madsen2020": {
         "task": {
@@ -339,7 +323,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "extrapolation": [2, 6],
         },
         "model": {"hidden": [2]},
-        "train": {"batch_size": 128, "lr": 1e-3, "schedule": "constant"},
+        "train": {"batch_size": 128},
     },
     "trask2018": {
         "task": {
@@ -351,8 +335,12 @@ PRESETS: dict[str, dict[str, Any]] = {
             "extrapolation": [1, 5],
         },
         "model": {"hidden": [2]},
-        "train": {"batch_size": 128, "lr": 1e-3, "schedule": "constant"},
+        "train": {"batch_size": 128},
     },
+}
+PUBLISHED_SETTINGS: dict[str, dict[str, Any]] = {
+    "madsen2020": {"train": {"lr": 1e-3, "schedule": "constant", "beta2": 0.999, "precondition": False}},
+    "trask2018": {"train": {"lr": 1e-3, "schedule": "constant", "beta2": 0.999, "precondition": False}},
 }
 
 
@@ -424,24 +412,93 @@ def resolve(
     overrides: dict[str, Any] | None = None,
     preset: str | None = None,
 ) -> Config:
-    """Build a validated ``Config`` from op defaults < preset < file < overrides (dotted keys)."""
+    """Build a validated ``Config``: recipe < preset < file < overrides (dotted keys).
+
+    The recipe is the recipe book's entry for (task, op, unit stack), where the task is the preset or the
+    input mode, and the stack is the units asked for (file or overrides) or, when none are, the task's
+    default stack for the op. With a preset, a single unit name means its benchmark column (``nmu`` is
+    NAU -> NMU). The recipe's regulariser window is stored as fractions of the steps and placed here for
+    the final ``train.steps``; a start or end given in the file or overrides is kept as given.
+    """
     file_data = file_data or {}
     overrides = overrides or {}
     if preset is not None and preset not in PRESETS:
         raise ConfigError(
             f"unknown preset {preset!r}{did_you_mean(preset, tuple(PRESETS))} (choose from {', '.join(PRESETS)})"
         )
-    # The op decides the defaults, so find it first (override wins over file).
-    op = overrides.get(
-        "task.op", (file_data.get("task") or {}).get("op") if isinstance(file_data.get("task"), dict) else None
-    )
-    layered = deep_merge({}, OP_DEFAULTS.get(op if isinstance(op, str) else "mul", {}))
-    if preset is not None:
-        layered = deep_merge(layered, PRESETS[preset])
-    layered = deep_merge(layered, file_data)
+    user = deep_merge({}, file_data)
     for key, value in overrides.items():
-        set_path(layered, key, value)
+        set_path(user, key, value)
+    preset_data = PRESETS[preset] if preset is not None else {}
+    task_data = _mapping(user.get("task"))
+    op = task_data.get("op", "mul")
+    op = op if isinstance(op, str) and op in OPS else "mul"  # an unknown op is reported by validate
+    mode = task_data.get("mode", _mapping(preset_data.get("task")).get("mode", "pair"))
+    task = recipes.task_key(preset, mode if mode in ("pair", "static") else "pair")
+
+    model_data = _mapping(user.get("model"))
+    stack, user_unit = _requested_stack(task, op, model_data)
+    base: dict[str, Any] = {"model": {"unit": stack[0] if len(stack) == 1 else list(stack)}}
+    if len(stack) > 1:
+        base["model"]["hidden"] = [2] * (len(stack) - 1)
+    _, recipe = recipes.lookup(task, op, stack)
+    layered = deep_merge(base, recipe.config_data())
+    layered = deep_merge(layered, preset_data)
+    layered = deep_merge(layered, user)
+    if user_unit is not None:
+        layered["model"]["unit"] = user_unit
+    _place_window(layered, _mapping(_mapping(user.get("train")).get("regularizer")), recipe)
     return validate(layered)
+
+
+def recipe_for(config: Config, preset: str | None = None) -> recipes.Recipe:
+    """The recipe-book entry a resolved config was built from (by its task, op and units)."""
+    task = recipes.task_key(preset, config.task.mode)
+    return recipes.lookup(task, config.task.op, tuple(config.model.units()))[1]
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _canonical_unit(name: Any) -> Any:
+    return UNIT_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
+
+
+def _requested_stack(task: str, op: str, model_data: dict[str, Any]) -> tuple[tuple[str, ...], Any]:
+    """(the stack the recipe is looked up by, the model.unit value to use or None to keep the user's).
+
+    A single unit name in a static task without explicit hidden sizes is its benchmark column."""
+    unit = model_data.get("unit")
+    if unit is None:
+        return recipes.default_stack(task, op), None
+    if isinstance(unit, list) and all(isinstance(u, str) for u in unit) and unit:
+        return tuple(_canonical_unit(u) for u in unit), None
+    if not isinstance(unit, str):
+        return recipes.default_stack(task, op), None  # validate reports the bad value
+    name = _canonical_unit(unit)
+    hidden = model_data.get("hidden")
+    if isinstance(hidden, list):
+        return (name,) * (len(hidden) + 1), None
+    stack = recipes.expand_unit(task, name)
+    return stack, (list(stack) if len(stack) > 1 else None)
+
+
+def _place_window(layered: dict[str, Any], user_regularizer: dict[str, Any], recipe: recipes.Recipe) -> None:
+    """The recipe's regulariser window for the final step count, unless the user set start or end."""
+    try:
+        steps = int(float(layered["train"]["steps"]))
+    except (KeyError, TypeError, ValueError):
+        return  # validate reports it
+    window = recipe.window(steps)
+    if window is None:
+        return
+    regularizer = layered["train"].setdefault("regularizer", {})
+    if not isinstance(regularizer, dict):
+        return
+    for key, value in zip(("start", "end"), window, strict=True):
+        if key not in user_regularizer:
+            regularizer[key] = value
 
 
 def validate(data: dict[str, Any]) -> Config:
