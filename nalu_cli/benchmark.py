@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import statistics
 import time
 from collections import Counter
@@ -26,13 +27,37 @@ from nalu_cli.train import train
 
 # The network a benchmark column names: the unit under test and the layer that feeds it (the recipe book's
 # columns; `nalu train --preset P --unit COLUMN` builds the same stack).
-STACKS: dict[str, list[str]] = {name: list(stack) for name, stack in recipes.COLUMNS.items()}
+# Trask et al.'s (2018) baselines are MLPs with a given activation: column -> activation.
+MLP_COLUMNS: dict[str, str] = {"mlp_relu6": "relu6", "mlp_none": "none"}
+STACKS: dict[str, list[str]] = {name: list(stack) for name, stack in recipes.COLUMNS.items()} | {
+    name: ["mlp", "mlp"] for name in MLP_COLUMNS
+}
+# The grid `nalu benchmark --preset P` runs when no ops or units are given.
+DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
+    "madsen2020": (["add", "sub", "mul", "div"], ["nac_add", "nac_mul", "nalu", "nau", "nmu"]),
+    # Trask et al.'s Table 1 (static task): ReLU6 MLP, linear model, NAC, NALU; and Madsen's NAU/NMU beside them.
+    "trask2018": (
+        ["add", "sub", "mul", "div", "square", "sqrt"],
+        ["mlp_relu6", "mlp_none", "nac_add", "nalu", "nau", "nmu"],
+    ),
+}
+
+
+def default_grid(preset: str | None) -> tuple[list[str], list[str]]:
+    """(ops, unit columns) of ``nalu benchmark --preset PRESET`` without --ops and --units."""
+    ops, units = DEFAULT_GRID.get(preset or "", DEFAULT_GRID["madsen2020"])
+    return list(ops), list(units)
+
+
+# Presets whose benchmark also reports Trask et al.'s measure: error as a percentage of a randomly
+# initialised model's error (0 = perfect, 100 = no better than the untrained model).
+RELATIVE_TO_RANDOM = {"trask2018"}
 
 
 def recipe(op: str, unit: str, preset: str | None = "madsen2020") -> recipes.Recipe:
     """The recipe-book entry a benchmark cell of ``preset`` trains with."""
     task = recipes.task_key(preset, "static" if preset is not None else "pair")
-    stack = recipes.COLUMNS[unit] if preset is not None else (unit,)
+    stack = tuple(STACKS[unit]) if preset is not None else (unit,)
     return recipes.lookup(task, op, stack)[1]
 
 
@@ -91,9 +116,11 @@ def cell_config(
     count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's."""
     overrides: dict[str, Any] = {
         "task.op": cell.op,
-        "model.unit": cell.unit,
+        "model.unit": "mlp" if cell.unit in MLP_COLUMNS else cell.unit,
         "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
     }
+    if cell.unit in MLP_COLUMNS:
+        overrides["model.activation"] = MLP_COLUMNS[cell.unit]
     if steps is not None:
         overrides["train.steps"] = steps
     if restarts is not None:
@@ -119,7 +146,35 @@ def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
     )
 
 
-def summarise(cell: Cell, cfg: cfgmod.Config, seeds: list[dict[str, Any]], elapsed: float) -> dict[str, Any]:
+def random_init_mse(cfg: cfgmod.Config) -> tuple[list[float], list[float]]:
+    """Interpolation and extrapolation MSE per seed of the cell's model at its initialisation (step 0): the
+    "randomly initialised model" Trask et al. (2018) scale their errors by. Same seeds, same test data."""
+    from nalu_cli.train import Trainer
+
+    trainer = Trainer(cfg)
+    k = trainer.members.restarts
+    first = slice(0, None, k)  # restart 0 of every seed
+    interp = trainer.evaluate("interpolation", cfg.eval.samples).mse[first]
+    extrap = trainer.evaluate("extrapolation", cfg.eval.samples).mse[first]
+    return [float(v) for v in interp], [float(v) for v in extrap]
+
+
+def percent_of_random(trained: list[float], random: list[float]) -> float:
+    """100 × median trained MSE / median random-init MSE over the seeds; a non-finite MSE counts as +inf."""
+    finite = [v if math.isfinite(v) else math.inf for v in trained]
+    base = statistics.median([v if math.isfinite(v) else math.inf for v in random])
+    if not math.isfinite(base) or base <= 0:
+        return math.nan
+    return 100.0 * statistics.median(finite) / base
+
+
+def summarise(
+    cell: Cell,
+    cfg: cfgmod.Config,
+    seeds: list[dict[str, Any]],
+    elapsed: float,
+    random_mse: tuple[list[float], list[float]] | None = None,
+) -> dict[str, Any]:
     n = len(seeds)
     solved = [s for s in seeds if s["solved"]]
     lo, hi = wilson_interval(len(solved), n)
@@ -145,7 +200,14 @@ def summarise(cell: Cell, cfg: cfgmod.Config, seeds: list[dict[str, Any]], elaps
         "failed_seeds": [s["seed"] for s in seeds if not s["solved"]],  # to rerun or inspect one by one
         "seconds": elapsed,
         "published": published,
-    }
+    } | (
+        {}
+        if random_mse is None
+        else {
+            "interp_percent_of_random": percent_of_random([s["interpolation"]["mse"] for s in seeds], random_mse[0]),
+            "extrap_percent_of_random": percent_of_random([s["extrapolation"]["mse"] for s in seeds], random_mse[1]),
+        }
+    )
 
 
 def union_of_blocks(blocks: Sequence[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -185,9 +247,10 @@ def run_benchmark(
     for i, (cell, cfg) in enumerate(zip(cells, configs, strict=True)):
         if on_cell is not None:
             on_cell(i, len(cells), cell)
+        random_mse = random_init_mse(cfg) if preset in RELATIVE_TO_RANDOM else None
         start = time.perf_counter()
         result = train(cfg, stop_on_divergence=False)
-        row = summarise(cell, cfg, result.seeds, time.perf_counter() - start)
+        row = summarise(cell, cfg, result.seeds, time.perf_counter() - start, random_mse)
         rows.append(row)
         if on_done is not None:
             on_done(row)
@@ -220,6 +283,7 @@ def parse_range_sets(values: list[str] | None) -> list[tuple[str, str]] | None:
 CSV_FIELDS = [
     "op", "unit", "interpolation", "extrapolation", "seeds", "restarts", "steps", "solved", "success_rate",
     "ci_low", "ci_high", "solved_at_median", "sparsity_error_median", "diverged", "seconds", "published",
+    "interp_percent_of_random", "extrap_percent_of_random",
 ]  # fmt: skip
 
 

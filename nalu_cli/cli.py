@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 
 OPS_HELP = "add, sub, mul, div, square, sqrt, identity"
 UNITS_HELP = "nac_add, nac_mul, nalu, nau, nmu, inalu, npu, realnpu, mlp"
+PRESETS_HELP = "madsen2020, trask2018, trask2018_fig1"  # config.PRESETS (no torch import here)
 SORT_KEYS_HELP = "name, date, op, unit, steps, interp, extrap, solved"  # runs.SORT_KEYS (no torch import here)
 
 
@@ -296,7 +297,7 @@ def train(
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")] = None,
-    preset: Annotated[str | None, typer.Option(help="Published setup: madsen2020 or trask2018.")] = None,
+    preset: Annotated[str | None, typer.Option(help=f"Published setup (task and model stack): {PRESETS_HELP}.")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override any config key, e.g. --set train.regularizer.scale=1.")
     ] = None,
@@ -388,9 +389,9 @@ def train(
             resolved = cfgmod.resolve(file_data, overrides, preset)
             from nalu_cli.recipes import advice
 
-            for item in advice(resolved.task.op, resolved.model.units(), resolved.task.mode, preset):
-                label = "[yellow]Warning:[/]" if item.kind == "warning" else "Note:"
-                stderr.print(f"{label} {escape(item.text)}", soft_wrap=True, highlight=False)
+            for advised in advice(resolved.task.op, resolved.model.units(), resolved.task.mode, preset):
+                label = "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:"
+                stderr.print(f"{label} {escape(advised.text)}", soft_wrap=True, highlight=False)
             if out is None:
                 run_dir = _default_run_dir(
                     resolved.task.op, "-".join(dict.fromkeys(resolved.model.units())), resolved.train.seed_list()[0]
@@ -755,11 +756,17 @@ def export_tb(
 
 @app.command()
 def benchmark(
-    preset: Annotated[str, typer.Option(help="Task setup: madsen2020 or trask2018.")] = "madsen2020",
-    ops: Annotated[str, typer.Option(help="Operations, comma-separated.")] = "add,sub,mul,div",
+    preset: Annotated[str, typer.Option(help=f"Task setup: {PRESETS_HELP}.")] = "madsen2020",
+    ops: Annotated[
+        str | None, typer.Option(help="Operations, comma-separated (default: the preset's, e.g. add,sub,mul,div).")
+    ] = None,
     units: Annotated[
-        str, typer.Option(help="Unit columns, comma-separated (nmu means NAU -> NMU, ...).")
-    ] = "nac_add,nac_mul,nalu,nau,nmu",
+        str | None,
+        typer.Option(
+            help="Unit columns, comma-separated (nmu means NAU -> NMU, mlp_relu6 an MLP with ReLU6, ...;"
+            " default: the preset's)."
+        ),
+    ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per cell, trained as one batched model.", min=1, max=100_000)] = 10,
     steps: Annotated[
         int | None,
@@ -795,7 +802,7 @@ def benchmark(
 
     def body() -> None:
         from nalu_cli import config as cfgmod
-        from nalu_cli.benchmark import parse_range_sets, run_benchmark, to_csv
+        from nalu_cli.benchmark import default_grid, parse_range_sets, run_benchmark, to_csv
         from nalu_cli.checkpoint import atomic_write_bytes
         from nalu_cli.render import benchmark_table
 
@@ -809,9 +816,10 @@ def benchmark(
             if progress_line:
                 stderr.print(f"[dim]cell {i + 1}/{total}: {cell.op} · {cell.unit} {cell.interpolation}[/]")
 
+        grid_ops, grid_units = default_grid(preset)
         rows = run_benchmark(
-            [o.strip() for o in ops.split(",") if o.strip()],
-            [u.strip() for u in units.split(",") if u.strip()],
+            [o.strip() for o in ops.split(",") if o.strip()] if ops is not None else grid_ops,
+            [u.strip() for u in units.split(",") if u.strip()] if units is not None else grid_units,
             seeds,
             steps,
             preset=preset,

@@ -337,6 +337,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"hidden": [2]},
         "train": {"batch_size": 128},
     },
+    # Trask et al.'s Figure 1: learn the identity on [-5, 5], test on [-20, 20] (an MLP per activation;
+    # the recipe book's default stack is three hidden layers of 8).
+    "trask2018_fig1": {
+        "task": {"op": "identity", "mode": "pair", "interpolation": [-5, 5], "extrapolation": "-20,-5;5,20"},
+    },
 }
 PUBLISHED_SETTINGS: dict[str, dict[str, Any]] = {
     "madsen2020": {"train": {"lr": 1e-3, "schedule": "constant", "beta2": 0.999, "precondition": False}},
@@ -430,17 +435,18 @@ def resolve(
     for key, value in overrides.items():
         set_path(user, key, value)
     preset_data = PRESETS[preset] if preset is not None else {}
-    task_data = _mapping(user.get("task"))
+    task_data = _mapping(preset_data.get("task")) | _mapping(user.get("task"))
     op = task_data.get("op", "mul")
     op = op if isinstance(op, str) and op in OPS else "mul"  # an unknown op is reported by validate
-    mode = task_data.get("mode", _mapping(preset_data.get("task")).get("mode", "pair"))
-    task = recipes.task_key(preset, mode if mode in ("pair", "static") else "pair")
+    mode = task_data.get("mode", "pair")
+    mode = mode if mode in ("pair", "static") else "pair"  # an unknown mode is reported by validate
+    task = recipes.task_key(preset, mode)
 
     model_data = _mapping(user.get("model"))
-    stack, user_unit = _requested_stack(task, op, model_data)
+    stack, user_unit = _requested_stack(task, mode, op, model_data)
     base: dict[str, Any] = {"model": {"unit": stack[0] if len(stack) == 1 else list(stack)}}
     if len(stack) > 1:
-        base["model"]["hidden"] = [2] * (len(stack) - 1)
+        base["model"]["hidden"] = recipes.hidden_sizes(task, stack)
     _, recipe = recipes.lookup(task, op, stack)
     layered = deep_merge(base, recipe.config_data())
     layered = deep_merge(layered, preset_data)
@@ -465,7 +471,7 @@ def _canonical_unit(name: Any) -> Any:
     return UNIT_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
 
 
-def _requested_stack(task: str, op: str, model_data: dict[str, Any]) -> tuple[tuple[str, ...], Any]:
+def _requested_stack(task: str, mode: str, op: str, model_data: dict[str, Any]) -> tuple[tuple[str, ...], Any]:
     """(the stack the recipe is looked up by, the model.unit value to use or None to keep the user's).
 
     A single unit name in a static task without explicit hidden sizes is its benchmark column."""
@@ -480,7 +486,7 @@ def _requested_stack(task: str, op: str, model_data: dict[str, Any]) -> tuple[tu
     hidden = model_data.get("hidden")
     if isinstance(hidden, list):
         return (name,) * (len(hidden) + 1), None
-    stack = recipes.expand_unit(task, name)
+    stack = recipes.expand_unit(mode, name)
     return stack, (list(stack) if len(stack) > 1 else None)
 
 

@@ -162,8 +162,19 @@ BOOK: dict[Key, Recipe] = {
     ("pair", "identity", ("nac_add",)): replace(_NAC, measured=Measured(10, 10)),
     ("pair", "mul", ("nac_mul",)): replace(_NAC, measured=Measured(10, 10)),
     ("pair", "identity", ("nac_mul",)): replace(_NAC, measured=Measured(10, 10)),
+    # NALU: the gate must saturate too. On add a third of the seeds stall with the gate half open, so the
+    # best of three restarts (by interpolation error) is kept; sqrt needs the decaying step of NAC•'s sqrt.
+    ("pair", "add", ("nalu",)): replace(_NAC, restarts=3, measured=Measured(10, 10)),
     ("pair", "sub", ("nalu",)): replace(_NAC, measured=Measured(10, 10)),
     ("pair", "mul", ("nalu",)): replace(_NAC, measured=Measured(10, 10)),
+    ("pair", "sqrt", ("nalu",)): Recipe(steps=2000, lr=0.03, beta2=0.9, measured=Measured(10, 10)),
+    ("pair", "identity", ("nalu",)): replace(_NAC, measured=Measured(10, 10)),
+    # iNALU: its input-independent gate saturates like the NAC weights.
+    ("pair", "add", ("inalu",)): replace(_NAC, measured=Measured(10, 9)),
+    ("pair", "sub", ("inalu",)): replace(_NAC, measured=Measured(10, 10)),
+    ("pair", "mul", ("inalu",)): replace(_NAC, measured=Measured(10, 10)),
+    ("pair", "div", ("inalu",)): replace(_NAC, measured=Measured(10, 10)),
+    ("pair", "identity", ("inalu",)): replace(_NAC, measured=Measured(10, 10)),
     # fallbacks per unit, for ops the unit cannot represent (trained anyway, with a warning)
     ("pair", None, ("nau",)): _NAU,
     ("pair", None, ("nmu",)): _NMU,
@@ -182,19 +193,22 @@ BOOK: dict[Key, Recipe] = {
 _STATIC_NAC = Recipe(steps=16000, lr=0.3, beta2=0.9)
 BOOK |= {
     ("madsen2020", "add", ("nau", "nau")): Recipe(steps=16000, lr=0.3, regularizer=(1.0, 0.2, 0.6)),
-    ("madsen2020", "sub", ("nau", "nau")): Recipe(
-        steps=10000, lr=0.1, regularizer=(1.0, 0.2, 0.6), precondition=True
-    ),
+    ("madsen2020", "sub", ("nau", "nau")): Recipe(steps=10000, lr=0.1, regularizer=(1.0, 0.2, 0.6), precondition=True),
     ("madsen2020", "mul", ("nau", "nmu")): Recipe(
         steps=30000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True
     ),
     ("madsen2020", None, ("nau", "nau")): Recipe(steps=10000, lr=0.1, regularizer=(1.0, 0.2, 0.6), precondition=True),
-    ("madsen2020", None, ("nau", "nmu")): Recipe(
-        steps=10000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True
-    ),
+    ("madsen2020", None, ("nau", "nmu")): Recipe(steps=10000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True),
     ("madsen2020", None, ("nac_add", "nac_add")): _STATIC_NAC,
     ("madsen2020", None, ("nac_add", "nac_mul")): _STATIC_NAC,
     ("madsen2020", None, ("nalu", "nalu")): _STATIC_NAC,
+}
+
+# -- Trask et al.'s Figure 1: MLPs with each activation learning the identity on [-5, 5] ----------------
+# The paper (Section 1.1) trains autoencoders with three hidden layers of 8 units for 10,000 iterations at a
+# learning rate of 0.01; we use Adam with that rate and step count (the optimiser is not named there).
+BOOK |= {
+    ("trask2018_fig1", "identity", ("mlp", "mlp", "mlp", "mlp")): Recipe(steps=10000, lr=0.01, schedule="constant"),
 }
 
 DEFAULT_RECIPE = Recipe()
@@ -220,10 +234,13 @@ DEFAULT_STACKS: dict[tuple[str, str], tuple[str, ...]] = {
     ("trask2018", "div"): COLUMNS["nalu"],
     ("trask2018", "square"): COLUMNS["nalu"],
     ("trask2018", "sqrt"): COLUMNS["nalu"],
+    ("trask2018_fig1", "identity"): ("mlp", "mlp", "mlp", "mlp"),
 }
+# Width of the hidden layers of a task's stacks (Madsen & Johansen's and our pair square: 2).
+HIDDEN_WIDTH: dict[str, int] = {"trask2018_fig1": 8}
 
 # A task without recipes of its own borrows those of a task with the same structure.
-FALLBACK_TASK: dict[str, str] = {"static": "madsen2020", "trask2018": "madsen2020"}
+FALLBACK_TASK: dict[str, str] = {"static": "madsen2020", "trask2018": "madsen2020", "trask2018_fig1": "pair"}
 
 
 def task_key(preset: str | None, mode: str) -> str:
@@ -236,14 +253,19 @@ def default_stack(task: str, op: str) -> tuple[str, ...]:
     for t in _task_chain(task):
         if (t, op) in DEFAULT_STACKS:
             return DEFAULT_STACKS[(t, op)]
-    if task == "pair":
-        return (SUGGEST[op],)
+    if task == "pair" or FALLBACK_TASK.get(task) == "pair":
+        return (SUGGEST[op],) if op != "square" else ("nau", "nmu")
     return COLUMNS["nmu" if op == "square" else SUGGEST[op]]
 
 
-def expand_unit(task: str, unit: str) -> tuple[str, ...]:
+def expand_unit(mode: str, unit: str) -> tuple[str, ...]:
     """A single unit name as a stack: itself in pair mode, its benchmark column in a static task."""
-    return (unit,) if task == "pair" else COLUMNS.get(unit, (unit, unit))
+    return (unit,) if mode == "pair" else COLUMNS.get(unit, (unit, unit))
+
+
+def hidden_sizes(task: str, stack: tuple[str, ...]) -> list[int]:
+    """The hidden layer sizes a stack from the book gets: 2 per hidden layer unless the task says otherwise."""
+    return [HIDDEN_WIDTH.get(task, 2)] * (len(stack) - 1)
 
 
 def lookup(task: str, op: str, stack: tuple[str, ...]) -> tuple[Key | None, Recipe]:
@@ -317,7 +339,9 @@ def advice(op: str, units: list[str], mode: str, preset: str | None) -> list[Adv
             )
             how = f"--unit {','.join(better_stack)} can"
         return [
-            Advice("warning", f"{name} cannot represent {op} exactly in {layers} ({mode} task); {how}. Training anyway.")
+            Advice(
+                "warning", f"{name} cannot represent {op} exactly in {layers} ({mode} task); {how}. Training anyway."
+            )
         ]
     _, recipe = lookup(task, op, tuple(units))
     m = recipe.measured

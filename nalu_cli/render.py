@@ -399,8 +399,13 @@ def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str
         "time",
     ):
         table.add_column(name, justify="left" if name in ("op", "unit", "range") else "right")
+    relative = any("interp_percent_of_random" in r for r in rows)
+    if relative:  # Trask et al.'s measure: % of a randomly initialised model's error (0 perfect, 100 random)
+        table.add_column("interp % of random", justify="right")
+        table.add_column("extrap % of random", justify="right")
     for r in rows:
         published = "-" if r.get("published") is None else f"{100 * r['published']:.0f}%"
+        extra = [_percent(r.get("interp_percent_of_random")), _percent(r.get("extrap_percent_of_random"))]
         table.add_row(
             r["op"],
             r["unit"],
@@ -412,5 +417,12 @@ def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str
             "-" if r["sparsity_error_median"] is None else f"{r['sparsity_error_median']:.2g}",
             str(r["steps"]),
             f"{r['seconds']:.0f} s",
+            *(extra if relative else []),
         )
     return table
+
+
+def _percent(value: Any) -> str:
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.3g}"
