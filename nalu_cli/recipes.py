@@ -167,8 +167,10 @@ BOOK: dict[Key, Recipe] = {
     ("pair", "add", ("nalu",)): replace(_NAC, restarts=3, measured=Measured(10, 10)),
     ("pair", "sub", ("nalu",)): replace(_NAC, measured=Measured(10, 10)),
     ("pair", "mul", ("nalu",)): replace(_NAC, measured=Measured(10, 10)),
+    ("pair", "div", ("nalu",)): replace(_NAC, restarts=2, measured=Measured(10, 10)),
     ("pair", "sqrt", ("nalu",)): Recipe(steps=2000, lr=0.03, beta2=0.9, measured=Measured(10, 10)),
     ("pair", "identity", ("nalu",)): replace(_NAC, measured=Measured(10, 10)),
+    ("pair", "identity", ("nmu",)): Recipe(steps=2000, lr=0.05, measured=Measured(10, 9)),
     # iNALU: its input-independent gate saturates like the NAC weights.
     ("pair", "add", ("inalu",)): replace(_NAC, measured=Measured(10, 9)),
     ("pair", "sub", ("inalu",)): replace(_NAC, measured=Measured(10, 10)),
