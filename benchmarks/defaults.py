@@ -1,7 +1,7 @@
 """The README's op × unit matrix: how often `nalu train --op OP --unit UNIT` (no other flag) extrapolates.
 
     python benchmarks/defaults.py                        # every cell, about 10 minutes on one core
-    python benchmarks/defaults.py --ops mul,div --units nalu
+    python benchmarks/defaults.py --ops mul,div --units nalu   # remeasure some cells, keep the others
     python benchmarks/defaults.py --out /tmp/matrix.json # write the results elsewhere
 
 For every op and every unit that can represent the op exactly in one layer (``recipes.ONE_LAYER``), plus
@@ -61,25 +61,31 @@ def measure(op: str, unit: str | None) -> dict[str, Any]:
 
 
 def cells(ops: list[str], units: list[str]) -> list[tuple[str, str | None]]:
+    """(op, unit) for every representable pair; (op, None) for a default model that is not one of them."""
     out: list[tuple[str, str | None]] = []
     for op in ops:
-        out.append((op, None))
-        out += [(op, u) for u in units if op in recipes.ONE_LAYER[u]]
+        named = [u for u in units if op in recipes.ONE_LAYER[u]]
+        if recipes.default_stack("pair", op) not in [(u,) for u in named]:
+            out.append((op, None))
+        out += [(op, u) for u in named]
     return out
 
 
 def table(rows: list[dict[str, Any]], ops: list[str], units: list[str]) -> str:
     """Markdown: one row per unit, one column per op; 'solved 0–9 / held-out' or '–' (cannot represent)."""
-    by = {(r["op"], r["unit"]): r for r in rows}
+    by = {(r["op"], r["model"]): r for r in rows}
     lines = ["| unit | " + " | ".join(ops) + " |", "|---|" + "---|" * len(ops)]
     for unit in ["default", *units]:
         cells_ = []
         for op in ops:
-            r = by.get((op, unit))
+            model = "+".join(recipes.default_stack("pair", op)) if unit == "default" else unit
+            r = by.get((op, model))
             if r is None:
                 cells_.append("–" if unit != "default" and op not in recipes.ONE_LAYER[unit] else " ")
             else:
                 text = f"{r['solved']}/10 · {r['held_out']}/10"
+                if unit == "default":
+                    text += f" ({r['model'].replace('+', ' → ')})"
                 ok = r["solved"] >= recipes.TARGET and r["held_out"] >= recipes.TARGET
                 cells_.append(f"**{text}**" if ok else text)
         name = "op's default" if unit == "default" else unit
@@ -113,6 +119,12 @@ def main() -> None:
         "held_out_seeds": list(recipes.HELD_OUT_SEEDS),
         "cells": rows,
     }
+    if args.out.exists():  # a partial run (--ops/--units) replaces its own cells and keeps the others
+        measured = {(r["op"], r["unit"]) for r in rows}
+        kept = [c for c in json.loads(args.out.read_text())["cells"] if (c["op"], c["unit"]) not in measured]
+        report["cells"] = rows = kept + rows
+        ops = [o for o in OPS if any(r["op"] == o for r in rows)]
+        units = [u for u in UNITS if any(r["unit"] == u for r in rows)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print()
