@@ -65,7 +65,7 @@ def cells(ops: list[str], units: list[str]) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for op in ops:
         named = [u for u in units if op in recipes.ONE_LAYER[u]]
-        if recipes.default_stack("pair", op) not in [(u,) for u in named]:
+        if recipes.default_stack("pair", op) not in [(u,) for u in UNITS if op in recipes.ONE_LAYER[u]]:
             out.append((op, None))
         out += [(op, u) for u in named]
     return out
