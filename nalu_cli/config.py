@@ -494,7 +494,9 @@ def _place_window(layered: dict[str, Any], user_regularizer: dict[str, Any], rec
     """The recipe's regulariser window for the final step count, unless the user set start or end."""
     try:
         steps = int(float(layered["train"]["steps"]))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return  # validate reports it
+    if steps < 1:
         return  # validate reports it
     window = recipe.window(steps)
     if window is None:
