@@ -275,6 +275,28 @@ def interrupt_flag() -> Iterator[dict[str, int]]:
             signal.signal(s, h)
 
 
+def _training_progress(total: int) -> tuple[Any, Callable[[int, int, float], None]]:
+    """A progress bar for training on stderr (terminals only, not with --quiet) and its update callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]training[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=not stderr.is_terminal or options["quiet"],
+        transient=True,
+    )
+    task_id = progress.add_task("train", total=total, loss="-")
+
+    def on_progress(step: int, total: int, loss: float) -> None:
+        progress.update(task_id, completed=step, loss=f"{loss:.3g}")
+
+    return progress, on_progress
+
+
 @app.command()
 def train(
     op: Annotated[
@@ -390,24 +412,8 @@ def train(
             detail(f"resolved config ({'resumed' if resume is not None else 'new run'} in {run_dir}):")
             detail(cfgmod.dump_yaml(resolved).rstrip())
 
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            progress = Progress(
-                TextColumn("[bold]training[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TimeRemainingColumn(),
-                console=stderr,
-                disable=not stderr.is_terminal or options["quiet"],
-                transient=True,
-            )
+            progress, on_progress = _training_progress(resolved.train.steps)
             with progress, interrupt_flag() as interrupted:
-                task_id = progress.add_task("train", total=resolved.train.steps, loss="-")
-
-                def on_progress(step: int, total: int, loss: float) -> None:
-                    progress.update(task_id, completed=step, loss=f"{loss:.3g}")
-
                 result = run_training(
                     resolved,
                     writer,

@@ -148,10 +148,10 @@ def test_run_files_that_are_directories(tmp_path: Path, mul_run: Path) -> None:
 
 
 def test_torch_allocation_failure_is_one_line(tmp_path: Path) -> None:
-    """The estimate passes a raised budget, but the process may only map 3 GB: torch's own failure, worded."""
+    """The estimate passes a raised budget, but the process may only map 2 GB: torch's own failure, worded."""
 
     def cap() -> None:
-        limit = 3 * 2**30
+        limit = 2 * 2**30
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     done = _nalu("train", "--op", "mul", "--unit", "nau,nau,nmu", "--hidden", "12000,12000", "--steps", "2",
