@@ -346,6 +346,8 @@ class Advice:
 def advice(op: str, units: list[str], mode: str, preset: str | None) -> list[Advice]:
     """Before training: a warning when the stack cannot represent the op, else a note when its recipe's
     measured success rate is below the target (9 of 10 seeds, and of 10 held-out seeds)."""
+    if mode not in ("pair", "static"):
+        return []  # the recurrent mode has its own defaults and cells (nalu_cli.recurrent)
     task = task_key(preset, mode)
     name = ",".join(units) if len(set(units)) > 1 else units[0]
     layers = f"{len(units)} layer" + ("s" if len(units) > 1 else "")
