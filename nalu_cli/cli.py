@@ -56,12 +56,30 @@ def _error_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
 _USAGE_ERRORS, _ABORTS = _error_types()
 
 
+def _without_flag_metavars(params: list[Any]) -> list[Any]:
+    """Flags (``--json``, ``--force``, ``--help``) take no value: show none in the help, not typer's ``<bool>``."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 class SuggestingGroup(TyperGroup):
     """The root command group.
 
     Unknown commands get one line, ``Error: no command 'trian'; did you mean 'train'?``, and exit 2.
     The global flags (``--quiet``, ``--verbose``) may also follow the command (``nalu train -q``).
     """
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not hasattr(command, "_nalu_params"):
+            command._nalu_params = command.get_params  # the help option is made per context: wrap the getter
+            command.get_params = lambda c: _without_flag_metavars(command._nalu_params(c))
+        return command
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
@@ -109,7 +127,9 @@ app = typer.Typer(
     cls=SuggestingGroup,
     help=(
         "Teach neural networks arithmetic that extrapolates (NAC, NALU, NAU, NMU, ...).\n\n"
-        "Example:  nalu train --op mul  then  nalu extrapolate runs/mul-nmu-s0"
+        "Example:  nalu train --op mul --out runs/mul  then  nalu extrapolate runs/mul\n\n"
+        "Exit codes: 0 ok, 1 runtime failure (or every seed diverged), 2 usage or config error,"
+        " 3 --check found an unsolved seed, 130/143 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -193,6 +213,21 @@ def guarded(fn: Callable[[], T]) -> T:
             raise
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         fail(f"internal error: {type(err).__name__}: {first} (set NALU_DEBUG=1 for the traceback)", 1)
+
+
+DEVICE_HELP = "Device: auto, cpu, cuda or cuda:N (one that is not there is an error, exit 2)"
+CHECK_HELP = "Exit 3 unless every seed is solved (for scripts: nalu ... --check && deploy)"
+
+
+def exit_with_outcome(report: dict[str, Any], check: bool, requested: str, chosen: str) -> None:
+    """After the output: say which device was used (-v), then exit 1 / 3 when the run failed / --check failed."""
+    from nalu_cli.reports import outcome
+    from nalu_cli.train import device_note
+
+    detail(device_note(requested, chosen))
+    code, message = outcome(report, check)
+    if code:
+        fail(message or "failed", code)
 
 
 def emit_json(report: dict[str, Any]) -> None:
@@ -294,7 +329,7 @@ def train(
     extrapolation: Annotated[
         str | None, typer.Option("--extrapolation", "--test-range", help="Extrapolation (test) range LO,HI.")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default auto: cuda when available).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")] = None,
     preset: Annotated[str | None, typer.Option(help="Published setup: madsen2020 or trask2018.")] = None,
     set_: Annotated[
@@ -305,12 +340,17 @@ def train(
     force: Annotated[bool, typer.Option(help="Overwrite an existing run directory given with --out.")] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.", min=1)] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
 ) -> None:
     """Train a model on an arithmetic task and report whether it extrapolates.
+
+    Exit code 1 when every seed diverged; with --check, 3 when not every seed is solved.
 
     Examples:
 
       nalu train --op mul
+
+      nalu train --op mul --out runs/mul --check && echo solved
 
       nalu train --op div --seeds 10 --json
 
@@ -460,6 +500,7 @@ def train(
 
         for name in (CONFIG_NAME, CHECKPOINT_NAME, METRICS_NAME):
             detail(f"wrote {run_dir / name}")
+        exit_with_outcome(report, check, result.config.train.device, result.device)
 
     guarded(body)
 
@@ -474,11 +515,14 @@ def eval_(
     samples: Annotated[
         int | None, typer.Option(help="Samples per range (default from the run's config).", min=1, max=10_000_000)
     ] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP + " on every range")] = False,
 ) -> None:
     """Evaluate a checkpoint: MSE, MAE, relative error and solved flag per range.
 
     Without --range it evaluates the run's own interpolation and extrapolation ranges.
+    With --check the exit code is 3 unless every seed is solved on every range.
 
     Examples:
 
@@ -491,11 +535,12 @@ def eval_(
         from nalu_cli.render import eval_table
         from nalu_cli.reports import eval_report
 
-        report = eval_report(run, _parse_ranges_option(range_), samples)
+        report = eval_report(run, _parse_ranges_option(range_), samples, device)
         if as_json:
             emit_json(report)
         else:
             stdout.print(eval_table(report, f"nalu eval · {report['describe']} · step {report['step']}"))
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
 
@@ -507,9 +552,13 @@ def extrapolate(
         str | None, typer.Option(help="Scale factors of the training range, e.g. 1,10,100,1000 (default from config).")
     ] = None,
     samples: Annotated[int | None, typer.Option(help="Samples per range.", min=1, max=10_000_000)] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP + " at every factor")] = False,
 ) -> None:
     """Show how the error grows as inputs move away from the training range (×1, ×10, ×100, ×1000).
+
+    With --check the exit code is 3 unless every seed is solved at every factor.
 
     Examples:
 
@@ -522,7 +571,7 @@ def extrapolate(
         from nalu_cli.render import extrapolate_view
         from nalu_cli.reports import extrapolate_report
 
-        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples)
+        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples, device)
         detail(f"evaluated {run} at step {report['step']} on {report['samples']} samples per range")
         if as_json:
             emit_json(report)
@@ -534,6 +583,7 @@ def extrapolate(
                 curve = extrapolate_text_plot(report)
                 if curve is not None:
                     stdout.print(curve)
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
 
@@ -671,7 +721,7 @@ def plot(
 ) -> None:
     """Draw training curves and error against input magnitude (log axes) for one or more runs.
 
-    Needs matplotlib: pip install 'nalu[plot]'.
+    Needs matplotlib: pip install 'nalu\\[plot]' (from a source checkout: pip install -e '.\\[plot]').
 
     Examples:
 
@@ -714,8 +764,9 @@ def export_tb(
 ) -> None:
     """Export runs' metrics logs as TensorBoard scalars (median over seeds and each seed's curve).
 
-    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu[tb]'. Exporting again
-    replaces the files.
+    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu\\[tb]' (from a source checkout: pip install -e '.\\[tb]').
+
+    Exporting again replaces the files.
 
     Examples:
 

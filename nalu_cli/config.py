@@ -199,7 +199,7 @@ class TrainConfig(_Section):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     seeds: list[int] | None = None
     restarts: int = Field(1, ge=1, le=100_000)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")  # availability is checked at run time
     dtype: Literal["float32", "float64"] = "float32"
     log_every: int = Field(100, ge=1)
     valid_samples: int = Field(1000, ge=1, le=10**7)

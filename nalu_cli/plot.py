@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nalu_cli.errors import ConfigError, NaluError
+from nalu_cli.errors import ConfigError, NaluError, install_hint
 
 FORMATS = ("png", "svg", "pdf")
 METRIC_LABELS = {"mse": "MSE", "mae": "mean absolute error", "rel_err": "relative error"}
@@ -35,9 +35,7 @@ def import_pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise NaluError(
-            "plotting needs matplotlib, which is not installed; install it with: pip install 'nalu[plot]'"
-        ) from None
+        raise NaluError(f"plotting needs matplotlib, which is not installed; install it with: {install_hint('plot')}") from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
