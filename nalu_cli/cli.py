@@ -592,13 +592,17 @@ def extrapolate(
 def inspect_weights(
     run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
     raw: Annotated[bool, typer.Option(help="Also show the raw parameters (Ŵ, M̂, G, ...).")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Every value of wide matrices (as tables of the columns that fit).")
+    ] = False,
     seed: Annotated[list[int] | None, typer.Option(help="Only these seeds of a multi-seed run (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
     """Show the learned weight and gate matrices and the formula they encode.
 
     Values near +1, -1 and 0 are marked; the formula (e.g. y = x0 * x1) is read when the weights are
-    near-discrete, otherwise the readout says which weight is not.
+    near-discrete, otherwise the readout says which weight is not. A matrix wider than the terminal is
+    shown grouped (x3..x27: +1.000, others: 0) unless --full; --json always has every value.
 
     Examples:
 
@@ -615,7 +619,7 @@ def inspect_weights(
         if as_json:
             emit_json(report)
         else:
-            stdout.print(inspect_view(report))
+            stdout.print(inspect_view(report, full))
 
     guarded(body)
 

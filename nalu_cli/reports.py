@@ -374,12 +374,15 @@ def plot_report(
                 item["loss_min"] = min(finite) if finite else None
                 item["loss_max"] = max(finite) if finite else None
             history.append(item)
+        stored = [r for r in data.get("results") or [] if isinstance(r, dict)]
         out.append(
             {
                 "run": str(run),
                 "label": ckpt.parent.name,
                 "describe": trainer.config.describe(),
                 "step": data["step"],
+                "solved": sum(1 for r in stored if r.get("solved") is True),  # as stored when training finished
+                "total": len(stored),
                 "seeds": len(seeds),
                 "samples": n,
                 "interpolation": [list(iv) for iv in trainer.task.interpolation],
