@@ -464,6 +464,8 @@ def runs_table(report: dict[str, Any]) -> Group:
 def _config_value(value: Any) -> str:
     if isinstance(value, list) and value and all(isinstance(v, list) and len(v) == 2 for v in value):
         return " ∪ ".join(f"U[{lo:g},{hi:g}]" for lo, hi in value)  # a range, as the papers write it
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return " → ".join(value)  # model.unit: one unit per layer
     if isinstance(value, list):
         return _seeds_text(value) if all(isinstance(v, int) for v in value) and value else str(value)
     if isinstance(value, float):

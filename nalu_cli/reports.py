@@ -255,6 +255,18 @@ def runs_report(directory: str | Path, sort: str = "name", reverse: bool = False
     }
 
 
+# the results of a run that has none yet (unfinished): the same keys as ``summarize_results``, for stable JSON
+NO_RESULTS: dict[str, Any] = {
+    "interp_mse": math.nan,
+    "extrap_mse": math.nan,
+    "solved": 0,
+    "total": 0,
+    "solved_at": None,
+    "formula": None,
+    "formula_count": 0,
+}
+
+
 def compare_report(runs: list[str | Path]) -> dict[str, Any]:
     """The config keys that differ between ``runs`` and each run's stored results, side by side."""
     from nalu_cli.runs import config_differences, run_config, summarize_results
@@ -274,7 +286,7 @@ def compare_report(runs: list[str | Path]) -> dict[str, Any]:
                 "steps": data["step"],
                 "finished": bool(data.get("finished")),
                 "seeds": list(data["seeds"].get("seeds", [])),
-                **(summarize_results(results) if results else {"total": 0}),
+                **(summarize_results(results) if results else NO_RESULTS),
             }
         )
     names = [r["name"] for r in rows]

@@ -77,7 +77,7 @@ def test_plot_writes_a_real_png(mul_run: Path, seeds_run: Path, tmp_path: Path) 
     assert len(data) > 20_000  # two panels with curves, text and legends, not an empty canvas
     pixels = image.imread(str(out))  # [H, W, 4] floats
     height, width = pixels.shape[:2]
-    assert (height, width) == (576, 1440)  # 12 × 4.8 inches at 120 dpi
+    assert (height, width) == (672, 1440)  # 12 × 5.6 inches at 120 dpi
     flat = pixels.reshape(-1, pixels.shape[2])
     colours = {tuple(px) for px in flat[:: max(1, len(flat) // 50_000)].round(2).tolist()}
     assert len(colours) > 50  # anti-aliased lines in several colours, not a blank or single-colour image
@@ -121,7 +121,8 @@ def test_plot_without_matplotlib_says_how_to_install(
     result = runner.invoke(app, ["plot", str(mul_run), "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: plotting needs matplotlib, which is not installed; install it with: pip install 'nalu[plot]'\n"
+        "Error: plotting needs matplotlib, which is not installed; install it with: pip install 'nalu[plot]'"
+        " (from a source checkout: pip install -e '.[plot]')\n"
     )
     assert not (tmp_path / "x.png").exists()
 
