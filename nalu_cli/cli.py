@@ -72,10 +72,11 @@ class SuggestingGroup(TyperGroup):
     """
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        command = super().get_command(ctx, cmd_name)
+        command: Any = super().get_command(ctx, cmd_name)
         if command is not None and not hasattr(command, "_nalu_params"):
-            command._nalu_params = command.get_params  # the help option is made per context: wrap the getter
-            command.get_params = lambda c: _without_flag_metavars(command._nalu_params(c))
+            original = command.get_params  # the help option is made per context: wrap the getter
+            command._nalu_params = original
+            command.get_params = lambda c: _without_flag_metavars(original(c))
         return command
 
     def get_params(self, ctx: Any) -> list[Any]:

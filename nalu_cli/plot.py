@@ -36,7 +36,9 @@ def import_pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise NaluError(f"plotting needs matplotlib, which is not installed; install it with: {install_hint('plot')}") from None
+        raise NaluError(
+            f"plotting needs matplotlib, which is not installed; install it with: {install_hint('plot')}"
+        ) from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 

@@ -145,7 +145,10 @@ def _weight_cell(value: float) -> Text:
 
 
 def _rows(matrix: list[list[float]] | list[float]) -> list[list[float]]:
-    return [list(map(float, r)) for r in matrix] if matrix and isinstance(matrix[0], list) else [list(map(float, matrix))]  # type: ignore[arg-type]
+    """A matrix as a list of rows of floats; a vector becomes one row."""
+    if matrix and isinstance(matrix[0], list):
+        return [[float(v) for v in row] for row in matrix]  # type: ignore[union-attr]
+    return [[float(v) for v in matrix]]  # type: ignore[arg-type]
 
 
 def matrix_table(
@@ -284,7 +287,9 @@ def _gate_lines(report: dict[str, Any], layer: dict[str, Any]) -> list[Text]:
         Text(f"  on the training range {report.get('interpolation', '')}: {gates(layer['gate_mean'])}"),
     ]
     if layer.get("gate_mean_extrapolation") is not None:
-        far = f"  on the extrapolation range {report.get('extrapolation', '')}: {gates(layer['gate_mean_extrapolation'])}"
+        far = (
+            f"  on the extrapolation range {report.get('extrapolation', '')}: {gates(layer['gate_mean_extrapolation'])}"
+        )
         lines.append(Text(far))
     return lines
 

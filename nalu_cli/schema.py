@@ -249,7 +249,7 @@ NOTES: dict[str, str] = {
     ),
     "compare": (
         "`differences` maps each dotted config key whose values differ to one value per run, in the order of"
-        " the runs; a key a run's config lacks has the value `\"(unset)\"`. `model.unit` is always a list with"
+        ' the runs; a key a run\'s config lacks has the value `"(unset)"`. `model.unit` is always a list with'
         " one unit per layer."
     ),
     "plot": (
@@ -340,8 +340,8 @@ def markdown() -> str:
         " each command's real output against it -->",
         "",
         "Every command with `--json` prints one JSON document on stdout. Types: `str`, `int`, `bool`, `number`"
-        " (an int or a float; NaN and infinity, which JSON lacks, are the strings `\"nan\"`, `\"inf\"`,"
-        " `\"-inf\"`), `null`, `any`; `a|b` is either; `[T]` a list of T; a key ending in `?` may be absent."
+        ' (an int or a float; NaN and infinity, which JSON lacks, are the strings `"nan"`, `"inf"`,'
+        ' `"-inf"`), `null`, `any`; `a|b` is either; `[T]` a list of T; a key ending in `?` may be absent.'
         " A key always has the same type: a value that can be missing is `null`, never another type.",
         "",
     ]

@@ -21,7 +21,9 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise NaluError(f"--executor ray needs Ray, which is not installed; install it with: {install_hint('ray')}") from None
+        raise NaluError(
+            f"--executor ray needs Ray, which is not installed; install it with: {install_hint('ray')}"
+        ) from None
     return ray
 
 
