@@ -33,6 +33,7 @@ README = ROOT / "README.md"
 JSON_DOC = ROOT / "docs" / "json.md"
 BLOCK = re.compile(r"(<!-- BEGIN nalu:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END nalu:(?P=name) -->)", re.S)
 WIDTH = 100
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # What may differ between two runs of the same command: wall-clock times and dates.
 TIMINGS = [
@@ -64,9 +65,9 @@ class Session:
     width: int = WIDTH
     log: list[str] = field(default_factory=list)
 
-    def run(self, command: str, width: int | None = None, ok: tuple[int, ...] = (0,)) -> str:
+    def run(self, command: str, width: int | None = None, ok: tuple[int, ...] = (0,), shown: str | None = None) -> str:
         """Run ``command`` (a shell line starting with ``nalu`` or another tool) and return it as a console
-        transcript: ``$ command`` and what it printed, stdout and stderr in the order they came."""
+        transcript: ``$ command`` (or ``$ shown``) and what it printed, stdout and stderr in the order they came."""
         argv = command.split()
         if argv[0] == "nalu":
             argv = nalu_command() + argv[1:]
@@ -92,8 +93,9 @@ class Session:
         if done.returncode not in ok:
             raise SystemExit(f"make_readme: {command!r} exited {done.returncode}:\n{done.stdout}")
         self.log.append(command)
-        printed = "\n".join(line.rstrip() for line in done.stdout.rstrip().splitlines())  # rich pads titles
-        return f"$ {command}\n{printed}" if printed else f"$ {command}"
+        plain = ANSI.sub("", done.stdout)  # NO_COLOR keeps bold and dim on a terminal
+        printed = "\n".join(line.rstrip() for line in plain.rstrip().splitlines())  # rich pads titles
+        return f"$ {shown or command}\n{printed}" if printed else f"$ {shown or command}"
 
 
 def console(*transcripts: str) -> str:
@@ -151,7 +153,7 @@ def history_runs(s: Session) -> str:
             extra.rename(s.cwd / "scratch" / extra.name)
     (s.cwd / "runs" / "crashed").mkdir(parents=True, exist_ok=True)
     (s.cwd / "runs" / "crashed" / "checkpoint.pt").write_bytes(b"")
-    return console(s.run("nalu runs"))
+    return console(s.run("nalu runs", width=120))  # wide enough that no name or date wraps
 
 
 def compare(s: Session) -> str:
@@ -172,13 +174,22 @@ def export_tb(s: Session) -> str:
     return console(s.run("nalu export-tb runs/mul-nalu-s0"))
 
 
+def text_plot(s: Session) -> str:
+    """The text plot ``nalu train`` draws on a terminal (TTY_COMPATIBLE makes rich treat the pipe as one)."""
+    shown = "nalu train --op mul --unit nalu --seeds 5 --out runs/mul-nalu-5"
+    out = s.run(f"TTY_COMPATIBLE=1 {shown} 2>/dev/null | tail -n 17", shown=shown)
+    head, _, tail = out.partition("\n")
+    return console(head, "...", tail)
+
+
 def static_inspect(s: Session) -> str:
     s.run("nalu train --config sample_configs/static_mul.yaml --out runs/static-mul -q")
     return console(s.run("nalu inspect-weights runs/static-mul"))
 
 
 def quick_sweep(s: Session) -> str:
-    return console(s.run("nalu sweep sample_configs/sweeps/quick.yaml --workers 2", width=130))
+    # wide enough that nothing wraps: a longer time then only widens its column, which normalise ignores
+    return console(s.run("nalu sweep sample_configs/sweeps/quick.yaml --workers 2", width=160))
 
 
 class Skip(Exception):
@@ -206,6 +217,7 @@ BLOCKS = [
     Block("compare", compare, slow=True, needs=("runs",)),
     Block("plot", plot, slow=True, needs=("runs",)),
     Block("export-tb", export_tb, slow=True, needs=("runs",)),
+    Block("text-plot", text_plot, slow=True),
     Block("static-inspect", static_inspect, slow=True),
     Block("quick-sweep", quick_sweep, slow=True),
 ]
