@@ -2,7 +2,8 @@
 
 Each command parses its options, calls the library, renders the result (tables to stdout, progress and
 messages to stderr, or one JSON document to stdout with ``--json``) and maps failures to exit codes:
-0 ok, 1 runtime failure, 2 usage or config error, 130/143 interrupted by SIGINT/SIGTERM.
+0 ok, 1 runtime failure, 2 usage or config error, 3 ``--check`` found an unsolved seed, 130/143 interrupted
+by SIGINT/SIGTERM.
 torch is imported inside the commands so ``nalu --help`` answers at once.
 """
 
@@ -217,7 +218,7 @@ def guarded(fn: Callable[[], T]) -> T:
 
 
 DEVICE_HELP = "Device: auto, cpu, cuda or cuda:N (one that is not there is an error, exit 2)"
-CHECK_HELP = "Exit 3 unless every seed is solved (for scripts: nalu ... --check && deploy)"
+CHECK_HELP = "Exit 3 unless every seed is solved{} (for scripts: nalu ... --check && deploy)."
 
 
 def exit_with_outcome(report: dict[str, Any], check: bool, requested: str, chosen: str) -> None:
@@ -341,7 +342,7 @@ def train(
     force: Annotated[bool, typer.Option(help="Overwrite an existing run directory given with --out.")] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.", min=1)] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
-    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(""))] = False,
 ) -> None:
     """Train a model on an arithmetic task and report whether it extrapolates.
 
@@ -518,7 +519,7 @@ def eval_(
     ] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
-    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP + " on every range")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" on every range"))] = False,
 ) -> None:
     """Evaluate a checkpoint: MSE, MAE, relative error and solved flag per range.
 
@@ -555,7 +556,7 @@ def extrapolate(
     samples: Annotated[int | None, typer.Option(help="Samples per range.", min=1, max=10_000_000)] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
-    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP + " at every factor")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" at every factor"))] = False,
 ) -> None:
     """Show how the error grows as inputs move away from the training range (×1, ×10, ×100, ×1000).
 
