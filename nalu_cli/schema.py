@@ -62,6 +62,8 @@ BENCHMARK_CELL: dict[str, Any] = {
     "published": "number|null",
 }
 
+SKIPPED: list[Any] = [{"run": "str", "error": "str"}]  # runs that could not be read, each with why
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "train": {
         "command": "str",
@@ -179,6 +181,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "formula_count": "int",
             }
         ],
+        "skipped": SKIPPED,
     },
     "plot": {
         "command": "str",
@@ -219,12 +222,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 ],
             }
         ],
+        "skipped": SKIPPED,
     },
     "export-tb": {
         "command": "str",
         "exports": [
             {"run": "str", "out": "str", "steps": "int", "files": [{"curve": "str", "path": "str", "points": "int"}]}
         ],
+        "skipped": SKIPPED,
     },
     "benchmark": {"command": "str", "preset": "str|null", "cells": [BENCHMARK_CELL]},
 }
@@ -257,7 +262,10 @@ NOTES: dict[str, str] = {
         " `max` are over seeds; `threshold` is `null` unless `metric` is `mse`; `solved` counts seeds solved"
         " there. Top-level `solved`/`total` are the counts stored when training finished."
     ),
-    "export-tb": "One entry per run: the directory written (`out`) and one file per curve.",
+    "export-tb": (
+        "One entry per run: the directory written (`out`) and one file per curve. In `compare`, `plot` and"
+        " `export-tb`, `skipped` lists the runs that could not be read (`run`, `error`); the others are reported."
+    ),
     "benchmark": (
         "One cell per op × unit (× range pair); `success_rate`, `ci_low`, `ci_high` are fractions (0–1);"
         " `published` is the paper's rate or `null`."
