@@ -148,14 +148,15 @@ def build_figure(report: dict[str, Any]) -> Any:
             ax_ext.plot(mags, _positive([p["threshold"] for p in run["ladder"]]), color=colour, lw=1.0, ls=":")
         zeros["ext"] += _mark_zeros(ax_ext, mags, [p["median"] for p in run["ladder"]], colour)
 
+    by_length = any(run.get("x_axis") == "sequence length" for run in report["runs"])
     edges = training_edges(report)
     edge_styles = ["-.", (0, (5, 2, 1, 2, 1, 2)), (0, (8, 3)), (0, (1, 3))]
     edge_handles = []
     for k, (top, names) in enumerate(edges):
-        # right of this line every input lies outside the training range: extrapolation
+        # right of this line every input lies outside the training range (or is longer than any training sequence)
         style = edge_styles[k % len(edge_styles)]
         ax_ext.axvline(top, color="0.55", lw=1.0, ls=style)
-        label = f"edge of training range (|x| ≤ {top:g})"
+        label = f"training length (T = {top:g})" if by_length else f"edge of training range (|x| ≤ {top:g})"
         if len(edges) > 1:
             label += ": " + ", ".join(names)
         edge_handles.append(Line2D([], [], color="0.55", lw=1.0, ls=style, label=label))
@@ -178,7 +179,7 @@ def build_figure(report: dict[str, Any]) -> Any:
     ax_ext.set_title("Extrapolation")
     ax_ext.set_xscale("log")
     ax_ext.set_yscale("log")
-    ax_ext.set_xlabel("largest |input| (training range × factor)")
+    ax_ext.set_xlabel("sequence length" if by_length else "largest |input| (training range × factor)")
     ax_ext.set_ylabel(f"{METRIC_LABELS[metric]} (median over seeds)")
     ax_ext.grid(True, which="major", alpha=0.3)
     broken = sum(1 for run in report["runs"] for p in run["ladder"] if not math.isfinite(p["median"]))

@@ -39,7 +39,9 @@ TRAIN_SEED: dict[str, Any] = {
     "deviation?": "any",
 }
 
-EVAL_SEEDS: list[Any] = [{"seed": "int", "restart": "int", "ranges": [RANGE_METRICS | {"name": "str"}]}]
+EVAL_SEEDS: list[Any] = [
+    {"seed": "int", "restart": "int", "ranges": [RANGE_METRICS | {"name": "str", "length?": "int"}]}
+]
 
 BENCHMARK_CELL: dict[str, Any] = {
     "op": "str",
@@ -99,7 +101,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "step": "int",
         "samples": "int",
         "device": "str",
-        "seeds": [{"seed": "int", "restart": "int", "ranges": [RANGE_METRICS | {"factor": "number"}]}],
+        "seeds": [
+            {"seed": "int", "restart": "int", "ranges": [RANGE_METRICS | {"factor": "number", "length?": "int"}]}
+        ],
     },
     "inspect-weights": {
         "command": "str",
@@ -199,6 +203,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "samples": "int",
                 "interpolation": [["number"]],
                 "train_magnitude": "number",
+                "x_axis?": "str",
                 "history": [
                     {
                         "step": "int",
@@ -241,7 +246,10 @@ NOTES: dict[str, str] = {
         " count of solved seeds out of `total`; `elapsed` is seconds; `run_dir` is where the run was saved."
     ),
     "eval": "`seeds[].ranges[].name` is `interpolation`, `extrapolation`, or `custom` for a `--range`.",
-    "extrapolate": "`factor` scales the training range: the range of `factor` 10 is the training range × 10.",
+    "extrapolate": (
+        "`factor` scales the training range: the range of `factor` 10 is the training range × 10. Recurrent"
+        " runs also give each row's sequence `length` (in `eval` too)."
+    ),
     "inspect-weights": (
         "`weights` maps a matrix name (`W`, `G`, `g`, ...) to its full matrix, a list of rows (a list for"
         " a vector); `raw` (with `--raw`) the raw parameters likewise. `gate_mean` and"
