@@ -2,7 +2,8 @@
 
 Each command parses its options, calls the library, renders the result (tables to stdout, progress and
 messages to stderr, or one JSON document to stdout with ``--json``) and maps failures to exit codes:
-0 ok, 1 runtime failure, 2 usage or config error, 130/143 interrupted by SIGINT/SIGTERM.
+0 ok, 1 runtime failure, 2 usage or config error, 3 ``--check`` found an unsolved seed, 130/143 interrupted
+by SIGINT/SIGTERM.
 torch is imported inside the commands so ``nalu --help`` answers at once.
 """
 
@@ -57,12 +58,31 @@ def _error_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
 _USAGE_ERRORS, _ABORTS = _error_types()
 
 
+def _without_flag_metavars(params: list[Any]) -> list[Any]:
+    """Flags (``--json``, ``--force``, ``--help``) take no value: show none in the help, not typer's ``<bool>``."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 class SuggestingGroup(TyperGroup):
     """The root command group.
 
     Unknown commands get one line, ``Error: no command 'trian'; did you mean 'train'?``, and exit 2.
     The global flags (``--quiet``, ``--verbose``) may also follow the command (``nalu train -q``).
     """
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command: Any = super().get_command(ctx, cmd_name)
+        if command is not None and not hasattr(command, "_nalu_params"):
+            original = command.get_params  # the help option is made per context: wrap the getter
+            command._nalu_params = original
+            command.get_params = lambda c: _without_flag_metavars(original(c))
+        return command
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
@@ -110,7 +130,9 @@ app = typer.Typer(
     cls=SuggestingGroup,
     help=(
         "Teach neural networks arithmetic that extrapolates (NAC, NALU, NAU, NMU, ...).\n\n"
-        "Example:  nalu train --op mul  then  nalu extrapolate runs/mul-nmu-s0"
+        "Example:  nalu train --op mul --out runs/mul  then  nalu extrapolate runs/mul\n\n"
+        "Exit codes: 0 ok, 1 runtime failure (or every seed diverged), 2 usage or config error,"
+        " 3 --check found an unsolved seed, 130/143 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -221,6 +243,21 @@ def warn_skipped(skipped: list[dict[str, str]]) -> None:
         )
 
 
+DEVICE_HELP = "Device: auto, cpu, cuda or cuda:N (one that is not there is an error, exit 2)"
+CHECK_HELP = "Exit 3 unless every seed is solved{} (for scripts: nalu ... --check && deploy)."
+
+
+def exit_with_outcome(report: dict[str, Any], check: bool, requested: str, chosen: str) -> None:
+    """After the output: say which device was used (-v), then exit 1 / 3 when the run failed / --check failed."""
+    from nalu_cli.reports import outcome
+    from nalu_cli.train import device_note
+
+    detail(device_note(requested, chosen))
+    code, message = outcome(report, check)
+    if code:
+        fail(message or "failed", code)
+
+
 def emit_json(report: dict[str, Any]) -> None:
     from nalu_cli.render import json_safe
 
@@ -256,15 +293,26 @@ def _parse_floats(text: str | None, option: str) -> list[float] | None:
     return values
 
 
+class SecondSignal(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM while the first is being handled: leave now, with that signal's exit code."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.code = 130 if signum == signal.SIGINT else 143
+        self.name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+
+
 @contextmanager
 def interrupt_flag() -> Iterator[dict[str, int]]:
-    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process."""
+    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process;
+    a second one raises ``SecondSignal`` at once."""
     state = {"signal": 0}
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if state["signal"]:
             # A second signal means "now": leave without waiting (the last checkpoint stays).
-            raise KeyboardInterrupt
+            raise SecondSignal(signum)
         state["signal"] = signum
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -336,7 +384,7 @@ def train(
     extrapolation: Annotated[
         str | None, typer.Option("--extrapolation", "--test-range", help="Extrapolation (test) range LO,HI.")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default auto: cuda when available).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")] = None,
     preset: Annotated[str | None, typer.Option(help=f"Published setup (task and model stack): {PRESETS_HELP}.")] = None,
     set_: Annotated[
@@ -351,12 +399,17 @@ def train(
     ] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.", min=1)] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(""))] = False,
 ) -> None:
     """Train a model on an arithmetic task and report whether it extrapolates.
+
+    Exit code 1 when every seed diverged; with --check, 3 when not every seed is solved.
 
     Examples:
 
       nalu train --op mul
+
+      nalu train --op mul --out runs/mul --check && echo solved
 
       nalu train --op div --seeds 10 --json
 
@@ -370,6 +423,7 @@ def train(
         from nalu_cli.errors import ConfigError
         from nalu_cli.reports import train_report
         from nalu_cli.run import Run
+        from nalu_cli.train import resolve_device
         from nalu_cli.train import train as run_training
 
         flags: dict[str, Any] = {
@@ -402,13 +456,14 @@ def train(
             writer = Run.resume(resume, overrides)
         else:
             file_data = cfgmod.load_yaml(config) if config is not None else None
-            resolved = cfgmod.resolve(file_data, overrides, preset)
+            new_config = cfgmod.resolve(file_data, overrides, preset)
+            resolve_device(new_config.train.device)  # an absent GPU is refused before the run directory exists
             from nalu_cli.recipes import advice
 
-            for advised in advice(resolved.task.op, resolved.model.units(), resolved.task.mode, preset):
+            for advised in advice(new_config.task.op, new_config.model.units(), new_config.task.mode, preset):
                 label = "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:"
                 stderr.print(f"{label} {escape(advised.text)}", soft_wrap=True, highlight=False)
-            writer = Run.create(resolved, out, force=force)
+            writer = Run.create(new_config, out, force=force)
         with writer:
             assert writer.config is not None
             resolved, run_dir = writer.config, writer.run.path
@@ -416,22 +471,42 @@ def train(
             detail(cfgmod.dump_yaml(resolved).rstrip())
 
             progress, on_progress = _training_progress(resolved.train.steps)
-            with progress, interrupt_flag() as interrupted:
-                result = run_training(
-                    resolved,
-                    writer,
-                    progress=on_progress,
-                    should_stop=lambda: bool(interrupted["signal"]),
-                    checkpoint_every=checkpoint_every,
+            try:
+                with progress, interrupt_flag() as interrupted:
+                    result = run_training(
+                        resolved,
+                        writer,
+                        progress=on_progress,
+                        should_stop=lambda: bool(interrupted["signal"]),
+                        checkpoint_every=checkpoint_every,
+                    )
+            except SecondSignal as second:
+                kept = (
+                    f"the last checkpoint saved is kept. Resume with: nalu train --resume {run_dir}"
+                    if writer.run.checkpoint_path.exists()
+                    else "no checkpoint had been saved yet"
                 )
+                stderr.print(
+                    f"Interrupted by a second {second.name}; {kept}",
+                    highlight=False,
+                    soft_wrap=True,  # a wrapped path could not be copied and pasted
+                )
+                raise typer.Exit(second.code) from None
         report = train_report(result)
         for warning in result.warnings:
             stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
-        if result.interrupted:
+        if result.interrupted or interrupted["signal"]:
+            # interrupted["signal"] without result.interrupted: the signal came after the last step, during the
+            # final evaluation, which finished and was saved; the signal still ends the command with its code
             code = 130 if interrupted["signal"] == signal.SIGINT else 143
             name = "SIGINT" if code == 130 else "SIGTERM"
+            where = (
+                f"at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}"
+                if result.interrupted
+                else f"during the final evaluation; the run is complete and saved in {run_dir}"
+            )
             stderr.print(
-                f"Interrupted by {name} at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}",
+                f"Interrupted by {name} {where}",
                 highlight=False,
                 soft_wrap=True,  # a wrapped path could not be copied and pasted
             )
@@ -452,6 +527,7 @@ def train(
                     stdout.print(curve)
         for path in (writer.run.config_path, writer.run.checkpoint_path, writer.run.metrics_path):
             detail(f"wrote {path}")
+        exit_with_outcome(report, check, result.config.train.device, result.device)
 
     guarded(body)
 
@@ -466,11 +542,14 @@ def eval_(
     samples: Annotated[
         int | None, typer.Option(help="Samples per range (default from the run's config).", min=1, max=10_000_000)
     ] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" on every range"))] = False,
 ) -> None:
     """Evaluate a checkpoint: MSE, MAE, relative error and solved flag per range.
 
     Without --range it evaluates the run's own interpolation and extrapolation ranges.
+    With --check the exit code is 3 unless every seed is solved on every range.
 
     Examples:
 
@@ -483,11 +562,12 @@ def eval_(
         from nalu_cli.render import eval_table
         from nalu_cli.reports import eval_report
 
-        report = eval_report(run, _parse_ranges_option(range_), samples)
+        report = eval_report(run, _parse_ranges_option(range_), samples, device)
         if as_json:
             emit_json(report)
         else:
             stdout.print(eval_table(report, f"nalu eval · {report['describe']} · step {report['step']}"))
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
 
@@ -499,9 +579,13 @@ def extrapolate(
         str | None, typer.Option(help="Scale factors of the training range, e.g. 1,10,100,1000 (default from config).")
     ] = None,
     samples: Annotated[int | None, typer.Option(help="Samples per range.", min=1, max=10_000_000)] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" at every factor"))] = False,
 ) -> None:
     """Show how the error grows as inputs move away from the training range (×1, ×10, ×100, ×1000).
+
+    With --check the exit code is 3 unless every seed is solved at every factor.
 
     Examples:
 
@@ -514,7 +598,7 @@ def extrapolate(
         from nalu_cli.render import extrapolate_view
         from nalu_cli.reports import extrapolate_report
 
-        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples)
+        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples, device)
         detail(f"evaluated {run} at step {report['step']} on {report['samples']} samples per range")
         if as_json:
             emit_json(report)
@@ -526,6 +610,7 @@ def extrapolate(
                 curve = extrapolate_text_plot(report)
                 if curve is not None:
                     stdout.print(curve)
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
 
@@ -534,13 +619,17 @@ def extrapolate(
 def inspect_weights(
     run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
     raw: Annotated[bool, typer.Option(help="Also show the raw parameters (Ŵ, M̂, G, ...).")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Every value of wide matrices (as tables of the columns that fit).")
+    ] = False,
     seed: Annotated[list[int] | None, typer.Option(help="Only these seeds of a multi-seed run (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
     """Show the learned weight and gate matrices and the formula they encode.
 
     Values near +1, -1 and 0 are marked; the formula (e.g. y = x0 * x1) is read when the weights are
-    near-discrete, otherwise the readout says which weight is not.
+    near-discrete, otherwise the readout says which weight is not. A matrix wider than the terminal is
+    shown grouped (x3..x27: +1.000, others: 0) unless --full; --json always has every value.
 
     Examples:
 
@@ -557,7 +646,7 @@ def inspect_weights(
         if as_json:
             emit_json(report)
         else:
-            stdout.print(inspect_view(report))
+            stdout.print(inspect_view(report, full))
 
     guarded(body)
 
@@ -664,7 +753,7 @@ def plot(
 ) -> None:
     """Draw training curves and error against input magnitude (log axes) for one or more runs.
 
-    Needs matplotlib: pip install 'nalu[plot]'.
+    Needs matplotlib: pip install 'nalu\\[plot]' (from a source checkout: pip install -e '.\\[plot]').
 
     Examples:
 
@@ -708,8 +797,9 @@ def export_tb(
 ) -> None:
     """Export runs' metrics logs as TensorBoard scalars (median over seeds and each seed's curve).
 
-    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu[tb]'. Exporting again
-    replaces the files.
+    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu\\[tb]' (from a source checkout: pip install -e '.\\[tb]').
+
+    Exporting again replaces the files.
 
     Examples:
 
