@@ -201,10 +201,21 @@ class TrainConfig(_Section):
     restarts: int = Field(1, ge=1, le=100_000)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["float32", "float64"] = "float32"
+    # Compile the training data generator with torch.compile: auto compiles when the run draws enough random
+    # numbers to repay the compilation (see train.COMPILE_AUTO_NUMBERS); the values are bit-identical either way.
+    compile: Literal["auto", "on", "off"] = "auto"
     log_every: int = Field(100, ge=1)
     valid_samples: int = Field(1000, ge=1, le=10**7)
     regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
     reinit: ReinitConfig = Field(default_factory=ReinitConfig)
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile(cls, v: Any) -> Any:
+        """YAML 1.1 reads ``on``/``off`` as booleans; take them back as the words."""
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return v
 
     @field_validator("seeds", mode="before")
     @classmethod
