@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -58,7 +60,11 @@ class ArithmeticModel(nn.Module):
         """Sum of the layers' sparsity regularisers per seed: [S]."""
         return torch.stack([unit.regularizer() for unit in self.units]).sum(dim=0)
 
-    @torch.no_grad()
     def post_step(self) -> None:
-        for unit in self.units:
+        """Each unit's post-step (NAU/NMU clamps); the units that have none are skipped."""
+        for unit in self._post_step_units:
             unit.post_step()
+
+    @functools.cached_property
+    def _post_step_units(self) -> tuple[Unit, ...]:
+        return tuple(u for u in self.units if type(u).post_step is not Unit.post_step)

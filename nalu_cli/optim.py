@@ -61,9 +61,11 @@ class BatchedAdam:
         self.t = 0
         self.flat = flatten_(self.params)  # [S, P]
         self._mv = torch.zeros(2, *self.flat.shape, dtype=self.flat.dtype, device=self.flat.device)  # [2, S, P]
-        like = {"dtype": self.flat.dtype, "device": self.flat.device}
-        self._betas = torch.tensor([self.beta1, self.beta2], **like)[:, None, None]  # [2, 1, 1]
-        self._one_minus_betas = torch.tensor([1.0 - self.beta1, 1.0 - self.beta2], **like)[:, None, None]
+        dtype, device = self.flat.dtype, self.flat.device
+        self._betas = torch.tensor([self.beta1, self.beta2], dtype=dtype, device=device)[:, None, None]  # [2, 1, 1]
+        self._one_minus_betas = torch.tensor([1.0 - self.beta1, 1.0 - self.beta2], dtype=dtype, device=device)[
+            :, None, None
+        ]
         self.all_updated = False  # the last step updated every seed (known on the CPU only)
 
     def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
@@ -92,10 +94,9 @@ class BatchedAdam:
             return grads[0].reshape(s, -1)
         return torch.cat([g.reshape(s, -1) for g in grads], dim=1)  # [S, P]
 
-    @torch.no_grad()
     def propose(self, grads: Sequence[torch.Tensor], lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """The next weights and moments if every seed is updated: (p_next [S, P], mv_next [2, S, P]).
-        Nothing is changed until ``commit``."""
+        Nothing is changed until ``commit``. (No autograd here: the flat buffer and gradients need none.)"""
         t = self.t + 1
         g = self.flat_grad(grads)  # [S, P]
         g_g2 = torch.stack([g, g * g])  # [2, S, P]
@@ -105,7 +106,6 @@ class BatchedAdam:
         denom = torch.sqrt(mv_hat[1]) + self.eps
         return self.flat - mv_hat[0] / denom * lr, mv_next
 
-    @torch.no_grad()
     def commit(self, p_next: torch.Tensor, mv_next: torch.Tensor, ok: torch.Tensor | None) -> None:
         """Take the proposed step for the seeds where ``ok`` [S] is True (every seed when ``ok`` is None);
         the others keep their weights and moments."""

@@ -162,16 +162,16 @@ def _draw(
         return u.mul_(scale).add_(shift) if affine is not None else u
     x = _bits_np(seeds, stream, step, n, offset)  # [S, n] uint32
     if dtype == torch.float64:
-        u = x.astype(np.float64)
-        u *= folded  # == (k / 2**32) * scale, see _unit_scale
+        v = x.astype(np.float64)
+        v *= folded  # == (k / 2**32) * scale, see _unit_scale
         if affine is not None:
-            u += shift
+            v += shift
     else:
-        u = (x >> 8).astype(np.float32)
-        u *= np.float32(folded)  # == (k / 2**24) * float32(scale), see _unit_scale
+        v = (x >> 8).astype(np.float32)
+        v *= np.float32(folded)  # == (k / 2**24) * float32(scale), see _unit_scale
         if affine is not None:
-            u += np.float32(shift)  # torch adds a Python float to a float32 tensor as float32(shift) too
-    return torch.from_numpy(u)
+            v += np.float32(shift)  # torch adds a Python float to a float32 tensor as float32(shift) too
+    return torch.from_numpy(v)
 
 
 Affine = tuple[float, float]  # (scale, shift): values u * scale + shift, rounded after each operation

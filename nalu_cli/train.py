@@ -47,10 +47,10 @@ RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is th
 GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member seed + g · 2**52
 
 # train.compile = auto compiles the training-data generator when a run draws at least this many random numbers
-# (steps × members × batch × inputs). Measured on the 2-core CPU (README, "Compiled data generator"): compiling
-# takes ~5 s with inductor's on-disk cache warm and ~25-75 s cold, and saves about half of the eager
-# generator's ~5 ns per number, so it repays a cold compile after roughly 10^10 numbers.
-COMPILE_AUTO_NUMBERS = 10**10
+# (steps × members × batch × inputs). Measured on the shared 2-core CPU (README, "Speed"): compiling takes
+# 12-21 s (inductor's on-disk cache warm; up to ~75 s in a fresh environment) and saves 5-10 ns per number
+# (eager 7-12 ns, compiled ~2.5 ns), so it repays itself after 2-4·10^9 numbers, a fresh compile after ~10^10.
+COMPILE_AUTO_NUMBERS = 5 * 10**9
 
 ProgressFn = Callable[[int, int, float], None]
 StopFn = Callable[[], bool]
@@ -234,9 +234,7 @@ class Trainer:
         t = self.config.train
         args = (self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype)
         started = time.perf_counter()
-        reason = rng.check_compiled(
-            lambda: compiled_task.sample_inputs(*args), lambda: self.task.sample_inputs(*args)
-        )
+        reason = rng.check_compiled(lambda: compiled_task.sample_inputs(*args), lambda: self.task.sample_inputs(*args))
         self.compile_seconds = time.perf_counter() - started
         if reason is not None:
             self.warnings.append(f"train.compile: {reason}; using the eager data generator (same values, slower)")
@@ -278,7 +276,7 @@ class Trainer:
         # through Adam's moments), so checking the objective and the new weights covers the gradients too.
         # On the CPU one sum answers "is everything finite?" (any NaN/Inf makes it non-finite; an overflow of
         # the sum itself only sends the step to the exact per-member check below).
-        if self._everyone_alive and bool(finite(p_next.sum() + total.detach())):
+        if self._everyone_alive and math.isfinite(float(p_next.sum() + total.detach())):
             self.optimizer.commit(p_next, mv_next, None)
         else:
             ok = self.alive & finite(objective) & finite(p_next).all(dim=1)  # [M]
@@ -492,6 +490,7 @@ def train(
     started = time.perf_counter()
     interrupted = False
     single = trainer.members.count == 1 and stop_on_divergence
+    first_step = trainer.step
     try:
         if trainer.step == 0 and log is not None:
             log.write(trainer.monitor() | {"time": 0.0})
@@ -525,15 +524,19 @@ def train(
     finally:
         if log is not None:
             log.close()
+    elapsed = time.perf_counter() - started
+    trained = (trainer.step - first_step) * trainer.members.count
     return TrainResult(
         run_dir=run_dir,
         config=config,
         step=trainer.step,
         interrupted=interrupted,
         device=str(trainer.device),
-        elapsed=time.perf_counter() - started,
+        elapsed=elapsed,
         seeds=results,
         warnings=trainer.warnings,
+        compiled=trainer.compiled,
+        seed_steps_per_second=trained / elapsed if trained and elapsed > 0 else None,
     )
 
 
