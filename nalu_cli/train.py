@@ -500,7 +500,10 @@ def train(
                 break
             trainer.train_step()
             step = trainer.step
-            if single and not bool(trainer.alive[0]):
+            # Reading ``alive`` waits for a GPU: there, look every 10 steps and before each save (a seed that
+            # died keeps its last finite weights and the step it died at, so looking later loses nothing).
+            look = trainer.device.type == "cpu" or step % 10 == 0 or step == total or step % checkpoint_every == 0
+            if single and look and not bool(trainer.alive[0]):
                 failed = int(trainer.failed_step[0])
                 if log is not None:
                     log.write({"step": step, "diverged_at": failed, "time": time.perf_counter() - started})
@@ -516,7 +519,7 @@ def train(
                 progress(step, total, _median(trainer.last_loss))
             if ckpt_path is not None and step % checkpoint_every == 0 and step < total:
                 trainer.save(ckpt_path, finished=False)
-            if not bool(trainer.alive.any()):
+            if look and not bool(trainer.alive.any()):
                 break  # every member diverged; nothing left to train
         results = trainer.results(config.eval.samples)
         if ckpt_path is not None:
