@@ -48,7 +48,7 @@ GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member s
 
 # train.compile = auto compiles the training-data generator when a run draws at least this many random numbers
 # (steps × members × batch × inputs). Measured on the shared 2-core CPU (README, "Speed"): compiling takes
-# 12-21 s (inductor's on-disk cache warm; up to ~75 s in a fresh environment) and saves 5-10 ns per number
+# 12-20 s (inductor's on-disk cache warm; ~50 s in a fresh environment) and saves 5-10 ns per number
 # (eager 7-12 ns, compiled ~2.5 ns), so it repays itself after 2-4·10^9 numbers, a fresh compile after ~10^10.
 COMPILE_AUTO_NUMBERS = 5 * 10**9
 
@@ -169,6 +169,7 @@ class Trainer:
         # that isolate dead members; on a GPU it would need a device sync per step, so it stays False there.
         self._cpu = device.type == "cpu"
         self._everyone_alive = self._cpu
+        self._one = torch.ones((), dtype=self.dtype, device=device)  # d total / d total, made once
         # train.compile: decided now, compiled (and checked against the eager generator) on the first step.
         self.compile_wanted = compile_wanted(config, m)
         self.compiled = False
@@ -265,7 +266,7 @@ class Trainer:
             total = torch.where(self.alive, objective, 0.0).sum()
         else:  # one member: its objective itself (a view, not a sum kernel; the same gradient)
             total = objective.sum() if objective.shape[0] > 1 else objective.reshape(())
-        grads = list(torch.autograd.grad(total, self.params))
+        grads = list(torch.autograd.grad(total, self.params, grad_outputs=self._one))
         if self.precond is not None:
             index, p = self.precond
             grads[index] = torch.bmm(grads[index], p)  # [M, O, I] @ [M, I, I]
