@@ -49,7 +49,7 @@ OPS: dict[str, Op] = {
     ]
 }
 
-MODES = ("pair", "static")
+MODES = ("pair", "static", "recurrent")  # recurrent: nalu_cli.recurrent
 
 
 def parse_ranges(value: object) -> Ranges:
@@ -122,7 +122,7 @@ def check_domain(op: Op, mode: str, ranges: Ranges, name: str) -> list[str]:
     if op.name == "div":
         if any(lo <= 0 <= hi for lo, hi in ranges):
             problems.append(f"{name}: division needs 0 outside the range, but {format_ranges(ranges)} contains it")
-        elif mode == "static" and lo_all < 0 < max(hi for _, hi in ranges):
+        elif mode != "pair" and lo_all < 0 < max(hi for _, hi in ranges):
             problems.append(f"{name}: static-mode division needs ranges of one sign (sums of mixed signs can be 0)")
     return problems
 
@@ -244,13 +244,15 @@ def make_task(
     overlap_ratio: float,
     interpolation: Sequence[Interval],
     extrapolation: Sequence[Interval],
+    length: int = 10,
+    extrapolation_length: int = 1000,
 ) -> Task:
-    """Build a task; ``ConfigError`` lists every problem."""
+    """Build a task; ``ConfigError`` lists every problem. ``length``s are for the recurrent mode."""
     problems = []
     if op not in OPS:
         problems.append(f"unknown op {op!r}; choose one of {', '.join(OPS)}")
     if mode not in MODES:
-        problems.append(f"unknown mode {mode!r}; choose pair or static")
+        problems.append(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if problems:
         raise ConfigError(problems)
     the_op = OPS[op]
@@ -258,6 +260,20 @@ def make_task(
     problems += check_domain(the_op, mode, tuple(extrapolation), "task.extrapolation")
     if problems:
         raise ConfigError(problems)
+    if mode == "recurrent":
+        from nalu_cli.recurrent import RecurrentTask
+
+        return RecurrentTask(
+            op=the_op,
+            mode=mode,
+            input_size=input_size,
+            subset_ratio=subset_ratio,
+            overlap_ratio=overlap_ratio,
+            interpolation=tuple(interpolation),
+            extrapolation=tuple(extrapolation),
+            length=length,
+            extrapolation_length=extrapolation_length,
+        )
     return Task(
         op=the_op,
         mode=mode,
