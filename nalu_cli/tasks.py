@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -140,7 +140,7 @@ class Task:
     extrapolation: Ranges
     # Streams whose inputs come from the compiled generator (same values; see rng.check_compiled). The trainer
     # compiles the training stream only: evaluation draws are rare and of other shapes (no recompiles).
-    compiled_streams: frozenset[int] = frozenset()
+    compiled_streams: frozenset[int] = field(default=frozenset(), kw_only=True)  # keyword-only: subclasses add fields
 
     def masks(self, seeds: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Selection vectors of a and b. seeds: [S] -> (mask_a [S, I], mask_b [S, I]), entries 0 or 1."""
