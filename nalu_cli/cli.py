@@ -2,7 +2,8 @@
 
 Each command parses its options, calls the library, renders the result (tables to stdout, progress and
 messages to stderr, or one JSON document to stdout with ``--json``) and maps failures to exit codes:
-0 ok, 1 runtime failure, 2 usage or config error, 130/143 interrupted by SIGINT/SIGTERM.
+0 ok, 1 runtime failure, 2 usage or config error, 3 ``--check`` found an unsolved seed, 130/143 interrupted
+by SIGINT/SIGTERM.
 torch is imported inside the commands so ``nalu --help`` answers at once.
 """
 
@@ -56,12 +57,31 @@ def _error_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
 _USAGE_ERRORS, _ABORTS = _error_types()
 
 
+def _without_flag_metavars(params: list[Any]) -> list[Any]:
+    """Flags (``--json``, ``--force``, ``--help``) take no value: show none in the help, not typer's ``<bool>``."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 class SuggestingGroup(TyperGroup):
     """The root command group.
 
     Unknown commands get one line, ``Error: no command 'trian'; did you mean 'train'?``, and exit 2.
     The global flags (``--quiet``, ``--verbose``) may also follow the command (``nalu train -q``).
     """
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command: Any = super().get_command(ctx, cmd_name)
+        if command is not None and not hasattr(command, "_nalu_params"):
+            original = command.get_params  # the help option is made per context: wrap the getter
+            command._nalu_params = original
+            command.get_params = lambda c: _without_flag_metavars(original(c))
+        return command
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
@@ -109,7 +129,9 @@ app = typer.Typer(
     cls=SuggestingGroup,
     help=(
         "Teach neural networks arithmetic that extrapolates (NAC, NALU, NAU, NMU, ...).\n\n"
-        "Example:  nalu train --op mul  then  nalu extrapolate runs/mul-nmu-s0"
+        "Example:  nalu train --op mul --out runs/mul  then  nalu extrapolate runs/mul\n\n"
+        "Exit codes: 0 ok, 1 runtime failure (or every seed diverged), 2 usage or config error,"
+        " 3 --check found an unsolved seed, 130/143 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -218,6 +240,21 @@ def warn_skipped(skipped: list[dict[str, str]]) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+DEVICE_HELP = "Device: auto, cpu, cuda or cuda:N (one that is not there is an error, exit 2)"
+CHECK_HELP = "Exit 3 unless every seed is solved{} (for scripts: nalu ... --check && deploy)."
+
+
+def exit_with_outcome(report: dict[str, Any], check: bool, requested: str, chosen: str) -> None:
+    """After the output: say which device was used (-v), then exit 1 / 3 when the run failed / --check failed."""
+    from nalu_cli.reports import outcome
+    from nalu_cli.train import device_note
+
+    detail(device_note(requested, chosen))
+    code, message = outcome(report, check)
+    if code:
+        fail(message or "failed", code)
 
 
 def emit_json(report: dict[str, Any]) -> None:
@@ -346,7 +383,7 @@ def train(
     extrapolation: Annotated[
         str | None, typer.Option("--extrapolation", "--test-range", help="Extrapolation (test) range LO,HI.")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default auto: cuda when available).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")] = None,
     preset: Annotated[str | None, typer.Option(help="Published setup: madsen2020 or trask2018.")] = None,
     set_: Annotated[
@@ -361,12 +398,17 @@ def train(
     ] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.", min=1)] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(""))] = False,
 ) -> None:
     """Train a model on an arithmetic task and report whether it extrapolates.
+
+    Exit code 1 when every seed diverged; with --check, 3 when not every seed is solved.
 
     Examples:
 
       nalu train --op mul
+
+      nalu train --op mul --out runs/mul --check && echo solved
 
       nalu train --op div --seeds 10 --json
 
@@ -380,6 +422,7 @@ def train(
         from nalu_cli.errors import ConfigError
         from nalu_cli.reports import train_report
         from nalu_cli.run import Run
+        from nalu_cli.train import resolve_device
         from nalu_cli.train import train as run_training
 
         flags: dict[str, Any] = {
@@ -412,7 +455,9 @@ def train(
             writer = Run.resume(resume, overrides)
         else:
             file_data = cfgmod.load_yaml(config) if config is not None else None
-            writer = Run.create(cfgmod.resolve(file_data, overrides, preset), out, force=force)
+            new_config = cfgmod.resolve(file_data, overrides, preset)
+            resolve_device(new_config.train.device)  # an absent GPU is refused before the run directory exists
+            writer = Run.create(new_config, out, force=force)
         with writer:
             assert writer.config is not None
             resolved, run_dir = writer.config, writer.run.path
@@ -476,6 +521,7 @@ def train(
                     stdout.print(curve)
         for path in (writer.run.config_path, writer.run.checkpoint_path, writer.run.metrics_path):
             detail(f"wrote {path}")
+        exit_with_outcome(report, check, result.config.train.device, result.device)
 
     guarded(body)
 
@@ -490,11 +536,14 @@ def eval_(
     samples: Annotated[
         int | None, typer.Option(help="Samples per range (default from the run's config).", min=1, max=10_000_000)
     ] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" on every range"))] = False,
 ) -> None:
     """Evaluate a checkpoint: MSE, MAE, relative error and solved flag per range.
 
     Without --range it evaluates the run's own interpolation and extrapolation ranges.
+    With --check the exit code is 3 unless every seed is solved on every range.
 
     Examples:
 
@@ -507,11 +556,12 @@ def eval_(
         from nalu_cli.render import eval_table
         from nalu_cli.reports import eval_report
 
-        report = eval_report(run, _parse_ranges_option(range_), samples)
+        report = eval_report(run, _parse_ranges_option(range_), samples, device)
         if as_json:
             emit_json(report)
         else:
             stdout.print(eval_table(report, f"nalu eval · {report['describe']} · step {report['step']}"))
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
 
@@ -523,9 +573,13 @@ def extrapolate(
         str | None, typer.Option(help="Scale factors of the training range, e.g. 1,10,100,1000 (default from config).")
     ] = None,
     samples: Annotated[int | None, typer.Option(help="Samples per range.", min=1, max=10_000_000)] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" at every factor"))] = False,
 ) -> None:
     """Show how the error grows as inputs move away from the training range (×1, ×10, ×100, ×1000).
+
+    With --check the exit code is 3 unless every seed is solved at every factor.
 
     Examples:
 
@@ -538,7 +592,7 @@ def extrapolate(
         from nalu_cli.render import extrapolate_view
         from nalu_cli.reports import extrapolate_report
 
-        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples)
+        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples, device)
         detail(f"evaluated {run} at step {report['step']} on {report['samples']} samples per range")
         if as_json:
             emit_json(report)
@@ -550,6 +604,7 @@ def extrapolate(
                 curve = extrapolate_text_plot(report)
                 if curve is not None:
                     stdout.print(curve)
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
 
@@ -558,13 +613,17 @@ def extrapolate(
 def inspect_weights(
     run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
     raw: Annotated[bool, typer.Option(help="Also show the raw parameters (Ŵ, M̂, G, ...).")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Every value of wide matrices (as tables of the columns that fit).")
+    ] = False,
     seed: Annotated[list[int] | None, typer.Option(help="Only these seeds of a multi-seed run (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
     """Show the learned weight and gate matrices and the formula they encode.
 
     Values near +1, -1 and 0 are marked; the formula (e.g. y = x0 * x1) is read when the weights are
-    near-discrete, otherwise the readout says which weight is not.
+    near-discrete, otherwise the readout says which weight is not. A matrix wider than the terminal is
+    shown grouped (x3..x27: +1.000, others: 0) unless --full; --json always has every value.
 
     Examples:
 
@@ -581,7 +640,7 @@ def inspect_weights(
         if as_json:
             emit_json(report)
         else:
-            stdout.print(inspect_view(report))
+            stdout.print(inspect_view(report, full))
 
     guarded(body)
 
@@ -688,7 +747,7 @@ def plot(
 ) -> None:
     """Draw training curves and error against input magnitude (log axes) for one or more runs.
 
-    Needs matplotlib: pip install 'nalu[plot]'.
+    Needs matplotlib: pip install 'nalu\\[plot]' (from a source checkout: pip install -e '.\\[plot]').
 
     Examples:
 
@@ -732,8 +791,9 @@ def export_tb(
 ) -> None:
     """Export runs' metrics logs as TensorBoard scalars (median over seeds and each seed's curve).
 
-    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu[tb]'. Exporting again
-    replaces the files.
+    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu\\[tb]' (from a source checkout: pip install -e '.\\[tb]').
+
+    Exporting again replaces the files.
 
     Examples:
 

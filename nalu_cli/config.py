@@ -206,7 +206,7 @@ class TrainConfig(_Section):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     seeds: list[int] | None = None
     restarts: int = Field(1, ge=1, le=100_000)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")  # availability is checked at run time
     # Memory budget in GB for this run (budget.check_memory); None: $NALU_MAX_MEMORY_GB or the default.
     max_memory_gb: float | None = Field(None, gt=0.0, le=1e6, allow_inf_nan=False)
     dtype: Literal["float32", "float64"] = "float32"

@@ -25,7 +25,7 @@ import torch
 from nalu_cli import rng
 from nalu_cli.checkpoint import save_checkpoint
 from nalu_cli.config import Config
-from nalu_cli.errors import CheckpointError, DivergenceError, NaluError
+from nalu_cli.errors import CheckpointError, ConfigError, DivergenceError, NaluError
 from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, finite, per_seed_all_finite
@@ -52,15 +52,39 @@ ProgressFn = Callable[[int, int, float], None]
 StopFn = Callable[[], bool]
 
 
-def resolve_device(name: str) -> tuple[torch.device, str | None]:
-    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU falls back with a warning."""
+def resolve_device(name: str) -> torch.device:
+    """The torch device for ``train.device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available).
+
+    A CUDA device that is not there is a ``ConfigError`` (never a silent fall-back to the CPU, which a script
+    asking for a GPU would not notice).
+    """
     if name == "cpu":
-        return torch.device("cpu"), None
-    if torch.cuda.is_available():
-        return torch.device("cuda"), None
-    if name == "cuda":
-        return torch.device("cpu"), "CUDA was asked for but is not available; training on the CPU"
-    return torch.device("cpu"), None
+        return torch.device("cpu")
+    if name == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r} must be auto, cpu, cuda or cuda:N") from None
+    if device.type != "cuda":
+        raise ConfigError(f"device {name!r} must be auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} is not available: this machine has no CUDA GPU that torch can use")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise ConfigError(
+            f"device {name!r} is not available: this machine has {count} CUDA device{'s' if count != 1 else ''}"
+            f" (cuda:0{f'..cuda:{count - 1}' if count > 1 else ''})"
+        )
+    return device
+
+
+def device_note(name: str, device: torch.device | str) -> str:
+    """One line saying which device ``name`` chose, and why when it was ``auto``."""
+    if name != "auto":
+        return f"device: {device}"
+    why = "a CUDA GPU is available" if str(device).startswith("cuda") else "no CUDA GPU is available"
+    return f"device: {device} (auto: {why})"
 
 
 def compile_wanted(config: Config, members: int) -> bool:
@@ -153,9 +177,7 @@ class Trainer:
         self.config = config
         self.warnings: list[str] = []
         if device is None:
-            device, warning = resolve_device(config.train.device)
-            if warning:
-                self.warnings.append(warning)
+            device = resolve_device(config.train.device)
         self.device = device
         self.dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
         self.task = build_task(config)
