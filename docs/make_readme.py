@@ -40,6 +40,7 @@ TIMINGS = [
     (re.compile(r"\bin \d+(?:\.\d+)? s\b"), "in <time> s"),  # "2000 steps in 1.4 s on cpu"
     (re.compile(r"(?<=[│ ])\d+(?:\.\d+)? (?:s|min)(?= *│ *$)", re.M), "<time>"),  # a table's last column: time
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d"), "<date>"),  # nalu runs: the date column
+    (re.compile(r" \([\d,]+ seed-steps/s\)"), ""),  # nalu train's speed in its closing line (issue 14)
 ]
 
 

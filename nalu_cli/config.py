@@ -211,12 +211,23 @@ class TrainConfig(_Section):
     # Memory budget in GB for this run (budget.check_memory); None: $NALU_MAX_MEMORY_GB or the default.
     max_memory_gb: float | None = Field(None, gt=0.0, le=1e6, allow_inf_nan=False)
     dtype: Literal["float32", "float64"] = "float32"
+    # Compile the training data generator with torch.compile: auto compiles when the run draws enough random
+    # numbers to repay the compilation (see train.COMPILE_AUTO_NUMBERS); the values are bit-identical either way.
+    compile: Literal["auto", "on", "off"] = "auto"
     log_every: int = Field(100, ge=1)
     valid_samples: int = Field(1000, ge=1, le=10**7)
     regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
     reinit: ReinitConfig = Field(default_factory=ReinitConfig)
     # recurrent mode: refuse a training step whose activations (all T steps, all seeds) would exceed this
     memory_budget_mb: float = Field(4096.0, gt=0.0, allow_inf_nan=False)
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile(cls, v: Any) -> Any:
+        """YAML 1.1 reads ``on``/``off`` as booleans; take them back as the words."""
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return v
 
     @field_validator("seeds", mode="before")
     @classmethod

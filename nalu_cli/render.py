@@ -77,6 +77,8 @@ def train_summary(result: dict[str, Any]) -> Group:
     )
     lines.append(Text(verdict, style="bold green" if solved == n else "bold yellow" if solved else "bold red"))
     caption = f"{result['steps']} steps in {result['elapsed']:.1f} s on {result['device']}"
+    if result.get("seed_steps_per_second"):
+        caption += f" ({result['seed_steps_per_second']:,.0f} seed-steps/s)"
     if result.get("run_dir"):
         caption += f" · run saved to {result['run_dir']}"
     lines.append(Text(caption, style="dim"))

@@ -54,6 +54,8 @@ def train_report(result: TrainResult) -> dict[str, Any]:
         "interrupted": result.interrupted,
         "device": result.device,
         "elapsed": result.elapsed,
+        "seed_steps_per_second": result.seed_steps_per_second,  # members × steps trained / seconds
+        "compiled": result.compiled,
         "run_dir": str(result.run_dir) if result.run_dir else None,
         "solved": result.solved_count,
         "total": len(result.seeds),

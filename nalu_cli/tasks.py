@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,6 +23,7 @@ from nalu_cli.errors import ConfigError
 
 Interval = tuple[float, float]
 Ranges = tuple[Interval, ...]
+Masks = tuple[torch.Tensor, torch.Tensor] | torch.Tensor  # (mask_a, mask_b) [S, I] each, or Task.selection [S, I, 2]
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,9 @@ class Task:
     overlap_ratio: float
     interpolation: Ranges
     extrapolation: Ranges
+    # Streams whose inputs come from the compiled generator (same values; see rng.check_compiled). The trainer
+    # compiles the training stream only: evaluation draws are rare and of other shapes (no recompiles).
+    compiled_streams: frozenset[int] = field(default=frozenset(), kw_only=True)  # keyword-only: subclasses add fields
 
     def masks(self, seeds: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Selection vectors of a and b. seeds: [S] -> (mask_a [S, I], mask_b [S, I]), entries 0 or 1."""
@@ -162,12 +166,13 @@ class Task:
         self, seeds: torch.Tensor, stream: int, step: int, batch: int, ranges: Ranges, dtype: torch.dtype
     ) -> torch.Tensor:
         """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I]."""
-        u = rng.uniform(seeds, stream, step, (batch, self.input_size), dtype)  # [S, B, I]
-        lengths = torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64)
-        total = float(lengths.sum())
-        if len(ranges) == 1:
+        shape = (batch, self.input_size)
+        compiled = stream in self.compiled_streams
+        if len(ranges) == 1:  # u * (hi - lo) + lo, applied while the generator's values are in cache
             lo, hi = ranges[0]
-            return u.mul_(hi - lo).add_(lo)
+            return rng.uniform(seeds, stream, step, shape, dtype, (hi - lo, lo), compiled)  # [S, B, I]
+        u = rng.uniform(seeds, stream, step, shape, dtype, compiled=compiled)  # [S, B, I]
+        total = float(torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64).sum())
         # Map u onto the concatenated intervals, so each is hit in proportion to its length.
         t = u.to(torch.float64) * total  # [S, B, I]
         x = torch.empty_like(t)
@@ -179,13 +184,18 @@ class Task:
             start = end
         return x.clamp(ranges[0][0], ranges[-1][1]).to(dtype)
 
-    def operands(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """a, b from inputs. x: [S, B, I], masks [S, I] -> a, b [S, B, 1]."""
-        selection = torch.stack(masks, dim=-1).to(x.dtype)  # [S, I, 2]
+    def operands(self, x: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
+        """a, b from inputs. x: [S, B, I], masks [S, I] (or ``selection(masks)``) -> a, b [S, B, 1]."""
+        selection = masks if isinstance(masks, torch.Tensor) else self.selection(masks, x.dtype)  # [S, I, 2]
         ab = torch.bmm(x, selection)  # [S, B, 2]
         return ab[..., 0:1], ab[..., 1:2]
 
-    def target(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    @staticmethod
+    def selection(masks: tuple[torch.Tensor, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+        """Both masks as one matrix (a trainer computes it once instead of every step): [S, I, 2]."""
+        return torch.stack(masks, dim=-1).to(dtype)
+
+    def target(self, x: torch.Tensor, masks: Masks) -> torch.Tensor:
         """op(a, b). x: [S, B, I] -> y [S, B, 1]."""
         a, b = self.operands(x, masks)
         return self.op.fn(a, b)
@@ -198,7 +208,7 @@ class Task:
         batch: int,
         ranges: Ranges,
         dtype: torch.dtype,
-        masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+        masks: Masks | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch per seed: (x [S, B, I], y [S, B, 1])."""
         if masks is None:
