@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-OPS_HELP = "add, sub, mul, div, square, sqrt, identity"
+NAMED_OPS = "add, sub, mul, div, square, sqrt, identity"
+OPS_HELP = "add, sub, mul, div, square, sqrt, identity, or an expression such as '(x0 + x1) * x2'"
 UNITS_HELP = "nac_add, nac_mul, nalu, nau, nmu, inalu, npu, realnpu, mlp"
 SORT_KEYS_HELP = "name, date, op, unit, steps, interp, extrap, solved"  # runs.SORT_KEYS (no torch import here)
 
@@ -250,7 +251,9 @@ def interrupt_flag() -> Iterator[dict[str, int]]:
 
 
 def _default_run_dir(op: str, unit: str, seed: int) -> Path:
-    base = Path("runs") / f"{op}-{unit}-s{seed}"
+    from nalu_cli.tasks import op_slug  # an expression op becomes a file-name-safe label
+
+    base = Path("runs") / f"{op_slug(op)}-{unit}-s{seed}"
     candidate, n = base, 1
     while candidate.exists():
         candidate = base.with_name(f"{base.name}-{n}")
@@ -261,7 +264,7 @@ def _default_run_dir(op: str, unit: str, seed: int) -> Path:
 @app.command()
 def train(
     op: Annotated[
-        str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.", autocompletion=_completer(OPS_HELP))
+        str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.", autocompletion=_completer(NAMED_OPS))
     ] = None,
     unit: Annotated[
         str | None,

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from nalu_cli.errors import ConfigError
-from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, parse_ranges
+from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, lookup_op, parse_ranges
 from nalu_cli.units import ACTIVATIONS, UNIT_ALIASES, UNITS
 
 MAX_SEED = 2**31 - 1
@@ -68,9 +68,7 @@ class TaskConfig(_Section):
     @field_validator("op")
     @classmethod
     def _op(cls, v: str) -> str:
-        if v not in OPS:
-            raise ValueError(f"unknown op {v!r}{did_you_mean(v, tuple(OPS))} (choose from {', '.join(OPS)})")
-        return v
+        return lookup_op(v).name  # a named op, or an expression (normalised text); ValueError names the problem
 
     @field_validator("interpolation", "extrapolation", mode="before")
     @classmethod
@@ -79,7 +77,7 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _domain(self) -> TaskConfig:
-        op = OPS[self.op]
+        op = lookup_op(self.op)
         problems = check_domain(op, self.mode, self.interpolation, "interpolation")
         problems += check_domain(op, self.mode, self.extrapolation, "extrapolation")
         if problems:
@@ -435,13 +433,36 @@ def resolve(
     op = overrides.get(
         "task.op", (file_data.get("task") or {}).get("op") if isinstance(file_data.get("task"), dict) else None
     )
-    layered = deep_merge({}, OP_DEFAULTS.get(op if isinstance(op, str) else "mul", {}))
+    layered = deep_merge({}, op_defaults(op if isinstance(op, str) else "mul", file_data, overrides))
     if preset is not None:
         layered = deep_merge(layered, PRESETS[preset])
     layered = deep_merge(layered, file_data)
     for key, value in overrides.items():
         set_path(layered, key, value)
     return validate(layered)
+
+
+def op_defaults(op: str, file_data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The defaults of a named op (``OP_DEFAULTS``), or of an expression: the stack derived from its structure
+    and that stack's recipe (``derive.py``). A unit or hidden sizes the user gives replace the derived model."""
+    if op in OP_DEFAULTS or op in OPS:
+        return OP_DEFAULTS.get(op, {})
+    from nalu_cli.derive import derived_defaults
+    from nalu_cli.expr import ExpressionError, looks_like_expression, parse_expression
+
+    if not looks_like_expression(op):
+        return {}
+    try:
+        defaults = derived_defaults(parse_expression(op))
+    except ExpressionError:
+        return {}  # validation reports it
+    model_in_file = file_data.get("model") if isinstance(file_data.get("model"), dict) else {}
+    user_model = any(k in overrides for k in ("model.unit", "model.hidden")) or any(
+        k in model_in_file for k in ("unit", "hidden")
+    )
+    if user_model:
+        defaults.pop("model", None)
+    return defaults
 
 
 def validate(data: dict[str, Any]) -> Config:

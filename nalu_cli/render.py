@@ -51,6 +51,9 @@ def train_summary(result: dict[str, Any]) -> Group:
     table.add_column("solved", justify="center")
     table.add_column("solved at", justify="right")
     table.add_column("formula")
+    show_recovered = any(s.get("recovered") is not None for s in result["seeds"])
+    if show_recovered:
+        table.add_column("recovered", justify="center")
     for s in result["seeds"]:
         row = [str(s["seed"])]
         if result["restarts"] > 1:
@@ -66,6 +69,8 @@ def train_summary(result: dict[str, Any]) -> Group:
             str(s["solved_at"]) if s["solved_at"] is not None else "-",
             note,
         ]
+        if show_recovered:
+            row.append("yes" if s.get("recovered") else "no")
         table.add_row(*row)
     n = len(result["seeds"])
     solved = sum(1 for s in result["seeds"] if s["solved"])
@@ -174,11 +179,22 @@ def inspect_view(report: dict[str, Any]) -> Group:
                 gates = ", ".join(f"g{j} = {g:.3f}" for j, g in enumerate(layer["gate_mean"]))
                 parts.append(Text(f"mean gate on a probe batch: {gates}  (1 = add path, 0 = multiply path)"))
         if s["formula"]:
-            parts.append(Text(f"formula: {s['formula']}", style="bold green"))
+            parts.append(formula_line(s))
         else:
             parts.append(Text(f"formula: not discrete — {s['reason']}", style="bold yellow"))
     parts.append(Text("legend: green ≈ +1, red ≈ −1, dim ≈ 0 (within 0.05), yellow = not discrete", style="dim"))
     return Group(*parts)
+
+
+def formula_line(s: dict[str, Any]) -> Text:
+    """``formula (exact): y = x0 * x1``, or approximate with the largest deviation; ``recovered`` when known."""
+    recovered = s.get("recovered")
+    tail = "" if recovered is None else f"  (recovered: {'yes' if recovered else 'no'})"
+    if s.get("formula_exact"):
+        return Text(f"formula (exact): {s['formula']}{tail}", style="bold green")
+    dev, at = s.get("formula_deviation"), s.get("formula_deviation_at")
+    why = f"largest deviation {dev:.3g} at {at}" if dev is not None and at else "the run is not solved"
+    return Text(f"formula (approximate; {why}): {s['formula']}{tail}", style="bold yellow")
 
 
 # -- run history, comparisons, text plots ---------------------------------------------------------------

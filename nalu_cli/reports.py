@@ -16,8 +16,8 @@ import torch
 from nalu_cli import rng
 from nalu_cli.errors import ConfigError
 from nalu_cli.evaluate import evaluate_range, ladder_ranges
-from nalu_cli.formula import read_formula
-from nalu_cli.tasks import Ranges, check_domain, format_ranges
+from nalu_cli.formula import formula_fields, read_formula
+from nalu_cli.tasks import Ranges, check_domain, format_ranges, target_expression
 from nalu_cli.train import Trainer, TrainResult, load_run
 
 
@@ -153,6 +153,8 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
         selected = [t for t in selected if t[0] in seeds]
     probe = trainer.probe()
     inputs = trainer.model.forward_with_inputs(probe)
+    stored = {r["seed"]: r for r in data.get("results") or [] if isinstance(r, dict) and "seed" in r}
+    target = target_expression(trainer.task.op, trainer.task.mode)
     out_seeds = []
     for seed, member, restart in selected:
         layers = []
@@ -170,8 +172,18 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
             layer["gate_mean"] = gate[member].mean(dim=0).tolist() if gate is not None else None
             layers.append(layer)
         readout = read_formula(trainer.model, member, probe)
+        solved = bool(stored.get(seed, {}).get("solved", False))
+        fields = formula_fields(readout, solved, target)
         out_seeds.append(
-            {"seed": seed, "restart": restart, "layers": layers, "formula": readout.formula, "reason": readout.reason}
+            {
+                "seed": seed,
+                "restart": restart,
+                "layers": layers,
+                "solved": solved,
+                **fields,
+                "exact": fields["formula_exact"],
+                "reason": readout.reason,
+            }
         )
     return {
         "command": "inspect-weights",
