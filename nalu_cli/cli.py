@@ -24,8 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-NAMED_OPS = "add, sub, mul, div, square, sqrt, identity"
-OPS_HELP = "add, sub, mul, div, square, sqrt, identity, or an expression such as '(x0 + x1) * x2'"
+OPS_HELP = "add, sub, mul, div, square, sqrt, identity"
 UNITS_HELP = "nac_add, nac_mul, nalu, nau, nmu, inalu, npu, realnpu, mlp"
 SORT_KEYS_HELP = "name, date, op, unit, steps, interp, extrap, solved"  # runs.SORT_KEYS (no torch import here)
 
@@ -264,7 +263,12 @@ def _default_run_dir(op: str, unit: str, seed: int) -> Path:
 @app.command()
 def train(
     op: Annotated[
-        str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.", autocompletion=_completer(NAMED_OPS))
+        str | None,
+        typer.Option(
+            "--op",
+            help=f"Operation to learn: {OPS_HELP}, or an expression over x0, x1, … such as '(x0 + x1) * x2'.",
+            autocompletion=_completer(OPS_HELP),
+        ),
     ] = None,
     unit: Annotated[
         str | None,

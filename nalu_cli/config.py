@@ -456,7 +456,8 @@ def op_defaults(op: str, file_data: dict[str, Any], overrides: dict[str, Any]) -
         defaults = derived_defaults(parse_expression(op))
     except ExpressionError:
         return {}  # validation reports it
-    model_in_file = file_data.get("model") if isinstance(file_data.get("model"), dict) else {}
+    model_section = file_data.get("model")
+    model_in_file: dict[str, Any] = model_section if isinstance(model_section, dict) else {}
     user_model = any(k in overrides for k in ("model.unit", "model.hidden")) or any(
         k in model_in_file for k in ("unit", "hidden")
     )

@@ -87,7 +87,11 @@ class Expression:
         """
         problems: list[str] = []
         combos = itertools.product(ranges, repeat=self.n_inputs) if len(ranges) ** self.n_inputs <= 4096 else None
-        boxes = list(combos) if combos is not None else [((min(r[0] for r in ranges), max(r[1] for r in ranges)),) * self.n_inputs]
+        boxes = (
+            list(combos)
+            if combos is not None
+            else [((min(r[0] for r in ranges), max(r[1] for r in ranges)),) * self.n_inputs]
+        )
         for box in boxes:
             _interval(self.tree, box, self.text, name, problems)
             if problems:
@@ -122,7 +126,7 @@ def _eval(node: ast.expr, leaf: Any, scale: float) -> torch.Tensor:
         return a / b
     assert isinstance(node, ast.Call)
     v = sub(node.args[0])
-    return torch.sqrt(v) if isinstance(v, torch.Tensor) else math.sqrt(v)
+    return torch.sqrt(v) if isinstance(v, torch.Tensor) else math.sqrt(v)  # type: ignore[return-value]
 
 
 def _to_sympy(node: ast.expr, sympy: Any) -> Any:
@@ -160,7 +164,9 @@ def _interval(node: ast.expr, box: tuple[Interval, ...], text: str, name: str, p
     if isinstance(node, ast.Call):
         lo, hi = _interval(node.args[0], box, text, name, problems)
         if lo < 0:
-            problems.append(f"{name}: sqrt needs a non-negative argument, but {_at(text, node.args[0]).strip()} reaches {lo:g}")
+            problems.append(
+                f"{name}: sqrt needs a non-negative argument, but {_at(text, node.args[0]).strip()} reaches {lo:g}"
+            )
             return (0.0, math.sqrt(max(hi, 0.0)))
         return (math.sqrt(lo), math.sqrt(hi))
     assert isinstance(node, ast.BinOp)
@@ -230,8 +236,14 @@ def parse_expression(text: str) -> Expression:
                 )
             highest = max(highest, int(node.id[1:]))
         elif isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)) or not math.isfinite(node.value):
-                raise ExpressionError(f"expression {source!r}: only finite numbers are allowed as constants, not{where}")
+            if (
+                isinstance(node.value, bool)
+                or not isinstance(node.value, (int, float))
+                or not math.isfinite(node.value)
+            ):
+                raise ExpressionError(
+                    f"expression {source!r}: only finite numbers are allowed as constants, not{where}"
+                )
         elif isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, (ast.USub, ast.UAdd)):
                 raise ExpressionError(f"expression {source!r}: operator not allowed{where}; use + - * / ** sqrt()")
@@ -250,11 +262,15 @@ def parse_expression(text: str) -> Expression:
                 node.right = ast.copy_location(ast.Constant(k), node.right)
         elif isinstance(node, ast.Call):
             if not (isinstance(node.func, ast.Name) and node.func.id == "sqrt"):
-                raise ExpressionError(f"expression {source!r}: only sqrt(...) may be called, not{_at(source, node.func)}")
+                raise ExpressionError(
+                    f"expression {source!r}: only sqrt(...) may be called, not{_at(source, node.func)}"
+                )
             if len(node.args) != 1 or node.keywords:
                 raise ExpressionError(f"expression {source!r}: sqrt takes exactly one argument{where}")
         else:
-            raise ExpressionError(f"expression {source!r}: not allowed{where}; use numbers, x0, x1, …, + - * / ** sqrt()")
+            raise ExpressionError(
+                f"expression {source!r}: not allowed{where}; use numbers, x0, x1, …, + - * / ** sqrt()"
+            )
     if highest < 0:
         raise ExpressionError(f"expression {source!r} uses no input; write it over x0, x1, …")
     return Expression(source, tree.body, highest + 1)
@@ -277,9 +293,9 @@ def _integer_constant(node: ast.expr) -> int | None:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner = _integer_constant(node.operand)
         return -inner if inner is not None else None
-    if isinstance(node, ast.Constant) and not isinstance(node.value, bool) and isinstance(node.value, (int, float)):
-        if float(node.value).is_integer():
-            return int(node.value)
+    value = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
     return None
 
 
