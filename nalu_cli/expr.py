@@ -304,10 +304,8 @@ def looks_like_expression(text: str) -> bool:
     return not re.fullmatch(r"[A-Za-z_]+", text.strip()) or bool(_NAME.match(text.strip()))
 
 
-def symbolically_equal(formula: str, expression: Expression) -> bool:
-    """Is a formula read back from weights (``y = x0 * x1``, ``x0^2``, ``sum(x3..x7)``) equal to ``expression``?"""
-    import sympy
-
+def readout_expression(formula: str) -> Expression | None:
+    """A formula read back from weights (``y = x0 * x1``, ``x0^2``, ``sum(x3..x7)``) as an Expression."""
     text = formula.split("=", 1)[1] if "=" in formula else formula
     text = text.replace("≈", "").replace("^", "**")
     text = re.sub(
@@ -316,7 +314,16 @@ def symbolically_equal(formula: str, expression: Expression) -> bool:
         text,
     )
     try:
-        read = parse_expression(text)
+        return parse_expression(text)
     except ExpressionError:
+        return None
+
+
+def symbolically_equal(formula: str, expression: Expression) -> bool:
+    """Is a formula read back from weights equal to ``expression`` (sympy)?"""
+    import sympy
+
+    read = readout_expression(formula)
+    if read is None:
         return False
     return bool(sympy.simplify(read.sympy() - expression.sympy()) == 0)

@@ -237,7 +237,9 @@ def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: 
                     return Readout(False, None, layers, f"{where} has imaginary weights away from 0")
                 outputs, reason = _read_mul(w["W"], inputs, tol, where, (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0), w["g"])
             else:  # NAC•: W = tanh(Ŵ)σ(M̂) lies in (-1, 1), so ±0.5 (square roots) are the other simple powers
-                outputs, reason = _read_mul(w["W"], inputs, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
+                # It multiplies |inputs| (exp of W log |x|): an input read as -(a + b) enters as a + b.
+                positive = [e.negated if e.negated is not None else e for e in inputs]
+                outputs, reason = _read_mul(w["W"], positive, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
         else:
             return Readout(False, None, layers, f"{where} is an MLP layer, which encodes no formula")
         if reason:

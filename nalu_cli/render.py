@@ -430,3 +430,73 @@ def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str
             f"{r['seconds']:.0f} s",
         )
     return table
+
+
+# -- nalu fit ---------------------------------------------------------------------------------------------
+
+
+def _rel_text(errors: dict[str, Any] | None) -> str:
+    return "-" if errors is None else fmt_float(errors["rel_err"])
+
+
+def fit_view(report: dict[str, Any]) -> Group:
+    """Each candidate's formula with interpolation and held-out errors, the chosen one, and the baselines."""
+    rows = report["rows"]
+    table = Table(
+        title=f"nalu fit · {report['target']} from {', '.join(report['inputs'])} · "
+        f"{rows['train']} train / {rows['valid']} validation / {rows['heldout']} held-out rows",
+        title_justify="left",
+        caption="errors: RMS error / RMS of the target; held-out = " + report["heldout"] + " (never trained on)",
+        caption_justify="left",
+    )
+    table.add_column("", justify="center")
+    table.add_column("model")
+    table.add_column("formula")
+    table.add_column("valid", justify="right")
+    table.add_column("held-out", justify="right")
+    table.add_column("formula held-out", justify="right")
+    for i, c in enumerate(report["candidates"]):
+        mark = "→" if i == report["chosen"] else ""
+        table.add_row(
+            mark,
+            c["stack"],
+            c["formula"] or "not discrete",
+            _rel_text(c["model"]["valid"]),
+            _rel_text(c["model"]["heldout"]),
+            _rel_text(c["formula_errors"]["heldout"]),
+            style="bold" if mark else None,
+        )
+    for name, b in report["baselines"].items():
+        label = "least squares" if name == "linear" else "MLP 32-32"
+        table.add_row("", f"[dim]{label}[/]", b["formula"] or "-", _rel_text(b["valid"]), _rel_text(b["heldout"]), "-")
+    chosen = report["candidates"][report["chosen"]]
+    parts: list[Any] = [table]
+    if chosen["formula"]:
+        fe = chosen["formula_errors"]
+        dev = chosen["deviation"]
+        parts.append(Text(f"formula: {chosen['formula']}", style="bold green"))
+        parts.append(
+            Text(
+                f"fit: the formula's error is {_rel_text(fe['valid'])} on validation rows and {_rel_text(fe['heldout'])}"
+                f" on held-out rows; largest weight deviation from it {dev:.3g}"
+                + ("" if dev is None or dev < 0.01 else " (noisy data, or not the exact formula)")
+            )
+        )
+    else:
+        parts.append(Text(f"formula: none read — {chosen['reason']}", style="bold yellow"))
+    return Group(*parts)
+
+
+def fit_eval_view(report: dict[str, Any]) -> Group:
+    table = Table(
+        title=f"nalu eval · {report['run']} on {report['data']} ({report['rows']} rows)", title_justify="left"
+    )
+    for name in ("model", "MSE", "rel. error"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for label, key in (("fitted model", "model"), ("its formula", "formula_errors"), ("least squares", "linear")):
+        e = report[key]
+        table.add_row(label, "-" if e is None else fmt_float(e["mse"]), _rel_text(e))
+    parts: list[Any] = [table]
+    if report["formula"]:
+        parts.append(Text(f"formula: {report['formula']}"))
+    return Group(*parts)
