@@ -39,6 +39,9 @@ FIT_WEIGHTS = "fit.pt"
 EQUAL_ERROR = 1.25  # validation MSEs within this factor of the best count as equal; the simpler one wins
 POSITIVE_UNITS = ("nac_mul", "nalu", "inalu")  # units that take log |x|: inputs must be positive
 BATCH = 128
+EXACT = 1e-7  # relative RMS error on validation rows that counts as an exact fit (float64 training)
+CHECK_EVERY = 100  # steps between validation checks for stopping early
+PROBE = 256  # training rows that feed gates for the formula readout
 
 
 @dataclass(frozen=True)
@@ -133,10 +136,29 @@ def train_candidate(
         rate = lr if schedule == "constant" else lr * 0.5 * (1 + math.cos(math.pi * step / total))
         alive = opt.step(grads, rate, alive)
         model.post_step()
+        if (step + 1) % CHECK_EVERY == 0 and _exact_member(model, x, xv, yv, alive):
+            break  # a member's formula fits the validation rows exactly: more steps cannot improve on it
+    valid = _valid_mse(model, xv, yv, alive)
+    return model, int(np.argmin(valid)), valid
+
+
+def _exact_member(model: ArithmeticModel, x: np.ndarray, xv: np.ndarray, yv: np.ndarray, alive: torch.Tensor) -> bool:
+    """Does the best member's formula (read from its weights) reproduce the validation rows exactly?"""
+    valid = _valid_mse(model, xv, yv, alive)
+    best = int(np.argmin(valid))
+    if not _rel(float(valid[best]), yv) < 1e-3:
+        return False
+    probe = torch.from_numpy(x[:PROBE])[None].expand(alive.shape[0], -1, -1)
+    pred = _formula_eval(read_formula(model, best, probe).formula, xv)
+    return pred is not None and _rel(_mse(pred, yv), yv) < EXACT
+
+
+def _valid_mse(model: ArithmeticModel, xv: np.ndarray, yv: np.ndarray, alive: torch.Tensor) -> np.ndarray:
+    """Validation MSE per member [M] (inf for a diverged member)."""
+    members = alive.shape[0]
     with torch.no_grad():
         pv = model(torch.from_numpy(xv)[None].expand(members, -1, -1))[..., 0].numpy()  # [M, Nv]
-    valid = np.array([_mse(pv[m], yv) if bool(alive[m]) else math.inf for m in range(members)])
-    return model, int(np.argmin(valid)), valid
+    return np.array([_mse(pv[m], yv) if bool(alive[m]) else math.inf for m in range(members)])
 
 
 def _predict(model: ArithmeticModel, member: int, x: np.ndarray) -> np.ndarray:
@@ -274,6 +296,14 @@ def fit(
         )
         models.append((model, best))
         valid_mse.append(float(valid[best]))
+        valid_formula = formula_err["valid"]
+        if valid_formula is not None and valid_formula["rel_err"] < EXACT and units is None:
+            skipped = [c.label for c in cands[len(results) :]]
+            if skipped:
+                warnings.append(
+                    f"an exact formula was found; the larger candidates ({', '.join(skipped)}) were not tried"
+                )
+            break
     finite = [v for v in valid_mse if math.isfinite(v)]
     if not finite:
         raise NaluError("every candidate diverged (NaN/Inf); check the table's scale")
