@@ -182,6 +182,15 @@ def linear_baseline(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(coef)
 
 
+def _linear_text(target: str, names: list[str], coef: np.ndarray) -> str:
+    """``y = 2.1 * a - 0.3 * b + 4`` (4 significant digits)."""
+    text = ""
+    for c, name in [*zip(coef[:-1], names, strict=True), (coef[-1], "")]:
+        term = f"{abs(c):.4g}" + (f" * {name}" if name else "")
+        text += (f"-{term}" if c < 0 else term) if not text else (f" - {term}" if c < 0 else f" + {term}")
+    return f"{target} = {text}"
+
+
 def linear_predict(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.asarray(x @ coef[:-1] + coef[-1])
 
@@ -313,9 +322,7 @@ def fit(
     mlp = mlp_baseline(x_tr, y_tr, seed)
     baselines = {
         "linear": {
-            "formula": f"{target} = "
-            + " + ".join(f"{c:.4g} * {n}" for c, n in zip(coef[:-1], names, strict=True))
-            + f" + {coef[-1]:.4g}",
+            "formula": _linear_text(target, names, coef),
             **{k: _err(linear_predict(coef, x), y) for k, (x, y) in splits.items()},
         },
         "mlp": {"formula": None, **{k: _err(mlp(x), y) for k, (x, y) in splits.items()}},

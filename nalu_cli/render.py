@@ -473,13 +473,17 @@ def fit_view(report: dict[str, Any]) -> Group:
     parts: list[Any] = [table]
     if chosen["formula"]:
         fe = chosen["formula_errors"]
-        dev = chosen["deviation"]
+        exact = fe["valid"] is not None and fe["valid"]["rel_err"] < 1e-7
+        verdict = (
+            "it reproduces the validation rows exactly"
+            if exact
+            else f"its error is {_rel_text(fe['valid'])} on validation rows"
+        )
         parts.append(Text(f"formula: {chosen['formula']}", style="bold green"))
         parts.append(
             Text(
-                f"fit: the formula's error is {_rel_text(fe['valid'])} on validation rows and {_rel_text(fe['heldout'])}"
-                f" on held-out rows; largest weight deviation from it {dev:.3g}"
-                + ("" if dev is None or dev < 0.01 else " (noisy data, or not the exact formula)")
+                f"fit: {verdict} and {_rel_text(fe['heldout'])} on held-out rows (RMS error / RMS of the target);"
+                f" largest weight deviation from the formula's values {chosen['deviation']:.3g}"
             )
         )
     else:
