@@ -205,3 +205,20 @@ def test_bad_expression_is_one_error_line(tmp_path: Path) -> None:
     proc = run_nalu("train", "--op", "x0 ** x1", "--out", str(tmp_path / "s"))
     assert proc.returncode == 2 and proc.stderr.startswith("Error:") and "'x1' at column 7" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_formula_line_marks_approximate_and_exact() -> None:
+    from nalu_cli.render import formula_line
+
+    m = _model(["nmu"], [], 2)
+    with torch.no_grad():
+        m.layers[0].W.copy_(torch.tensor([[[0.997, 1.0]]]))
+    readout = read_formula(m, 0, _probe(2))
+    target = parse_expression("x0 * x1")
+    line = formula_line(formula_fields(readout, solved=False, target=target)).plain
+    assert (
+        line == "formula (approximate; largest deviation 0.003 at layer 1 (NMU) W[0,0]): y ≈ x0 * x1  (recovered: yes)"
+    )
+    assert formula_line(formula_fields(readout, solved=True, target=target)).plain.startswith(
+        "formula (exact): y = x0 * x1"
+    )
