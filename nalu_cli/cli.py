@@ -581,16 +581,10 @@ def fit(
         if widths is not None and units is None:
             raise ConfigError("--hidden needs --unit (without it the ladder of stacks is tried)")
         if units is not None:
-            from nalu_cli.config import ModelConfig
+            from nalu_cli.config import validate
 
-            try:
-                checked = ModelConfig.model_validate(
-                    {"unit": units if len(units) > 1 else units[0], "hidden": widths or []}
-                )
-            except Exception as err:  # pydantic's ValidationError: report its first message
-                msg = str(err).splitlines()
-                raise ConfigError(f"--unit/--hidden: {msg[2].strip() if len(msg) > 2 else msg[0]}") from None
-            units = checked.units()
+            model = {"unit": units if len(units) > 1 else units[0], "hidden": widths or []}
+            units = validate({"model": model}).model.units()  # ConfigError names a bad unit or layer count
         run_dir = out if out is not None else _default_fit_dir(target)
         if out is not None and (run_dir / FIT_JSON).exists() and not force:
             raise ConfigError(f"{str(run_dir)!r} already holds a fit; overwrite it with --force")

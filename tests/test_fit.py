@@ -126,3 +126,18 @@ def test_fit_end_to_end_ladder_cli_and_subprocess(tmp_path: Path) -> None:
     proc = run_nalu("fit", str(path), "--target", "nope", "--out", str(tmp_path / "b"))
     assert proc.returncode == 2 and proc.stderr.startswith("Error: no column 'nope'")
     assert not (tmp_path / "b").exists()
+
+
+def test_bad_unit_and_options_are_one_error_line(tmp_path: Path) -> None:
+    path = force_table(tmp_path / "t.csv", n=30)
+    for args, message in [
+        (["--unit", "nmuu"], "did you mean 'nmu'"),
+        (["--unit", "nmu,nau"], "unit lists 2 units"),
+        (["--hidden", "2"], "--hidden needs --unit"),
+        (["--holdout", "0.95"], "--holdout 0.95"),
+    ]:
+        result = runner.invoke(app, ["fit", str(path), "--target", "F", *args, "--out", str(tmp_path / "r")])
+        assert message in assert_error_line(result, codes=(2,)), args
+        assert not (tmp_path / "r").exists()
+    result = runner.invoke(app, ["eval", str(tmp_path), "--data", str(path)])
+    assert "not a fit run" in assert_error_line(result, codes=(2,))
