@@ -12,6 +12,7 @@ negated terms is written with one sign in front (``x0 * x0``, never ``(-x0) * (-
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,14 +59,15 @@ class _Deviation:
             self.value, self.at = abs(raw - snapped), where
 
 
-_DEV = _Deviation()  # replaced per read_formula call
+# The tracker of the read_formula call in progress (a context variable: safe across threads).
+_DEV: ContextVar[_Deviation] = ContextVar("formula_deviation")
 
 
 def _snap(value: float, allowed: tuple[float, ...], tol: float, where: str | None = None) -> float | None:
     best = min(allowed, key=lambda a: abs(a - value))
     snapped = best if abs(best - value) <= tol else None
     if where is not None:
-        _DEV.note(value, snapped, where)
+        _DEV.get().note(value, snapped, where)
     return snapped
 
 
@@ -199,8 +201,14 @@ def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tu
 @torch.no_grad()
 def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float = 0.05) -> Readout:
     """The formula of member ``member``; ``probe`` [M, B, I] feeds the gates of gated units."""
-    global _DEV
-    _DEV = _Deviation()
+    token = _DEV.set(_Deviation())
+    try:
+        return _read(model, member, probe, tol)
+    finally:
+        _DEV.reset(token)
+
+
+def _read(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float) -> Readout:
     n_inputs = probe.shape[-1]
     inputs = [Expr(f"x{i}", ATOM) for i in range(n_inputs)]
     layer_inputs = model.forward_with_inputs(probe)
@@ -246,7 +254,7 @@ def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: 
             return Readout(False, None, layers, reason)
         layers.append([e.text if e else None for e in outputs])
         inputs = [e for e in outputs if e is not None]
-    return Readout(True, f"y = {inputs[0].text}", layers, deviation=_DEV.value, deviation_at=_DEV.at)
+    return Readout(True, f"y = {inputs[0].text}", layers, deviation=_DEV.get().value, deviation_at=_DEV.get().at)
 
 
 def formula_fields(readout: Readout, solved: bool, target: Expression | None) -> dict[str, Any]:
