@@ -6,7 +6,7 @@ A run directory holds:
 - ``metrics.jsonl``    one JSON object per logging step.
 
 Every file is written to a temporary file in the same directory, fsynced, then renamed over the old one,
-so a reader (or a crash) sees either the old file or the new one, never half of one. Loading uses
+so a reader (or a crash) sees either the old file or the new one, never half of one (``files``). Loading uses
 ``torch.load(weights_only=True)``, which refuses any pickled object other than tensors and plain
 containers: a checkpoint can never run code.
 """
@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import torch
 
 from nalu_cli import __version__
 from nalu_cli.errors import CheckpointError
+from nalu_cli.files import atomic_write_bytes, temp_affixes
 
 FORMAT = "nalu-checkpoint"
 VERSION = 1
@@ -33,53 +32,16 @@ CONFIG_NAME = "config.yaml"
 METRICS_NAME = "metrics.jsonl"
 
 
-def _temp_affixes(name: str) -> tuple[str, str]:
-    """(prefix, suffix) of the temp files written on the way to file ``name``: ``.NAME.<random>.tmp``."""
-    return f".{name}.", ".tmp"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync the directory."""
-    path = Path(path)
-    directory = path.parent
-    prefix, suffix = _temp_affixes(path.name)
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(directory)
-
-
 def remove_stale_temps(directory: Path) -> None:
     """Delete the temp files a killed ``atomic_write_bytes`` left in a run directory.
 
-    Only call this while no other process writes to ``directory`` (a run directory has one writer).
+    Call it only while holding the run's lock (``run.RunLock``): another writer's temp file is not stale.
     """
     for name in (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME):
-        prefix, suffix = _temp_affixes(name)
+        prefix, suffix = temp_affixes(name)
         for tmp in Path(directory).glob(f"{prefix}*{suffix}"):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

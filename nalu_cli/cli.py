@@ -186,13 +186,38 @@ def guarded(fn: Callable[[], T]) -> T:
         fail(str(err), 1)
     except KeyboardInterrupt:
         fail("interrupted", 130)
-    except MemoryError:
-        fail("out of memory (try fewer seeds, samples or a smaller batch)", 1)
-    except Exception as err:  # never a traceback for the user; NALU_DEBUG=1 shows it
+    except OSError as err:  # a file the user named or a disk the user filled: say which and why
         if os.environ.get("NALU_DEBUG"):
             raise
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        fail(f"internal error: {type(err).__name__}: {first} (set NALU_DEBUG=1 for the traceback)", 1)
+        from nalu_cli.files import describe_os_error
+
+        fail(describe_os_error(err, "access"), 1)
+    except (MemoryError, RuntimeError) as err:
+        from nalu_cli.budget import allocation_failure
+
+        failure = allocation_failure(err, "this command")
+        if failure is None:
+            _internal(err)
+        fail(str(failure), 1)
+    except Exception as err:  # never a traceback for the user; NALU_DEBUG=1 shows it
+        _internal(err)
+
+
+def _internal(err: BaseException) -> NoReturn:
+    if os.environ.get("NALU_DEBUG"):
+        raise err
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    fail(f"internal error: {type(err).__name__}: {first} (set NALU_DEBUG=1 for the traceback)", 1)
+
+
+def warn_skipped(skipped: list[dict[str, str]]) -> None:
+    """One warning line per run a multi-run command could not read and left out."""
+    for item in skipped:
+        stderr.print(
+            f"[yellow]Warning:[/] skipped {escape(item['run'])}: {escape(item['error'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def emit_json(report: dict[str, Any]) -> None:
@@ -249,15 +274,26 @@ def interrupt_flag() -> Iterator[dict[str, int]]:
             signal.signal(s, h)
 
 
-def _default_run_dir(op: str, unit: str, seed: int) -> Path:
-    from nalu_cli.tasks import op_slug  # an expression op becomes a file-name-safe label
+def _training_progress(total: int) -> tuple[Any, Callable[[int, int, float], None]]:
+    """A progress bar for training on stderr (terminals only, not with --quiet) and its update callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    base = Path("runs") / f"{op_slug(op)}-{unit}-s{seed}"
-    candidate, n = base, 1
-    while candidate.exists():
-        candidate = base.with_name(f"{base.name}-{n}")
-        n += 1
-    return candidate
+    progress = Progress(
+        TextColumn("[bold]training[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=not stderr.is_terminal or options["quiet"],
+        transient=True,
+    )
+    task_id = progress.add_task("train", total=total, loss="-")
+
+    def on_progress(step: int, total: int, loss: float) -> None:
+        progress.update(task_id, completed=step, loss=f"{loss:.3g}")
+
+    return progress, on_progress
 
 
 @app.command()
@@ -307,9 +343,13 @@ def train(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override any config key, e.g. --set train.regularizer.scale=1.")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/OP-UNIT-sSEED).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its directory.")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing run directory given with --out.")] = False,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory (default runs/OP-UNIT-sSEED).")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run: its directory (or the checkpoint.pt in it).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace the run in --out (swapped in whole at the new run's first checkpoint).")
+    ] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.", min=1)] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
@@ -328,13 +368,12 @@ def train(
 
     def body() -> None:
         from nalu_cli import config as cfgmod
-        from nalu_cli.checkpoint import CHECKPOINT_NAME, find_checkpoint, load_checkpoint
-        from nalu_cli.errors import CheckpointError, ConfigError
+        from nalu_cli.errors import ConfigError
         from nalu_cli.reports import train_report
+        from nalu_cli.run import Run
         from nalu_cli.train import train as run_training
 
-        overrides: dict[str, Any] = {}
-        flag_values = {
+        flags: dict[str, Any] = {
             "task.op": op,
             "task.mode": mode,
             "train.steps": steps,
@@ -343,99 +382,43 @@ def train(
             "train.seed": seed,
             "train.restarts": restarts,
             "train.device": device,
+            "task.interpolation": interpolation,
+            "task.extrapolation": extrapolation,
         }
-        overrides.update({k: v for k, v in flag_values.items() if v is not None})
+        overrides = {k: v for k, v in flags.items() if v is not None}
         if unit is not None:
             units = [u.strip() for u in unit.split(",") if u.strip()]
             overrides["model.unit"] = units[0] if len(units) == 1 else units
         if hidden is not None:
-            try:
-                overrides["model.hidden"] = [int(h) for h in hidden.split(",") if h.strip()]
-            except ValueError:
-                raise ConfigError(
-                    f"--hidden {hidden!r} must be integers separated by commas, such as 2 or 4,4"
-                ) from None
+            overrides["model.hidden"] = cfgmod.hidden_option(hidden)
         if seeds is not None:
-            try:
-                parsed = cfgmod.parse_seeds(seeds)
-            except ValueError as err:
-                raise ConfigError(f"--seeds: {err}") from None
-            if seeds.strip().isdigit():  # N means N seeds starting at --seed (default 0)
-                start = seed or 0
-                parsed = list(range(start, start + int(seeds)))
-                if not parsed:
-                    raise ConfigError("--seeds must be at least 1")
-            overrides["train.seeds"] = parsed
-        if interpolation is not None:
-            overrides["task.interpolation"] = interpolation
-        if extrapolation is not None:
-            overrides["task.extrapolation"] = extrapolation
-        for item in set_ or []:
-            key, value = cfgmod.parse_assignment(item)
-            overrides[key] = value
+            overrides["train.seeds"] = cfgmod.seeds_option(seeds, seed or 0)
+        overrides |= dict(cfgmod.parse_assignment(item) for item in set_ or [])
 
         if resume is not None:
-            allowed = {"train.steps", "train.device"}
-            extra = sorted(set(overrides) - allowed)
-            if extra or config is not None or preset is not None:
+            if out is not None or force:
+                raise ConfigError("--resume continues the run in its own directory; leave out --out and --force")
+            if config is not None or preset is not None:
                 raise ConfigError("--resume continues a run with its own config; only --steps and --device may change")
-            ckpt = find_checkpoint(resume)
-            data = load_checkpoint(ckpt)
-            try:
-                resolved = cfgmod.validate(cfgmod.deep_merge(data["config"], {}))
-            except ConfigError as err:
-                raise CheckpointError(f"{str(ckpt)!r} holds an invalid config: {err}") from None
-            for key, value in overrides.items():
-                section, name = key.split(".")
-                setattr(getattr(resolved, section), name, value)
-            resolved = cfgmod.validate(resolved.to_dict())
-            run_dir = ckpt.parent
+            writer = Run.resume(resume, overrides)
         else:
             file_data = cfgmod.load_yaml(config) if config is not None else None
-            resolved = cfgmod.resolve(file_data, overrides, preset)
-            if out is None:
-                run_dir = _default_run_dir(
-                    resolved.task.op, "-".join(dict.fromkeys(resolved.model.units())), resolved.train.seed_list()[0]
-                )
-            else:
-                run_dir = out
-                if (run_dir / CHECKPOINT_NAME).exists() and not force:
-                    raise ConfigError(
-                        f"{str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or overwrite it with --force"
-                    )
-                if run_dir.exists() and not run_dir.is_dir():
-                    raise ConfigError(f"--out {str(run_dir)!r} is a file, not a directory")
-
-        if options["verbose"]:
+            writer = Run.create(cfgmod.resolve(file_data, overrides, preset), out, force=force)
+        with writer:
+            assert writer.config is not None
+            resolved, run_dir = writer.config, writer.run.path
             detail(f"resolved config ({'resumed' if resume is not None else 'new run'} in {run_dir}):")
             detail(cfgmod.dump_yaml(resolved).rstrip())
 
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        progress = Progress(
-            TextColumn("[bold]training[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeRemainingColumn(),
-            console=stderr,
-            disable=not stderr.is_terminal or options["quiet"],
-            transient=True,
-        )
-        with progress, interrupt_flag() as interrupted:
-            task_id = progress.add_task("train", total=resolved.train.steps, loss="-")
-
-            def on_progress(step: int, total: int, loss: float) -> None:
-                progress.update(task_id, completed=step, loss=f"{loss:.3g}")
-
-            result = run_training(
-                resolved,
-                run_dir,
-                resume=resume is not None,
-                progress=on_progress,
-                should_stop=lambda: bool(interrupted["signal"]),
-                checkpoint_every=checkpoint_every,
-            )
+            progress, on_progress = _training_progress(resolved.train.steps)
+            with progress, interrupt_flag() as interrupted:
+                result = run_training(
+                    resolved,
+                    writer,
+                    progress=on_progress,
+                    should_stop=lambda: bool(interrupted["signal"]),
+                    checkpoint_every=checkpoint_every,
+                )
         report = train_report(result)
         for warning in result.warnings:
             stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
@@ -457,16 +440,13 @@ def train(
 
             stdout.print(train_summary(report))
             if show_text_plots():
-                from nalu_cli.checkpoint import read_metrics
                 from nalu_cli.render import train_text_plot
 
-                curve = train_text_plot(read_metrics(run_dir))
+                curve = train_text_plot(writer.run.metrics())
                 if curve is not None:
                     stdout.print(curve)
-        from nalu_cli.checkpoint import CONFIG_NAME, METRICS_NAME
-
-        for name in (CONFIG_NAME, CHECKPOINT_NAME, METRICS_NAME):
-            detail(f"wrote {run_dir / name}")
+        for path in (writer.run.config_path, writer.run.checkpoint_path, writer.run.metrics_path):
+            detail(f"wrote {path}")
 
     guarded(body)
 
@@ -749,6 +729,7 @@ def compare(
         from nalu_cli.reports import compare_report
 
         report = compare_report(list(runs))
+        warn_skipped(report["skipped"])
         if as_json:
             emit_json(report)
         else:
@@ -802,6 +783,7 @@ def plot(
         check_output(out)
         import_pyplot()  # fail before the evaluation when matplotlib is missing
         report = plot_report(list(runs), _parse_floats(factors, "--factors"), samples, metric)
+        warn_skipped(report["skipped"])
         for r in report["runs"]:
             detail(f"{r['run']}: {len(r['history'])} log lines, {len(r['ladder'])} factors × {r['samples']} samples")
         save_figure(report, out)
@@ -840,17 +822,21 @@ def export_tb(
     """
 
     def body() -> None:
-        from nalu_cli.checkpoint import find_checkpoint
+        from nalu_cli.reports import each_run
+        from nalu_cli.run import Run
         from nalu_cli.tbexport import export_run
 
-        exports = []
-        for run in runs:
-            run_dir = find_checkpoint(run).parent
-            target = out / run_dir.name if out is not None else run_dir / "tensorboard"
-            exports.append(export_run(run, target))
-            for f in exports[-1]["files"]:
+        def one(run: Path) -> dict[str, Any]:
+            run_dir = Run.open(run).path
+            return export_run(run, out / run_dir.name if out is not None else run_dir / "tensorboard")
+
+        done, skipped = each_run(list(runs), one)
+        exports = [e for _, e in done]
+        for e in exports:
+            for f in e["files"]:
                 detail(f"wrote {f['path']} ({f['points']} points)")
-        report = {"command": "export-tb", "exports": exports}
+        warn_skipped(skipped)
+        report = {"command": "export-tb", "exports": exports, "skipped": skipped}
         if as_json:
             emit_json(report)
         else:
@@ -905,7 +891,7 @@ def benchmark(
     def body() -> None:
         from nalu_cli import config as cfgmod
         from nalu_cli.benchmark import parse_range_sets, run_benchmark, to_csv
-        from nalu_cli.checkpoint import atomic_write_bytes
+        from nalu_cli.files import atomic_write_bytes
         from nalu_cli.render import benchmark_table
 
         extra: dict[str, Any] = {}
@@ -965,7 +951,12 @@ def sweep(
         int | None, typer.Option(help="Tasks at once on this machine (default: its CPU count).", min=1, max=4096)
     ] = None,
     retries: Annotated[
-        int, typer.Option(help="Ray: re-run a task whose worker or node died up to N times.", min=0, max=100)
+        int,
+        typer.Option(
+            help="Re-run a task whose worker process (or Ray node) died, killed or out of memory, up to N times.",
+            min=0,
+            max=100,
+        ),
     ] = 3,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep directory (default sweeps/GRID-NAME).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
@@ -1008,7 +999,7 @@ def sweep(
             import_ray()  # fail before anything else when Ray is missing
             runner = RayExecutor(address, retries=retries, workers=workers)
         else:
-            runner = sweepmod.LocalExecutor(workers)
+            runner = sweepmod.LocalExecutor(workers, retries=retries)
         detail(
             f"{len(spec.ops)} ops × {len(spec.units)} units × {len(spec.ranges or [None])} range pairs,"
             f" {spec.seeds} seeds in blocks of {spec.seed_block}, {spec.steps} steps → {sweep_dir}"
@@ -1067,8 +1058,18 @@ def sweep(
     guarded(body)
 
 
+def _tolerate_narrow_encodings() -> None:
+    """With PYTHONIOENCODING=ascii (or a latin-1 terminal) characters like · and → print as ? instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            with suppress(Exception):
+                stream.reconfigure(errors="replace")
+
+
 def main() -> None:
     """Console-script entry point."""
+    _tolerate_narrow_encodings()
     try:
         app()
     except KeyboardInterrupt:

@@ -198,6 +198,8 @@ class TrainConfig(_Section):
     seeds: list[int] | None = None
     restarts: int = Field(1, ge=1, le=100_000)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Memory budget in GB for this run (budget.check_memory); None: $NALU_MAX_MEMORY_GB or the default.
+    max_memory_gb: float | None = Field(None, gt=0.0, le=1e6, allow_inf_nan=False)
     dtype: Literal["float32", "float64"] = "float32"
     log_every: int = Field(100, ge=1)
     valid_samples: int = Field(1000, ge=1, le=10**7)
@@ -275,6 +277,8 @@ class Config(_Section):
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ranges as lists), suitable for YAML, JSON and checkpoints."""
         data = self.model_dump(mode="python")
+        if data["train"]["max_memory_gb"] is None:
+            del data["train"]["max_memory_gb"]  # unset: the same config text (and sweep task keys) as before
         for key in ("interpolation", "extrapolation"):
             data["task"][key] = [list(iv) for iv in data["task"][key]]
         return data
@@ -283,6 +287,39 @@ class Config(_Section):
         t, m = self.task, self.model
         units = "+".join(m.units())
         return f"{t.op} ({t.mode}) · {units} · train {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
+
+
+def seeds_option(text: str, start: int = 0) -> list[int]:
+    """``--seeds``: ``N`` (N seeds from ``start``), ``A-B`` or ``a,b,c``; the count is checked before any list
+    is built, so ``--seeds 1000000000`` or ``99999999999999999999`` fails at once (``ConfigError``)."""
+    from nalu_cli import budget
+
+    text = text.strip()
+    if text.isdigit():
+        count = int(text)
+        if count < 1:
+            raise ConfigError("--seeds must be at least 1")
+        if count > budget.MAX_SEEDS:
+            raise ConfigError(f"--seeds {text}: at most {budget.MAX_SEEDS} seeds in one run")
+        if start + count - 1 > MAX_SEED:
+            raise ConfigError(f"--seeds {text} from seed {start}: seeds must be between 0 and {MAX_SEED}")
+        return list(range(start, start + count))
+    if len(text) > 20 * budget.MAX_SEEDS:
+        raise ConfigError(f"--seeds: at most {budget.MAX_SEEDS} seeds in one run")
+    try:
+        return parse_seeds(text)
+    except ValueError as err:
+        raise ConfigError(f"--seeds: {err}") from None
+
+
+def hidden_option(text: str) -> list[int]:
+    """``--hidden``: ``2`` or ``4,4`` (empty: no hidden layer); sizes are bounded by the model config."""
+    if len(text) > 1000:
+        raise ConfigError("--hidden: at most 16 hidden layers")
+    try:
+        return [int(h) for h in text.split(",") if h.strip()]
+    except ValueError:
+        raise ConfigError(f"--hidden {text!r} must be integers separated by commas, such as 2 or 4,4") from None
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -365,25 +402,123 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a dict; ``ConfigError`` for unreadable or malformed files."""
-    p = Path(path)
+class YamlBoundsError(ConfigError):
+    """YAML input over one of the bounds in ``budget`` (size, nesting depth, aliases, expanded size)."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses deep nesting and alias bombs while composing, before constructing.
+
+    PyYAML shares an aliased node instead of copying it, but everything after loading (merging, validation,
+    JSON) walks the expanded tree: 600 bytes of nested aliases become billions of nodes. So the composed
+    node graph is measured with every alias expanded (memoised, so measuring is cheap) and refused past
+    ``MAX_YAML_NODES``; more than ``MAX_YAML_ALIASES`` aliases or ``MAX_YAML_DEPTH`` levels are refused too.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        from nalu_cli import budget
+
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > budget.MAX_YAML_ALIASES:
+                raise YamlBoundsError(f"more than {budget.MAX_YAML_ALIASES} aliases (*name)")
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > budget.MAX_YAML_DEPTH:
+            raise YamlBoundsError(f"nested more than {budget.MAX_YAML_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """Nodes in the tree under ``node`` with aliases expanded (``YamlBoundsError`` for a recursive alias)."""
+    from nalu_cli import budget
+
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise YamlBoundsError("an alias refers to a node that contains it (recursive structure)")
+    open_nodes.add(key)
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, sizes, open_nodes)
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _expanded_size(k, sizes, open_nodes) + _expanded_size(v, sizes, open_nodes)
+    if total > budget.MAX_YAML_NODES:
+        raise YamlBoundsError(f"more than {budget.MAX_YAML_NODES:,} values once its aliases are expanded")
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
+def safe_load_bounded(text: str) -> Any:
+    """``yaml.safe_load`` within the YAML bounds of ``budget`` (``YamlBoundsError`` past them;
+    ``yaml.YAMLError`` for malformed text)."""
+    loader = _BoundedLoader(text)
     try:
-        text = p.read_text(encoding="utf-8")
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise YamlBoundsError("nested too deeply") from None
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_text_capped(path: Path, what: str, limit: int | None = None) -> str:
+    """The UTF-8 text of ``path``, refusing more than ``limit`` bytes (default ``MAX_YAML_BYTES``) without
+    reading further: ``--config /dev/zero`` fails at once. ``ConfigError`` for every problem."""
+    from nalu_cli import budget
+
+    cap = budget.MAX_YAML_BYTES if limit is None else limit
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(cap + 1)
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(p)!r} not found") from None
+        raise ConfigError(f"{what} {str(path)!r} not found") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {str(p)!r} is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
+        raise ConfigError(f"{what} {str(path)!r} is a directory") from None
     except OSError as err:
-        raise ConfigError(f"cannot read config file {str(p)!r}: {err.strerror}") from None
+        raise ConfigError(f"cannot read {what} {str(path)!r}: {err.strerror}") from None
+    if len(raw) > cap:
+        raise ConfigError(f"{what} {str(path)!r} is larger than {cap:,} bytes")
     try:
-        data = yaml.safe_load(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text") from None
+
+
+def load_yaml_file(path: str | Path, what: str) -> Any:
+    """A YAML file's data within the bounds (``ConfigError`` naming ``what`` and the problem)."""
+    p = Path(path)
+    text = read_text_capped(p, what)
+    try:
+        return safe_load_bounded(text)
+    except YamlBoundsError as err:
+        raise YamlBoundsError(f"{what} {str(p)!r} is refused: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {str(p)!r} is not valid YAML{where}") from None
+        raise ConfigError(f"{what} {str(p)!r} is not valid YAML{where}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict; ``ConfigError`` for unreadable, oversized or malformed files."""
+    p = Path(path)
+    data = load_yaml_file(p, "config file")
     if data is None:
         raise ConfigError(f"config file {str(p)!r} is empty")
     if not isinstance(data, dict):
@@ -410,8 +545,14 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r} must be KEY=VALUE, such as train.lr=0.01")
+    from nalu_cli import budget
+
+    if len(raw.encode("utf-8", "surrogatepass")) > budget.MAX_SET_BYTES:
+        raise ConfigError(f"--set {key}: the value is longer than {budget.MAX_SET_BYTES:,} bytes")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load_bounded(raw) if raw.strip() else ""
+    except YamlBoundsError as err:
+        raise ConfigError(f"--set {key}: the value is refused: {err}") from None
     except yaml.YAMLError:
         value = raw
     return key, value

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from nalu_cli import rng
-from nalu_cli.errors import ConfigError
+from nalu_cli.errors import ConfigError, NaluError
 from nalu_cli.evaluate import evaluate_range, ladder_ranges
 from nalu_cli.formula import formula_fields, read_formula
+from nalu_cli.run import Run
 from nalu_cli.tasks import Ranges, check_domain, format_ranges, target_expression
-from nalu_cli.train import Trainer, TrainResult, load_run
+from nalu_cli.train import Trainer, TrainResult
+
+T = TypeVar("T")
 
 
 def _selected(trainer: Trainer, data: dict[str, Any]) -> list[tuple[int, int, int]]:
@@ -99,7 +103,7 @@ def _eval_ranges(
 
 def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | None) -> dict[str, Any]:
     """Errors of a run on its own interpolation/extrapolation ranges or on the ``ranges`` given."""
-    trainer, data = load_run(run)
+    trainer, data = Run.open(run).load()
     if ranges:
         _check_ranges(trainer, ranges)
         labelled = [({"name": "custom"}, r) for r in ranges]
@@ -121,7 +125,7 @@ def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | Non
 
 def extrapolate_report(run: str | Path, factors: list[float] | None, samples: int | None) -> dict[str, Any]:
     """Errors on the interpolation range scaled by each factor (×1, ×10, ×100, ×1000 by default)."""
-    trainer, data = load_run(run)
+    trainer, data = Run.open(run).load()
     ladder = ladder_ranges(trainer.task, factors or trainer.config.eval.ladder)
     _check_ranges(trainer, [r for _, r in ladder])
     n = samples or trainer.config.eval.samples
@@ -142,7 +146,7 @@ def _matrix(t: torch.Tensor) -> list[Any]:
 
 def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None = None) -> dict[str, Any]:
     """Effective weights (and raw parameters with ``raw``), mean gates and the formula per seed."""
-    trainer, data = load_run(run)
+    trainer, data = Run.open(run).load()
     selected = _selected(trainer, data)
     if seeds is not None:
         unknown = [s for s in seeds if s not in trainer.members.seeds]
@@ -212,13 +216,22 @@ def runs_report(directory: str | Path, sort: str = "name", reverse: bool = False
 
 def compare_report(runs: list[str | Path]) -> dict[str, Any]:
     """The config keys that differ between ``runs`` and each run's stored results, side by side."""
-    from nalu_cli.runs import config_differences, run_config, summarize_results
+    from nalu_cli.errors import CheckpointError
+    from nalu_cli.runs import config_differences, malformed_results, summarize_results
 
     if len(runs) < 2:
         raise ConfigError("compare needs at least two runs")
+
+    def one(run: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        config, data = Run.open(run).compare_config()
+        problem = malformed_results(data.get("results") or [])
+        if problem is not None:
+            raise CheckpointError(f"{str(run)!r}: checkpoint is malformed: {problem}")
+        return config, data
+
     configs, rows = [], []
-    for run in runs:
-        config, data = run_config(Path(run))
+    readable, skipped = each_run(runs, one, need=2)
+    for run, (config, data) in readable:
         configs.append(config)
         results = [r for r in data.get("results") or [] if isinstance(r, dict)]
         rows.append(
@@ -236,7 +249,31 @@ def compare_report(runs: list[str | Path]) -> dict[str, Any]:
     for r in rows:  # two runs with one directory name (a/run, b/run) need their paths to be told apart
         if names.count(r["name"]) > 1:
             r["name"] = r["run"]
-    return {"command": "compare", "differences": config_differences(configs), "runs": rows}
+    return {"command": "compare", "differences": config_differences(configs), "runs": rows, "skipped": skipped}
+
+
+def each_run(
+    runs: list[Any], fn: Callable[[Any], T], need: int = 1
+) -> tuple[list[tuple[Any, T]], list[dict[str, str]]]:
+    """``fn(run)`` for each run, skipping runs that cannot be read (broken checkpoint, disagreeing files).
+
+    Returns ((run, result) pairs, skipped runs as ``{"run", "error"}``). When fewer than ``need`` runs could
+    be read, nothing can be done: the first failure is raised as it is. Usage errors are never skipped.
+    """
+    done: list[tuple[Any, T]] = []
+    skipped: list[dict[str, str]] = []
+    first: NaluError | None = None
+    for run in runs:
+        try:
+            done.append((run, fn(run)))
+        except ConfigError:
+            raise
+        except NaluError as err:
+            first = first or err
+            skipped.append({"run": str(run), "error": str(err)})
+    if len(done) < need and first is not None:
+        raise first
+    return done, skipped
 
 
 def _describe_config(config: dict[str, Any]) -> str:
@@ -276,18 +313,16 @@ def plot_report(
     The error curve evaluates the run on its interpolation range scaled by many factors (log-spaced across
     the run's ladder unless ``factors`` are given); magnitude is the largest |input| of each scaled range.
     """
-    from nalu_cli.checkpoint import find_checkpoint, read_metrics
-
     if metric not in PLOT_METRICS:
         from nalu_cli.config import did_you_mean
 
         raise ConfigError(
             f"unknown metric {metric!r}{did_you_mean(metric, PLOT_METRICS)} (choose from {', '.join(PLOT_METRICS)})"
         )
-    out = []
-    for run in runs:
-        ckpt = find_checkpoint(run)
-        trainer, data = load_run(run)
+
+    def one(run: str | Path) -> dict[str, Any]:
+        opened = Run.open(run)
+        trainer, data = opened.load()
         run_factors = factors or plot_factors(trainer.config.eval.ladder)
         ladder = ladder_ranges(trainer.task, run_factors)
         _check_ranges(trainer, [r for _, r in ladder])
@@ -304,7 +339,7 @@ def plot_report(
             point["solved"] = sum(1 for s in seeds if s["ranges"][i]["solved"])
             points.append(point)
         history = []
-        for line in read_metrics(ckpt.parent):
+        for line in opened.metrics():
             if "loss_median" not in line:
                 continue  # e.g. the line a diverged run writes
             item = {k: line.get(k) for k in ("step", "loss_median", "valid_mse_median", "extrap_mse_median")}
@@ -314,22 +349,23 @@ def plot_report(
                 item["loss_min"] = min(finite) if finite else None
                 item["loss_max"] = max(finite) if finite else None
             history.append(item)
-        out.append(
-            {
-                "run": str(run),
-                "label": ckpt.parent.name,
-                "describe": trainer.config.describe(),
-                "step": data["step"],
-                "seeds": len(seeds),
-                "samples": n,
-                "interpolation": [list(iv) for iv in trainer.task.interpolation],
-                "train_magnitude": top,
-                "history": history,
-                "ladder": points,
-            }
-        )
+        return {
+            "run": str(run),
+            "label": opened.name,
+            "describe": trainer.config.describe(),
+            "step": data["step"],
+            "seeds": len(seeds),
+            "samples": n,
+            "interpolation": [list(iv) for iv in trainer.task.interpolation],
+            "train_magnitude": top,
+            "history": history,
+            "ladder": points,
+        }
+
+    readable, skipped = each_run(runs, one)
+    out = [r for _, r in readable]
     labels = [r["label"] for r in out]
     for r in out:  # two runs with one directory name (a/run, b/run) need their paths to be told apart
         if labels.count(r["label"]) > 1:
             r["label"] = r["run"]
-    return {"command": "plot", "metric": metric, "runs": out}
+    return {"command": "plot", "metric": metric, "runs": out, "skipped": skipped}

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import os
 import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, load_checkpoint
+from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME
 from nalu_cli.errors import CheckpointError, ConfigError, NaluError
+from nalu_cli.run import Run
 
 RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME)
 MAX_DEPTH = 4  # how deep `nalu runs DIR` looks for run directories below DIR
@@ -26,7 +28,7 @@ SORT_KEYS = ("name", "date", "op", "unit", "steps", "interp", "extrap", "solved"
 
 def is_run_dir(path: Path) -> bool:
     """A directory holding any file a training run writes."""
-    return path.is_dir() and any((path / name).exists() for name in RUN_FILES)
+    return path.is_dir() and any(os.path.lexists(path / name) for name in RUN_FILES)
 
 
 def find_run_dirs(directory: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
@@ -42,17 +44,33 @@ def find_run_dirs(directory: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
         return [directory]
     found: list[Path] = []
     frontier = [directory]
+    seen = {_identity(directory)}
     for _ in range(max_depth):
         children: list[Path] = []
         for parent in frontier:
             try:
-                entries = sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+                # Symbolic links are never followed: they could lead out of the tree, or back into it (loops).
+                entries = sorted(
+                    p for p in parent.iterdir() if not p.name.startswith(".") and not p.is_symlink() and p.is_dir()
+                )
             except OSError:
                 continue  # unreadable directory: nothing to list there
             for entry in entries:
+                identity = _identity(entry)
+                if identity in seen:
+                    continue  # a bind mount or hard-linked directory seen before
+                seen.add(identity)
                 (found if is_run_dir(entry) else children).append(entry)
         frontier = children
     return sorted(found)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (-1, id(path))
+    return (st.st_dev, st.st_ino)
 
 
 def _median(values: list[float]) -> float:
@@ -80,12 +98,39 @@ def _float(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
+def _mse(result: dict[str, Any], key: str) -> float:
+    section = result.get(key)
+    return _float(section.get("mse")) if isinstance(section, dict) else math.nan
+
+
+def malformed_results(results: Any) -> str | None:
+    """Why stored per-seed results cannot be summarised (None when they can)."""
+    if not isinstance(results, list):
+        return "its stored results are not a list"
+    for r in results:
+        if not isinstance(r, dict):
+            return "a stored result is not a mapping"
+        for key in ("interpolation", "extrapolation"):
+            section = r.get(key)
+            if not isinstance(section, dict):
+                return f"a stored result has no {key} errors"
+            mse = section.get("mse")
+            if not isinstance(mse, (int, float)) or isinstance(mse, bool):
+                return f"a stored {key} error is {type(mse).__name__}, not a number"
+        if r.get("solved_at") is not None and (not isinstance(r["solved_at"], int) or isinstance(r["solved_at"], bool)):
+            return "a stored solved-at step is not a whole number"
+        if not isinstance(r.get("formula"), (str, type(None))):
+            return "a stored formula is not text"
+    return None
+
+
 def summarize_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate per-seed result dicts: median errors, solved count, median solved-at, common formula."""
-    interp = [_float((r.get("interpolation") or {}).get("mse")) for r in results]
-    extrap = [_float((r.get("extrapolation") or {}).get("mse")) for r in results]
+    results = [r for r in results if isinstance(r, dict)]
+    interp = [_mse(r, "interpolation") for r in results]
+    extrap = [_mse(r, "extrapolation") for r in results]
     solved_at = [r["solved_at"] for r in results if isinstance(r.get("solved_at"), int)]
-    formulas = Counter(r.get("formula") for r in results)
+    formulas = Counter(r.get("formula") if isinstance(r.get("formula"), str) else None for r in results)
     formula, count = formulas.most_common(1)[0] if formulas else (None, 0)
     return {
         "interp_mse": _median(interp),
@@ -132,7 +177,9 @@ def summarize_run(path: Path, root: Path | None = None) -> dict[str, Any]:
         row["error"] = f"no {CHECKPOINT_NAME} (training never saved a checkpoint, or it was deleted)"
         return row
     try:
-        data = load_checkpoint(ckpt)
+        opened = Run.open(path)
+        data = opened.data()
+        opened.config()  # valid, and agreeing with config.yaml
         config = data["config"]
         task, train = _section(config, "task"), _section(config, "train")
         seeds = data["seeds"]
@@ -145,7 +192,11 @@ def summarize_run(path: Path, root: Path | None = None) -> dict[str, Any]:
             steps=int(data["step"]),
             total_steps=int(train["steps"]) if isinstance(train.get("steps"), int) else None,
         )
-        results = [r for r in data.get("results") or [] if isinstance(r, dict)]
+        stored = data.get("results") or []
+        problem = malformed_results(stored)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint is malformed: {problem}")
+        results = list(stored)
     except CheckpointError as err:
         row["error"] = str(err)
         return row
@@ -231,22 +282,3 @@ def config_differences(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
         for k in keys
         if any(f.get(k, MISSING) != flat[0].get(k, MISSING) for f in flat)
     }
-
-
-def run_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config as stored, with the effective seeds, restarts and steps done; raw checkpoint data).
-
-    The whole checkpoint is checked (config valid, weights matching it and finite), as ``eval`` would:
-    a comparison never shows a run that could not be loaded.
-    """
-    from nalu_cli.train import load_run
-
-    _, data = load_run(path)
-    config = {k: dict(v) if isinstance(v, dict) else v for k, v in data["config"].items()}
-    train = dict(config.get("train") or {})
-    seeds = data["seeds"]
-    # train.seed / train.seeds are two spellings of one thing; compare the effective list.
-    train.pop("seed", None)
-    train["seeds"] = list(seeds.get("seeds", []))
-    config["train"] = train
-    return config, data

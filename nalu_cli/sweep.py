@@ -20,21 +20,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nalu_cli import __version__
+from nalu_cli import __version__, budget
 from nalu_cli import config as cfgmod
 from nalu_cli.benchmark import (
     RANGE_SETS,
@@ -68,7 +71,9 @@ GRID_DEFAULTS: dict[str, Any] = {
     "tuned": True,
     "set": {},
 }
-GRID_KEYS = ("preset", "ops", "units", "ranges", "seeds", "seed_block", "steps", "restarts", "tuned", "set")
+GRID_KEYS = (
+    "preset", "ops", "units", "ranges", "seeds", "seed_block", "steps", "restarts", "tuned", "set", "max_tasks",
+)  # fmt: skip
 # Keys the grid itself decides in every task; `set:` may not change them.
 GRID_OWNED = {
     "task.op": "ops",
@@ -124,22 +129,7 @@ class Grid:
 def load_grid(path: str | Path) -> Grid:
     """Read and validate a grid YAML file (``ConfigError`` listing every problem)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"grid file {str(p)!r} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"grid file {str(p)!r} is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"grid file {str(p)!r} is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read grid file {str(p)!r}: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"grid file {str(p)!r} is not valid YAML{where}") from None
+    data = cfgmod.load_yaml_file(p, "grid file")  # size, depth and alias bounds (budget)
     if data is None:
         raise ConfigError(f"grid file {str(p)!r} is empty")
     if not isinstance(data, dict):
@@ -147,44 +137,36 @@ def load_grid(path: str | Path) -> Grid:
     return validate_grid(data)
 
 
-def _integer(data: dict[str, Any], key: str, low: int, high: int, problems: list[str]) -> int:
-    """``data[key]`` as an int in [low, high]; YAML strings such as '2e4' are accepted when integral."""
-    value = data.get(key, GRID_DEFAULTS.get(key))
+def _whole(value: Any, low: int, high: int) -> int:
+    """A whole number in [low, high]; YAML strings such as '2e4' are accepted when integral."""
     number: float | None = None
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, (float, str)):
+    elif isinstance(value, (float, str)) and not isinstance(value, bool):
         try:
             number = float(value)
         except ValueError:
             number = None
-    if number is None or number != number or number in (float("inf"), float("-inf")) or not float(number).is_integer():
-        problems.append(f"{key}: must be a whole number, not {value!r}")
-        return low
+    if number is None or not math.isfinite(number) or not float(number).is_integer():
+        raise ValueError(f"must be a whole number, not {value!r}")
     if not low <= number <= high:
-        problems.append(f"{key}: must be between {low} and {high}, not {int(number)}")
-        return low
+        raise ValueError(f"must be between {low} and {high}, not {int(number)}")
     return int(number)
 
 
-def _names(data: dict[str, Any], key: str, choices: tuple[str, ...], problems: list[str]) -> list[str]:
-    value = data.get(key)
-    if value is None:
-        problems.append(f"{key}: missing; give a list such as [{', '.join(choices[:2])}]")
-        return []
+def _names(value: Any, key: str, choices: tuple[str, ...]) -> list[str]:
     items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
-        problems.append(f"{key}: must be a non-empty list of names from {', '.join(choices)}")
-        return []
-    for name in items:
-        if name not in choices:
-            problems.append(
-                f"{key}: unknown {key[:-1]} {name!r}{cfgmod.did_you_mean(name, choices)} (choose from {', '.join(choices)})"
-            )
+        raise ValueError(f"must be a non-empty list of names from {', '.join(choices)}")
+    problems = [
+        f"unknown {key[:-1]} {name!r}{cfgmod.did_you_mean(name, choices)} (choose from {', '.join(choices)})"
+        for name in items
+        if name not in choices
+    ]
     if len(set(items)) != len(items):
-        problems.append(f"{key}: {sorted({n for n in items if items.count(n) > 1})} listed twice")
+        problems.append(f"{sorted({n for n in items if items.count(n) > 1})} listed twice")
+    if problems:
+        raise ValueError(_SEP.join(problems))
     return list(items)
 
 
@@ -198,98 +180,202 @@ def _range_text(value: Any) -> str:
     return ";".join(f"{num(lo)},{num(hi)}" for lo, hi in ranges)
 
 
-def _range_pairs(value: Any, problems: list[str]) -> list[tuple[str, str]] | None:
+def _range_pairs(value: Any) -> list[tuple[str, str]] | None:
     """``mistry2021``, ``'1,2:2,6'`` or a list of those and of ``[interp, extrap]`` pairs."""
     if value is None:
         return None
     items = value if isinstance(value, list) else [value]
     if not items:
-        problems.append("ranges: empty; leave it out to use the preset's ranges")
-        return None
+        raise ValueError("empty; leave it out to use the preset's ranges")
     pairs: list[tuple[str, str]] = []
+    problems: list[str] = []
     for item in items:
         if isinstance(item, str):
             try:
                 pairs += parse_range_sets([item]) or []
             except ConfigError as err:
-                problems += [f"ranges: {p.removeprefix('--ranges ')}" for p in err.problems]
+                problems += [p.removeprefix("--ranges ") for p in err.problems]
             continue
         if isinstance(item, (list, tuple)) and len(item) == 2:
             try:
                 pairs.append((_range_text(item[0]), _range_text(item[1])))
             except ValueError as err:
-                problems.append(f"ranges: {item!r}: {err}")
+                problems.append(f"{item!r}: {err}")
             continue
         problems.append(
-            f"ranges: {item!r} must be a set ({', '.join(RANGE_SETS)}), 'INTERP:EXTRAP' such as '1,2:2,6',"
+            f"{item!r} must be a set ({', '.join(RANGE_SETS)}), 'INTERP:EXTRAP' such as '1,2:2,6',"
             " or a pair [INTERP, EXTRAP] such as ['1,2', '2,6']"
         )
     if len(set(pairs)) != len(pairs):
-        problems.append("ranges: a range pair is listed twice")
+        problems.append("a range pair is listed twice")
+    if problems:
+        raise ValueError(_SEP.join(problems))
     return pairs
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any], problems: list[str]) -> None:
+def _flatten(value: dict[Any, Any], prefix: str, out: dict[str, Any], problems: list[str]) -> None:
     """``{train: {lr: 0.01}}`` and ``{train.lr: 0.01}`` both become ``{'train.lr': 0.01}``."""
     for key, item in value.items():
         name = f"{prefix}{key}"
         if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
-            problems.append(f"set: {name!r} is not a config key such as train.lr")
+            problems.append(f"{name!r} is not a config key such as train.lr")
         elif isinstance(item, dict) and item:
             _flatten(item, f"{name}.", out, problems)
         else:
             out[name] = item
 
 
+_SEP = "\n"  # several problems found by one field validator, one per line
+
+
+class GridFile(BaseModel):
+    """The grid file's schema: every key checked in one pass, every problem reported (``validate_grid``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = GRID_DEFAULTS["preset"]
+    ops: list[str]
+    units: list[str]
+    ranges: list[tuple[str, str]] | None = None
+    seeds: int = GRID_DEFAULTS["seeds"]
+    seed_block: int | None = None  # default: min(seeds, GRID_DEFAULTS["seed_block"])
+    steps: int = GRID_DEFAULTS["steps"]
+    restarts: int = GRID_DEFAULTS["restarts"]
+    tuned: bool = True
+    set: dict[str, Any] = Field(default_factory=dict)
+    max_tasks: int = budget.MAX_GRID_TASKS
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _preset(cls, v: Any) -> Any:
+        if v is not None and v not in cfgmod.PRESETS:
+            choices = tuple(cfgmod.PRESETS)
+            raise ValueError(
+                f"unknown preset {v!r}{cfgmod.did_you_mean(str(v), choices)} (choose from {', '.join(choices)}, or null)"
+            )
+        return v
+
+    @field_validator("ops", mode="before")
+    @classmethod
+    def _ops(cls, v: Any) -> list[str]:
+        return _names(v, "ops", tuple(OPS))
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _units(cls, v: Any) -> list[str]:
+        return _names(v, "units", tuple(STACKS))
+
+    @field_validator("ranges", mode="before")
+    @classmethod
+    def _ranges(cls, v: Any) -> list[tuple[str, str]] | None:
+        return _range_pairs(v)
+
+    @field_validator("seeds", "seed_block", "restarts", mode="before")
+    @classmethod
+    def _counts(cls, v: Any) -> int | None:
+        return None if v is None else _whole(v, 1, 100_000)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, v: Any) -> int:
+        return _whole(v, 1, 10**9)
+
+    @field_validator("max_tasks", mode="before")
+    @classmethod
+    def _max_tasks(cls, v: Any) -> int:
+        return _whole(v, 1, 10**7)
+
+    @field_validator("tuned", mode="before")
+    @classmethod
+    def _tuned(cls, v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise ValueError(f"must be true or false, not {v!r}")
+        return v
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _set(cls, v: Any) -> dict[str, Any]:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ValueError("must be a mapping of config keys to values, such as {train.lr: 0.01}")
+        out: dict[str, Any] = {}
+        problems: list[str] = []
+        _flatten(v, "", out, problems)
+        problems += [f"{key} is decided by the grid's {GRID_OWNED[key]!r} key" for key in out if key in GRID_OWNED]
+        if problems:
+            raise ValueError(_SEP.join(problems))
+        return out
+
+    @model_validator(mode="after")
+    def _size(self) -> GridFile:
+        block = min(self.seed_block or GRID_DEFAULTS["seed_block"], self.seeds)
+        cells = len(self.ops) * len(self.units) * len(self.ranges or [None])
+        blocks = -(-self.seeds // block)
+        if cells * blocks > self.max_tasks:
+            raise ValueError(
+                f"the grid makes {cells * blocks:,} tasks ({cells} cells × {blocks:,} seed blocks), more than"
+                f" max_tasks ({self.max_tasks:,}); use larger seed_block or fewer seeds, or raise max_tasks"
+            )
+        return self
+
+
+def _grid_problems(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key {loc!r}{cfgmod.did_you_mean(loc, GRID_KEYS)} (grid keys: {', '.join(GRID_KEYS)})"
+            problems.append(msg)
+        elif e["type"] == "missing":
+            choices = tuple(OPS) if loc == "ops" else tuple(STACKS)
+            problems.append(f"{loc}: missing; give a list such as [{', '.join(choices[:2])}]")
+        else:
+            problems += [f"{loc}: {m}" if loc else m for m in msg.split(_SEP)]
+    return problems
+
+
 def validate_grid(data: dict[str, Any]) -> Grid:
     """A ``Grid`` from plain data; ``ConfigError`` lists every problem, including each cell's config problems."""
-    problems: list[str] = []
-    for key in data:
-        if key not in GRID_KEYS:
-            problems.append(
-                f"unknown key {key!r}{cfgmod.did_you_mean(str(key), GRID_KEYS)} (grid keys: {', '.join(GRID_KEYS)})"
-            )
-    preset = data.get("preset", GRID_DEFAULTS["preset"])
-    if preset is not None and preset not in cfgmod.PRESETS:
-        choices = tuple(cfgmod.PRESETS)
-        problems.append(
-            f"preset: unknown preset {preset!r}{cfgmod.did_you_mean(str(preset), choices)} (choose from {', '.join(choices)}, or null)"
+    try:
+        spec = GridFile.model_validate(data)
+    except ValidationError as err:
+        problems = _grid_problems(err)
+        # Also every problem of the cells' configs (`set:` keys, ranges for an op) in this same pass, using the
+        # parts of the grid that are valid: a wrong top-level key must not hide a wrong key under `set:`.
+        raw_set: dict[Any, Any] = data["set"] if isinstance(data.get("set"), dict) else {}
+        overrides: dict[str, Any] = {}
+        _flatten(raw_set, "", overrides, [])
+        ops, units = data.get("ops"), data.get("units")
+        provisional = Grid(
+            ops=[o for o in (ops if isinstance(ops, list) else []) if o in OPS] or ["add"],
+            units=[u for u in (units if isinstance(units, list) else []) if u in STACKS] or ["nau"],
+            preset=data.get("preset", GRID_DEFAULTS["preset"]) if data.get("preset") in cfgmod.PRESETS else None,
+            seeds=1,
+            seed_block=1,
+            steps=1,
+            overrides={k: v for k, v in overrides.items() if k not in GRID_OWNED and isinstance(k, str)},
         )
-    ops = _names(data, "ops", tuple(OPS), problems)
-    units = _names(data, "units", tuple(STACKS), problems)
-    ranges = _range_pairs(data.get("ranges"), problems)
-    seeds = _integer(data, "seeds", 1, 100_000, problems)
-    block_default = {"seed_block": data.get("seed_block", min(seeds, GRID_DEFAULTS["seed_block"]))}
-    seed_block = _integer(block_default, "seed_block", 1, 100_000, problems)
-    steps = _integer(data, "steps", 1, 10**9, problems)
-    restarts = _integer(data, "restarts", 1, 100_000, problems)
-    tuned = data.get("tuned", True)
-    if not isinstance(tuned, bool):
-        problems.append(f"tuned: must be true or false, not {tuned!r}")
-    overrides: dict[str, Any] = {}
-    raw_set = data.get("set") or {}
-    if not isinstance(raw_set, dict):
-        problems.append("set: must be a mapping of config keys to values, such as {train.lr: 0.01}")
-    else:
-        _flatten(raw_set, "", overrides, problems)
-    for key in overrides:
-        if key in GRID_OWNED:
-            problems.append(f"set: {key} is decided by the grid's {GRID_OWNED[key]!r} key")
-    if problems:
-        raise ConfigError(problems)
+        try:
+            plan(provisional)
+        except ConfigError as cell_err:
+            problems += [p for p in cell_err.problems if p not in problems]
+        raise ConfigError(problems) from None
+    seed_block = spec.seed_block if spec.seed_block is not None else min(spec.seeds, GRID_DEFAULTS["seed_block"])
     grid = Grid(
-        ops=ops,
-        units=units,
-        preset=preset,
-        ranges=ranges,
-        seeds=seeds,
-        seed_block=min(seed_block, seeds),
-        steps=steps,
-        restarts=restarts,
-        tuned=bool(tuned),
-        overrides=overrides,
+        ops=spec.ops,
+        units=spec.units,
+        preset=spec.preset,
+        ranges=spec.ranges,
+        seeds=spec.seeds,
+        seed_block=min(seed_block, spec.seeds),
+        steps=spec.steps,
+        restarts=spec.restarts,
+        tuned=spec.tuned,
+        overrides=spec.set,
     )
-    plan(grid)  # every cell's config must resolve too
+    plan(grid)  # every cell's config must resolve too (and fit the memory budget)
     return grid
 
 
@@ -346,6 +432,7 @@ def plan(grid: Grid) -> list[TaskSpec]:
         for seeds in grid.blocks():
             try:
                 cfg = cell_config(cell, grid.preset, seeds, grid.steps, grid.restarts, grid.tuned, grid.overrides)
+                budget.check_memory(cfg, "a task")  # the first block is the largest
             except ConfigError as err:
                 for problem in err.problems:
                     problems.setdefault(problem, []).append(name)
@@ -442,44 +529,95 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """This machine's cores: a pool of ``workers`` spawned processes, one task at a time each."""
+    """This machine's cores: a pool of ``workers`` spawned processes, one task at a time each.
+
+    A worker that dies (SIGKILL, the OOM killer) breaks a process pool: every task running in it fails with
+    ``BrokenProcessPool``, and which one killed its worker cannot be told. So each of those tasks is run
+    again alone, in a pool of its own, where a death can only be its own: it is retried there up to
+    ``retries`` times in all before it is reported failed, while the tasks that merely shared the broken pool
+    finish normally. A fresh pool then serves the rest.
+    """
 
     name = "local"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, retries: int = 3) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self.retries = retries
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+        )
 
     def run(self, payloads: list[dict[str, Any]], on_ready: Callable[[int], None]) -> Iterator[Outcome]:
         if not payloads:
             return
         fn = run_task  # looked up now, so a test may replace it with a module-level function
         workers = min(self.workers, len(payloads))
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(os.getpid(),),
-        )
+        queue = deque(range(len(payloads)))
+        running: dict[Future[dict[str, Any]], int] = {}
+        pool = self._pool(workers)
         finished = False
         try:
-            futures: dict[Future[dict[str, Any]], int] = {pool.submit(fn, p): i for i, p in enumerate(payloads)}
             on_ready(workers)
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcome: Outcome
+            while queue or running:
+                suspects: list[int] = []
+                while queue and len(running) < workers:
+                    index = queue.popleft()
                     try:
-                        outcome = (futures[future], future.result(), None)
-                    except Exception as err:  # the task's own failure, or its worker died
-                        outcome = (futures[future], None, describe_error(err))
-                    yield outcome
+                        running[pool.submit(fn, payloads[index])] = index
+                    except BrokenProcessPool:
+                        suspects.append(index)
+                        break
+                if running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                        done = set(running)  # the pool is broken: every running task ends (at once)
+                    for future in done:
+                        index = running.pop(future)
+                        try:
+                            yield (index, future.result(), None)
+                        except BrokenProcessPool:
+                            suspects.append(index)
+                        except Exception as err:  # the task's own failure
+                            yield (index, None, describe_error(err))
+                if suspects:
+                    running.clear()
+                    _stop_pool(pool)
+                    for index in sorted(suspects):
+                        yield (index, *self._alone(fn, payloads[index]))
+                    pool = self._pool(workers)
             finished = True
         finally:
             if finished:
                 pool.shutdown(wait=True)
             else:
                 _stop_pool(pool)
+
+    def _alone(self, fn: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]) -> tuple[Any, Any]:
+        """Run a task caught in a broken pool on its own: (result, None) or (None, error)."""
+        deaths = 1  # the broken pool it was in, counted against it in case it was the one
+        while deaths <= self.retries:
+            pool = self._pool(1)
+            try:
+                return pool.submit(fn, payload).result(), None
+            except BrokenProcessPool:
+                deaths += 1
+            except Exception as err:
+                return None, describe_error(err)
+            finally:
+                _stop_pool(pool)
+        return None, _died(deaths)
+
+
+def _died(times: int) -> str:
+    return (
+        f"its worker process died {times} time{'s' if times > 1 else ''} (killed by a signal, or out of memory);"
+        " raise --retries or give it fewer seeds per task (seed_block)"
+    )
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:

@@ -22,8 +22,9 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from nalu_cli.checkpoint import atomic_write_bytes, find_checkpoint, load_checkpoint, read_metrics
 from nalu_cli.errors import NaluError
+from nalu_cli.files import atomic_write_bytes
+from nalu_cli.run import Run
 
 EVENT_FILE = "events.out.tfevents.0.nalu"  # fixed name: exporting again replaces the file, never duplicates
 MEDIAN_TAGS = {
@@ -118,11 +119,12 @@ def _finite(value: Any) -> float | None:
 
 def export_run(run: str | Path, out: Path) -> dict[str, Any]:
     """Write ``run``'s metrics log as TensorBoard scalars under ``out``; returns what was written."""
-    ckpt = find_checkpoint(run)
-    lines = read_metrics(ckpt.parent)
+    opened = Run.open(run)
+    ckpt = opened.checkpoint_file
+    lines = opened.metrics()
     if not lines:
-        raise NaluError(f"{str(ckpt.parent)!r} has no metrics log (metrics.jsonl) to export")
-    data = load_checkpoint(ckpt)
+        raise NaluError(f"{str(opened.path)!r} has no metrics log (metrics.jsonl) to export")
+    data = opened.data()
     seeds = [int(s) for s in data["seeds"].get("seeds", [])]
     restarts = int(data["seeds"].get("restarts", 1))
     members = [(s, k) for s in seeds for k in range(restarts)]  # member order of the batched model

@@ -18,28 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from nalu_cli import rng
-from nalu_cli.checkpoint import (
-    CHECKPOINT_NAME,
-    METRICS_NAME,
-    MetricsLog,
-    load_checkpoint,
-    remove_stale_temps,
-    save_checkpoint,
-    write_config,
-)
-from nalu_cli.config import Config, dump_yaml, validate
-from nalu_cli.errors import CheckpointError, ConfigError, DivergenceError, NaluError
+from nalu_cli.checkpoint import save_checkpoint
+from nalu_cli.config import Config
+from nalu_cli.errors import CheckpointError, DivergenceError, NaluError
 from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
 from nalu_cli.formula import formula_fields, read_formula
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, per_seed_all_finite
 from nalu_cli.tasks import Task, input_count, lookup_op, make_task, target_expression
 from nalu_cli.units import NAU, UnitOptions
+
+if TYPE_CHECKING:
+    from nalu_cli.run import RunWriter
 
 PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
 PRECOND_SAMPLES = 4096  # training-range inputs that estimate E[x x^T] for train.precondition
@@ -379,7 +374,7 @@ def _median(t: torch.Tensor) -> float:
 
 def train(
     config: Config,
-    run_dir: Path | None = None,
+    run_dir: Path | RunWriter | None = None,
     *,
     resume: bool = False,
     progress: ProgressFn | None = None,
@@ -390,38 +385,66 @@ def train(
 ) -> TrainResult:
     """Train ``config``; write the run directory if given. Returns per-seed results.
 
+    ``run_dir`` is a ``run.RunWriter`` (``Run.create``/``Run.resume``: locked, with the naming, --force and
+    resume rules) or a plain path, which this call locks and writes as it is (library use).
     ``progress(step, total, loss)`` is called every few steps; ``should_stop()`` is polled every step
     and, when it returns True, the run saves a resumable checkpoint and returns ``interrupted=True``.
     Raises ``DivergenceError`` when a single-seed run produces NaN/Inf (the checkpoint on disk is kept),
     unless ``stop_on_divergence`` is False: benchmarks and sweeps count a diverged seed as a failure
     (``diverged_at`` in its result) however many seeds share the run.
     """
-    trainer = Trainer(config, device)
-    log: MetricsLog | None = None
-    ckpt_path: Path | None = None
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        ckpt_path = run_dir / CHECKPOINT_NAME
-        if run_dir.is_dir():
-            remove_stale_temps(run_dir)  # left by a writer that was killed mid-save
-        if resume:
-            trainer.restore(load_checkpoint(ckpt_path))
-            log = MetricsLog(run_dir / METRICS_NAME, truncate_after_step=trainer.step)
-        else:
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise NaluError(f"cannot create run directory {str(run_dir)!r}: {err.strerror}") from None
-            write_config(run_dir, dump_yaml(config))
-            log = MetricsLog(run_dir / METRICS_NAME)
+    from nalu_cli import budget
+    from nalu_cli.run import RunWriter
+
+    writer: RunWriter | None
+    if run_dir is None or isinstance(run_dir, RunWriter):
+        writer, own = run_dir, False
+        resume = resume or (writer is not None and writer.resume_data is not None)
+    else:
+        writer, own = RunWriter.direct(Path(run_dir), config, resume), True
+    try:
+        try:
+            trainer = Trainer(config, device)
+            if writer is not None:
+                if resume:
+                    assert writer.resume_data is not None
+                    trainer.restore(writer.resume_data)
+                    writer.open_log(truncate_after_step=trainer.step)
+                else:
+                    writer.open_log()
+            return _train_loop(trainer, writer, progress, should_stop, checkpoint_every, stop_on_divergence)
+        except (MemoryError, RuntimeError) as err:
+            failure = budget.allocation_failure(err, "training this run")
+            if failure is None:
+                raise
+            raise failure from None
+    finally:
+        if own and writer is not None:
+            writer.release()
+
+
+def _train_loop(
+    trainer: Trainer,
+    writer: RunWriter | None,
+    progress: ProgressFn | None,
+    should_stop: StopFn | None,
+    checkpoint_every: int,
+    stop_on_divergence: bool,
+) -> TrainResult:
+    config = trainer.config
     total = config.train.steps
     log_every = config.train.log_every
     started = time.perf_counter()
     interrupted = False
     single = trainer.members.count == 1 and stop_on_divergence
+
+    def log(record: dict[str, Any]) -> None:
+        if writer is not None:
+            writer.write_metrics(record)
+
     try:
-        if trainer.step == 0 and log is not None:
-            log.write(trainer.monitor() | {"time": 0.0})
+        if trainer.step == 0:
+            log(trainer.monitor() | {"time": 0.0})
         while trainer.step < total:
             if should_stop is not None and should_stop():
                 interrupted = True
@@ -430,30 +453,34 @@ def train(
             step = trainer.step
             if single and not bool(trainer.alive[0]):
                 failed = int(trainer.failed_step[0])
-                if log is not None:
-                    log.write({"step": step, "diverged_at": failed, "time": time.perf_counter() - started})
+                log({"step": step, "diverged_at": failed, "time": time.perf_counter() - started})
+                kept = (
+                    "; the last good checkpoint is kept"
+                    if writer is not None and writer.has_checkpoint
+                    else "; no checkpoint of this run was saved"
+                )
                 raise DivergenceError(
                     f"training diverged at step {failed}: loss or weights became NaN/Inf"
-                    " (try a lower --lr or a narrower range); the last good checkpoint is kept"
+                    f" (try a lower --lr or a narrower range){kept}"
                 )
             if step % log_every == 0 or step == total:
                 record = trainer.monitor()
-                if log is not None:
-                    log.write(record | {"time": time.perf_counter() - started})
+                log(record | {"time": time.perf_counter() - started})
             if progress is not None and (step % 10 == 0 or step == total):
                 progress(step, total, _median(trainer.last_loss))
-            if ckpt_path is not None and step % checkpoint_every == 0 and step < total:
-                trainer.save(ckpt_path, finished=False)
+            if writer is not None and step % checkpoint_every == 0 and step < total:
+                writer.save(trainer, finished=False)
             if not bool(trainer.alive.any()):
                 break  # every member diverged; nothing left to train
         results = trainer.results(config.eval.samples)
-        if ckpt_path is not None:
-            trainer.save(ckpt_path, finished=not interrupted, results=results)
+        if writer is not None:
+            writer.save(trainer, finished=not interrupted, results=results)
     finally:
-        if log is not None:
-            log.close()
+        if writer is not None and writer.log is not None:
+            writer.log.close()
+            writer.log = None
     return TrainResult(
-        run_dir=run_dir,
+        run_dir=writer.run.path if writer is not None else None,
         config=config,
         step=trainer.step,
         interrupted=interrupted,
@@ -462,29 +489,3 @@ def train(
         seeds=results,
         warnings=trainer.warnings,
     )
-
-
-def load_run(run: str | Path, device: torch.device | None = None) -> tuple[Trainer, dict[str, Any]]:
-    """Rebuild a run's model from its checkpoint's own config: (trainer with weights loaded, raw data)."""
-    from nalu_cli.checkpoint import find_checkpoint
-
-    path = find_checkpoint(run)
-    data = load_checkpoint(path)
-    try:
-        config = validate(data["config"])
-    except ConfigError as err:
-        raise CheckpointError(f"checkpoint {str(path)!r} holds an invalid config: {err}") from None
-    seeds = data["seeds"]
-    try:
-        config.train.seeds = [int(s) for s in seeds["seeds"]]
-        config.train.restarts = int(seeds["restarts"])
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"checkpoint {str(path)!r} has a malformed seeds entry") from None
-    if device is None:
-        device = torch.device("cpu")
-    trainer = Trainer(config, device)
-    try:
-        trainer.restore(data)
-    except CheckpointError as err:
-        raise CheckpointError(f"{str(path)!r}: {err}") from None
-    return trainer, data
