@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from nalu_cli import rng
-from nalu_cli.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from nalu_cli.checkpoint import load_checkpoint, save_checkpoint
 from nalu_cli.derive import Stack, derived_recipe
 from nalu_cli.errors import CheckpointError, ConfigError, NaluError
 from nalu_cli.expr import readout_expression
+from nalu_cli.files import atomic_write_bytes
 from nalu_cli.formula import read_formula
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam
@@ -364,6 +365,16 @@ def _save(out: Path, report: dict[str, Any], model: ArithmeticModel, best: int, 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise NaluError(f"cannot create run directory {str(out)!r}: {err.strerror}") from None
+    from nalu_cli.run import RunLock  # one writer per run directory, as for train
+
+    lock = RunLock(out).acquire()
+    try:
+        _write(out, report, model, best, coef)
+    finally:
+        lock.release()
+
+
+def _write(out: Path, report: dict[str, Any], model: ArithmeticModel, best: int, coef: np.ndarray) -> None:
     chosen = report["candidates"][report["chosen"]]
     spec = {
         "target": report["target"],
