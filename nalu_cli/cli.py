@@ -316,7 +316,10 @@ def train(
         ),
     ] = None,
     mode: Annotated[
-        str | None, typer.Option(help="Input mode: pair (x0, x1) or static (sums of subsets of x).")
+        str | None,
+        typer.Option(
+            help="Input mode: pair (x0, x1), static (sums of subsets of x) or recurrent (sums over a sequence of x_t).",
+        ),
     ] = None,
     hidden: Annotated[
         str | None, typer.Option(help="Hidden layer sizes, e.g. 2 or 2,2 (empty string: one layer).")

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from nalu_cli.errors import ConfigError
+from nalu_cli.recurrent import BASELINE_CELLS, MAX_LENGTH, RECURRENT_DEFAULTS, training_bytes
 from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, lookup_op, parse_ranges
 from nalu_cli.units import ACTIVATIONS, UNIT_ALIASES, UNITS
 
@@ -58,8 +59,12 @@ class TaskConfig(_Section):
     """What to learn: the op, the input mode and the ranges."""
 
     op: str = "mul"
-    mode: Literal["pair", "static"] = "pair"
+    mode: Literal["pair", "static", "recurrent"] = "pair"
     input_size: int = Field(100, ge=4, le=100_000)
+    # recurrent mode: vectors of vector_size entries, train on sequences of `length`, test on extrapolation_length
+    vector_size: int = Field(10, ge=1, le=100_000)
+    length: int = Field(10, ge=1, le=MAX_LENGTH)
+    extrapolation_length: int = Field(1000, ge=1, le=MAX_LENGTH)
     subset_ratio: float = Field(0.25, gt=0.0, le=0.5, allow_inf_nan=False)
     overlap_ratio: float = Field(0.5, ge=0.0, lt=1.0, allow_inf_nan=False)
     interpolation: Ranges = ((1.0, 10.0),)
@@ -129,6 +134,8 @@ class ModelConfig(_Section):
     shared_weights: bool = True
     eps: float = Field(1e-7, gt=0.0, le=1.0, allow_inf_nan=False)
     init_range: float = Field(2.0, gt=0.0, le=100.0, allow_inf_nan=False)
+    initial_state: Literal["zero", "learned"] = "zero"  # recurrent mode: h_0
+    recurrent_init: Literal["identity", "random"] = "identity"  # recurrent mode: the cell's h_{t-1} block
 
     @field_validator("unit")
     @classmethod
@@ -139,7 +146,7 @@ class ModelConfig(_Section):
         problems = []
         for name in names:
             canonical = UNIT_ALIASES.get(name.lower(), name.lower())
-            if canonical not in UNITS:
+            if canonical not in UNITS and canonical not in BASELINE_CELLS:
                 problems.append(
                     f"unknown unit {name!r}{did_you_mean(name.lower(), tuple(UNITS))} (choose from {', '.join(UNITS)})"
                 )
@@ -205,6 +212,8 @@ class TrainConfig(_Section):
     valid_samples: int = Field(1000, ge=1, le=10**7)
     regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
     reinit: ReinitConfig = Field(default_factory=ReinitConfig)
+    # recurrent mode: refuse a training step whose activations (all T steps, all seeds) would exceed this
+    memory_budget_mb: float = Field(4096.0, gt=0.0, allow_inf_nan=False)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -243,6 +252,14 @@ class EvalConfig(_Section):
     samples: int = Field(10_000, ge=1, le=10**7)
     solved_eps: float = Field(1e-5, gt=0.0, lt=1.0, allow_inf_nan=False)
     ladder: list[float] = Field(default_factory=lambda: [1.0, 10.0, 100.0, 1000.0])
+    lengths: list[int] = Field(default_factory=lambda: [10, 100, 1000])  # recurrent mode: the length ladder
+
+    @field_validator("lengths")
+    @classmethod
+    def _lengths(cls, v: list[int]) -> list[int]:
+        if not v or any(n < 1 or n > MAX_LENGTH for n in v):
+            raise ValueError(f"lengths must be between 1 and {MAX_LENGTH}")
+        return v
 
     @field_validator("ladder")
     @classmethod
@@ -270,9 +287,45 @@ class Config(_Section):
                 problems.append(
                     f"task: two subsets of {size} need {span} inputs but input_size is {self.task.input_size}"
                 )
+        problems += self._recurrent_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _recurrent_problems(self) -> list[str]:
+        t, m = self.task, self.model
+        units = m.units()
+        baselines = [u for u in units if u in BASELINE_CELLS]
+        if t.mode != "recurrent":
+            return (
+                [f"model.unit: {baselines[0]} is a recurrent cell; use it with task.mode recurrent"]
+                if baselines
+                else []
+            )
+        problems = []
+        size = max(1, round(t.vector_size * t.subset_ratio))
+        span = 2 * size - round(size * t.overlap_ratio)
+        if span > t.vector_size:
+            problems.append(f"task: two subsets of {size} entries need {span} but vector_size is {t.vector_size}")
+        if len(units) != 2 or len(m.hidden) > 1:
+            problems.append(
+                "model: a recurrent model is a cell and an output unit: model.unit [CELL, OUTPUT] with"
+                " model.hidden [H] (the state size)"
+            )
+        elif units[1] in BASELINE_CELLS:
+            problems.append(f"model.unit: {units[1]} is a cell, not an output unit")
+        hidden = m.hidden[0] if m.hidden else 2
+        need = training_bytes(
+            len(self.train.seed_list()) * self.train.restarts, self.train.batch_size, t.length, t.vector_size,
+            hidden, units[0],
+        )  # fmt: skip
+        if need > self.train.memory_budget_mb * 2**20:
+            problems.append(
+                f"train: a step at length {t.length} with batch {self.train.batch_size} holds about"
+                f" {need / 2**20:.0f} MB of activations, above train.memory_budget_mb {self.train.memory_budget_mb:g}"
+                " (use a shorter task.length, a smaller batch or fewer seeds)"
+            )
+        return problems
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ranges as lists), suitable for YAML, JSON and checkpoints."""
@@ -286,6 +339,11 @@ class Config(_Section):
     def describe(self) -> str:
         t, m = self.task, self.model
         units = "+".join(m.units())
+        if t.mode == "recurrent":
+            return (
+                f"{t.op} (recurrent, T={t.length}→{t.extrapolation_length}) · {units} · train"
+                f" {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
+            )
         return f"{t.op} ({t.mode}) · {units} · train {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
 
 
@@ -575,6 +633,13 @@ def resolve(
         "task.op", (file_data.get("task") or {}).get("op") if isinstance(file_data.get("task"), dict) else None
     )
     layered = deep_merge({}, op_defaults(op if isinstance(op, str) else "mul", file_data, overrides))
+    mode = overrides.get(
+        "task.mode", (file_data.get("task") or {}).get("mode") if isinstance(file_data.get("task"), dict) else None
+    )
+    if mode == "recurrent":  # the recurrent mode's own defaults replace the static ones (issue 13)
+        layered = deep_merge(
+            {}, RECURRENT_DEFAULTS.get(op if isinstance(op, str) else "mul", RECURRENT_DEFAULTS["mul"])
+        )
     if preset is not None:
         layered = deep_merge(layered, PRESETS[preset])
     layered = deep_merge(layered, file_data)

@@ -15,6 +15,7 @@ import torch
 
 from nalu_cli import rng
 from nalu_cli.models import ArithmeticModel
+from nalu_cli.recurrent import RecurrentModel
 from nalu_cli.tasks import Ranges, Task, format_ranges, scale_ranges
 
 EVAL_CHUNK = 256  # samples per seed drawn at once; part of the data definition, never change lightly
@@ -45,7 +46,7 @@ class RangeMetrics:
 
 @torch.no_grad()
 def evaluate_range(
-    model: ArithmeticModel,
+    model: ArithmeticModel | RecurrentModel,
     task: Task,
     seeds: torch.Tensor,
     ranges: Ranges,
@@ -57,7 +58,14 @@ def evaluate_range(
     """MSE, MAE, relative error and solved flag per seed on ``samples`` inputs from ``ranges``.
 
     ``seeds`` [S] are the task seeds (they fix the static task's subsets and the evaluation data).
+    Sequence tasks stream their sequences through ``recurrent.evaluate_sequences``.
     """
+    if getattr(task, "sequential", False):
+        from nalu_cli.recurrent import evaluate_sequences
+
+        sums = evaluate_sequences(model, task, seeds, ranges, samples, solved_eps, stream, dtype)  # type: ignore[arg-type]
+        mse, mae, rel_err, threshold = (v / samples for v in sums)
+        return RangeMetrics(ranges, mse, mae, rel_err, threshold, torch.isfinite(mse) & (mse < threshold))
     masks = task.masks(seeds, dtype)
     s = seeds.shape[0]
     sq = torch.zeros(s, dtype=torch.float64, device=seeds.device)
@@ -108,7 +116,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def sparsity_error(model: ArithmeticModel) -> torch.Tensor:
+def sparsity_error(model: ArithmeticModel | RecurrentModel) -> torch.Tensor:
     """max_ij min(|W_ij|, |1 - |W_ij||) over all weight matrices named W, per seed: [S]."""
     errors = []
     for unit in model.units:

@@ -257,7 +257,7 @@ def _read(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float) 
     return Readout(True, f"y = {inputs[0].text}", layers, deviation=_DEV.get().value, deviation_at=_DEV.get().at)
 
 
-def formula_fields(readout: Readout, solved: bool, target: Expression | None) -> dict[str, Any]:
+def formula_fields(readout: Any, solved: bool, target: Expression | None) -> dict[str, Any]:
     """What results and reports say about a formula: the text, whether it is exact (read *and* solved), the
     largest weight deviation and where, and ``recovered`` (symbolically equal to ``target``; None without one).
     """
@@ -265,11 +265,12 @@ def formula_fields(readout: Readout, solved: bool, target: Expression | None) ->
     formula = readout.formula
     if formula is not None and not exact:
         formula = formula.replace("y = ", "y ≈ ", 1)
+    deviation = getattr(readout, "deviation", None)  # a recurrent readout (seqformula) has none
     return {
         "formula": formula,
         "formula_exact": exact,
-        "formula_deviation": readout.deviation if readout.discrete else None,
-        "formula_deviation_at": readout.deviation_at if readout.discrete else None,
+        "formula_deviation": deviation if readout.discrete else None,
+        "formula_deviation_at": getattr(readout, "deviation_at", None) if readout.discrete else None,
         "recovered": _recovered(readout.formula, target) if target is not None else None,
     }
 

@@ -126,9 +126,11 @@ def save_figure(report: dict[str, Any], out: Path, dpi: int = 120) -> None:
             ax_ext.plot(mags, _positive([p["threshold"] for p in run["ladder"]]), color=colour, lw=1.0, ls=":")
         zeros["ext"] += _mark_zeros(ax_ext, mags, [p["median"] for p in run["ladder"]], colour)
 
+    by_length = any(run.get("x_axis") == "sequence length" for run in report["runs"])
     for top in sorted({run["train_magnitude"] for run in report["runs"]}):
-        # right of this line every input lies outside the training range: extrapolation
-        ax_ext.axvline(top, color="0.55", lw=1.0, ls="-.", label=f"edge of training range (|x| ≤ {top:g})")
+        # right of this line every input lies outside the training range (or is longer than any training sequence)
+        edge = f"training length (T = {top:g})" if by_length else f"edge of training range (|x| ≤ {top:g})"
+        ax_ext.axvline(top, color="0.55", lw=1.0, ls="-.", label=edge)
 
     ax_loss.set_title("Training")
     ax_loss.set_xlabel("step")
@@ -150,7 +152,7 @@ def save_figure(report: dict[str, Any], out: Path, dpi: int = 120) -> None:
     ax_ext.set_title("Extrapolation")
     ax_ext.set_xscale("log")
     ax_ext.set_yscale("log")
-    ax_ext.set_xlabel("largest |input| (training range × factor)")
+    ax_ext.set_xlabel("sequence length" if by_length else "largest |input| (training range × factor)")
     ax_ext.set_ylabel(f"{METRIC_LABELS[metric]} (median over seeds)")
     ax_ext.grid(True, which="major", alpha=0.3)
     broken = sum(1 for run in report["runs"] for p in run["ladder"] if not math.isfinite(p["median"]))

@@ -17,8 +17,10 @@ import torch
 from nalu_cli import rng
 from nalu_cli.errors import ConfigError, NaluError
 from nalu_cli.evaluate import evaluate_range, ladder_ranges
-from nalu_cli.formula import formula_fields, read_formula
+from nalu_cli.formula import formula_fields
+from nalu_cli.recurrent import RecurrentTask
 from nalu_cli.run import Run
+from nalu_cli.seqformula import read_any_formula
 from nalu_cli.tasks import Ranges, check_domain, format_ranges, target_expression
 from nalu_cli.train import Trainer, TrainResult
 
@@ -73,12 +75,13 @@ def _eval_ranges(
     trainer: Trainer, data: dict[str, Any], labelled: list[tuple[dict[str, Any], Ranges]], samples: int
 ) -> list[dict[str, Any]]:
     selected = _selected(trainer, data)
+    labelled = [_with_length(trainer, label, r) for label, r in labelled]
     per_range = [
         (
             label,
             evaluate_range(
                 trainer.model,
-                trainer.task,
+                _task_at(trainer, label),
                 trainer.task_seeds,
                 r,
                 samples,
@@ -99,6 +102,28 @@ def _eval_ranges(
             }
         )
     return seeds
+
+
+def _task_at(trainer: Trainer, label: dict[str, Any]) -> Any:
+    """The run's task, at the sequence length the label names (recurrent mode)."""
+    task = trainer.task
+    return task.at_length(label["length"]) if "length" in label and isinstance(task, RecurrentTask) else task
+
+
+def _with_length(trainer: Trainer, label: dict[str, Any], r: Ranges) -> tuple[dict[str, Any], Ranges]:
+    """Recurrent runs: every row says its sequence length, in ``length`` and in the range text."""
+    task = trainer.task
+    if not isinstance(task, RecurrentTask):
+        return label, r
+    length = label.get("length", task.length_for(r))
+    return label | {"length": length, "range": f"{format_ranges(r)} · T={length}"}, r
+
+
+def _length_ladder(trainer: Trainer, ladder: list[tuple[float, Ranges]]) -> list[tuple[dict[str, Any], Ranges]]:
+    """Every ladder range at every length of ``eval.lengths`` (recurrent mode), else the ranges alone."""
+    if not isinstance(trainer.task, RecurrentTask):
+        return [({"factor": f}, r) for f, r in ladder]
+    return [({"factor": f, "length": n}, r) for n in trainer.config.eval.lengths for f, r in ladder]
 
 
 def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | None) -> dict[str, Any]:
@@ -129,7 +154,7 @@ def extrapolate_report(run: str | Path, factors: list[float] | None, samples: in
     ladder = ladder_ranges(trainer.task, factors or trainer.config.eval.ladder)
     _check_ranges(trainer, [r for _, r in ladder])
     n = samples or trainer.config.eval.samples
-    labelled = [({"factor": f}, r) for f, r in ladder]
+    labelled = _length_ladder(trainer, ladder)
     return {
         "command": "extrapolate",
         "run": str(run),
@@ -175,20 +200,21 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
             gate = unit.gate(inputs[index])
             layer["gate_mean"] = gate[member].mean(dim=0).tolist() if gate is not None else None
             layers.append(layer)
-        readout = read_formula(trainer.model, member, probe)
+        readout = read_any_formula(trainer.model, member, probe)
         solved = bool(stored.get(seed, {}).get("solved", False))
         fields = formula_fields(readout, solved, target)
-        out_seeds.append(
-            {
-                "seed": seed,
-                "restart": restart,
-                "layers": layers,
-                "solved": solved,
-                **fields,
-                "exact": fields["formula_exact"],
-                "reason": readout.reason,
-            }
-        )
+        entry = {
+            "seed": seed,
+            "restart": restart,
+            "layers": layers,
+            "solved": solved,
+            **fields,
+            "exact": fields["formula_exact"],
+            "reason": readout.reason,
+        }
+        if getattr(readout, "wiring", None):
+            entry["recurrent"] = readout.wiring  # per hidden unit: weights from h_{t-1} and from x_t
+        out_seeds.append(entry)
     return {
         "command": "inspect-weights",
         "run": str(run),
@@ -327,11 +353,20 @@ def plot_report(
         ladder = ladder_ranges(trainer.task, run_factors)
         _check_ranges(trainer, [r for _, r in ladder])
         n = samples or min(trainer.config.eval.samples, 2000)
-        seeds = _eval_ranges(trainer, data, [({"factor": f}, r) for f, r in ladder], n)
         top = max(max(abs(lo), abs(hi)) for lo, hi in trainer.task.interpolation)
+        x_axis = "magnitude"
+        if isinstance(trainer.task, RecurrentTask):
+            # recurrent runs: error against sequence length, on the training range (1 → the longest eval length)
+            lengths = sorted({max(1, round(v)) for v in plot_factors([1, max(trainer.config.eval.lengths)], 3)})
+            labelled = [({"factor": 1.0, "length": L}, trainer.task.interpolation) for L in lengths]
+            seeds = _eval_ranges(trainer, data, labelled, n)
+            ladder = [(float(L), trainer.task.interpolation) for L in lengths]
+            top, x_axis = float(trainer.task.length), "sequence length"
+        else:
+            seeds = _eval_ranges(trainer, data, [({"factor": f}, r) for f, r in ladder], n)
         points = []
         for i, (f, _) in enumerate(ladder):
-            point: dict[str, Any] = {"factor": f, "magnitude": top * f}
+            point: dict[str, Any] = {"factor": f, "magnitude": top * f if x_axis == "magnitude" else f}
             point |= _stats([s["ranges"][i][metric] for s in seeds])
             point["threshold"] = (
                 _stats([s["ranges"][i]["threshold"] for s in seeds])["median"] if metric == "mse" else None
@@ -358,6 +393,7 @@ def plot_report(
             "samples": n,
             "interpolation": [list(iv) for iv in trainer.task.interpolation],
             "train_magnitude": top,
+            "x_axis": x_axis,  # what "magnitude" measures: input magnitude, or sequence length (recurrent)
             "history": history,
             "ladder": points,
         }

@@ -52,7 +52,7 @@ OPS: dict[str, Op] = {
     ]
 }
 
-MODES = ("pair", "static")
+MODES = ("pair", "static", "recurrent")  # recurrent: nalu_cli.recurrent
 
 # The named ops as expressions over the pair inputs: what a formula read back is compared with ("recovered").
 NAMED_EXPRESSIONS = {
@@ -105,7 +105,7 @@ def op_slug(name: str) -> str:
 
 def input_count(op: Op, mode: str, input_size: int) -> int:
     """Inputs of the model: 2 for a named op in pair mode, one per named input of an expression, or input_size."""
-    if mode == "static":
+    if mode != "pair":
         return input_size
     return op.expression.n_inputs if op.expression is not None else 2
 
@@ -184,7 +184,7 @@ def check_domain(op: Op, mode: str, ranges: Ranges, name: str) -> list[str]:
     if op.name == "div":
         if any(lo <= 0 <= hi for lo, hi in ranges):
             problems.append(f"{name}: division needs 0 outside the range, but {format_ranges(ranges)} contains it")
-        elif mode == "static" and lo_all < 0 < max(hi for _, hi in ranges):
+        elif mode != "pair" and lo_all < 0 < max(hi for _, hi in ranges):
             problems.append(f"{name}: static-mode division needs ranges of one sign (sums of mixed signs can be 0)")
     return problems
 
@@ -303,8 +303,10 @@ def make_task(
     overlap_ratio: float,
     interpolation: Sequence[Interval],
     extrapolation: Sequence[Interval],
+    length: int = 10,
+    extrapolation_length: int = 1000,
 ) -> Task:
-    """Build a task; ``ConfigError`` lists every problem."""
+    """Build a task; ``ConfigError`` lists every problem. ``length``s are for the recurrent mode."""
     problems = []
     the_op: Op | None = None
     try:
@@ -312,13 +314,27 @@ def make_task(
     except ValueError as err:
         problems.append(str(err))
     if mode not in MODES:
-        problems.append(f"unknown mode {mode!r}; choose pair or static")
+        problems.append(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if problems or the_op is None:
         raise ConfigError(problems)
     problems += check_domain(the_op, mode, tuple(interpolation), "task.interpolation")
     problems += check_domain(the_op, mode, tuple(extrapolation), "task.extrapolation")
     if problems:
         raise ConfigError(problems)
+    if mode == "recurrent":
+        from nalu_cli.recurrent import RecurrentTask
+
+        return RecurrentTask(
+            op=the_op,
+            mode=mode,
+            input_size=input_size,
+            subset_ratio=subset_ratio,
+            overlap_ratio=overlap_ratio,
+            interpolation=tuple(interpolation),
+            extrapolation=tuple(extrapolation),
+            length=length,
+            extrapolation_length=extrapolation_length,
+        )
     return Task(
         op=the_op,
         mode=mode,

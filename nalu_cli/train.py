@@ -27,9 +27,11 @@ from nalu_cli.checkpoint import save_checkpoint
 from nalu_cli.config import Config
 from nalu_cli.errors import CheckpointError, DivergenceError, NaluError
 from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
-from nalu_cli.formula import formula_fields, read_formula
+from nalu_cli.formula import formula_fields
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, per_seed_all_finite
+from nalu_cli.recurrent import RecurrentModel
+from nalu_cli.seqformula import read_any_formula
 from nalu_cli.tasks import Task, input_count, lookup_op, make_task, target_expression
 from nalu_cli.units import NAU, UnitOptions
 
@@ -58,6 +60,11 @@ def resolve_device(name: str) -> tuple[torch.device, str | None]:
 
 def build_task(config: Config) -> Task:
     t = config.task
+    if t.mode == "recurrent":
+        return make_task(
+            t.op, t.mode, t.vector_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation,
+            length=t.length, extrapolation_length=t.extrapolation_length,
+        )  # fmt: skip
     return make_task(t.op, t.mode, t.input_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation)
 
 
@@ -83,13 +90,20 @@ class Members:
 
 def build_model(
     config: Config, members: Members, device: torch.device, member_seeds: torch.Tensor | None = None
-) -> ArithmeticModel:
+) -> ArithmeticModel | RecurrentModel:
     """The batched model of ``members`` (or of explicit ``member_seeds`` [M]), initialised from the seeds."""
     m = config.model
     opts = UnitOptions(eps=m.eps, shared_weights=m.shared_weights, init_range=m.init_range, mlp_activation=m.activation)
     in_features = input_count(lookup_op(config.task.op), config.task.mode, config.task.input_size)
     seeds = members.member_seeds(torch.device("cpu")) if member_seeds is None else member_seeds
-    model = ArithmeticModel(seeds, in_features, m.units(), m.hidden, opts)
+    model: ArithmeticModel | RecurrentModel
+    if config.task.mode == "recurrent":
+        hidden = m.hidden[0] if m.hidden else 2
+        model = RecurrentModel(
+            seeds, config.task.vector_size, m.units(), hidden, opts, m.initial_state, m.recurrent_init
+        )
+    else:
+        model = ArithmeticModel(seeds, in_features, m.units(), m.hidden, opts)
     dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
     return model.to(device=device, dtype=dtype)
 
@@ -159,7 +173,7 @@ class Trainer:
         evens that out. Uses interpolation-range inputs only (a separate stream, never extrapolation data).
         """
         first = self.model.units[0]
-        if not self.config.train.precondition or not isinstance(first, NAU):
+        if not self.config.train.precondition or not isinstance(first, NAU) or self.config.task.mode == "recurrent":
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
         x = self.task.sample_inputs(
@@ -344,7 +358,7 @@ class Trainer:
             valid[~torch.isfinite(valid) | ~self.alive[block]] = math.inf
             best = i * k + int(torch.argmin(valid)) if k > 1 else i * k
             failed = int(self.failed_step[best])
-            readout = read_formula(self.model, best, probe)
+            readout = read_any_formula(self.model, best, probe)
             solved = bool(extrap.solved[best]) and failed < 0
             out.append(
                 {

@@ -1,0 +1,326 @@
+"""The recurrent arithmetic task and the recurrent model (Trask et al. 2018, section 4.1; Madsen & Johansen).
+
+Task: a sequence of T vectors x_t, each of ``vector_size`` entries drawn from the range; a and b are sums,
+over time, of two overlapping contiguous subsets of each vector's entries (the static task's subsets, fixed
+per seed); the target is op(a, b) after the last vector. Training uses length ``length``; extrapolation is
+measured on ``extrapolation_length`` (and the larger value range).
+
+Model: a recurrent cell, any unit over ``[h_{t-1}, x_t]`` with hidden size H, from a fixed (zero) or learned
+initial state, followed by an output unit on h_T. ``lstm`` and ``rnn`` cells are torch's own ``LSTMCell`` and
+``RNNCell`` run on per-seed parameters (``torch.func.functional_call``), the baseline that does not extrapolate.
+
+Data are a pure function of (seed, stream, step, t): vector t of batch ``step`` is drawn with generator step
+``step · 2**20 + t``, so a sequence can be generated one vector at a time. Evaluation streams: it never
+holds the whole sequence or any step's activations (``torch.no_grad``), so memory does not grow with T.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from nalu_cli import rng
+from nalu_cli.tasks import Ranges, Task
+from nalu_cli.units import UNITS, Unit, UnitOptions
+
+MAX_LENGTH = 1_000_000  # below the 2**20 stride between training steps in the generator's step counter
+TIME_STRIDE = 2**20
+SEQUENCE_CHUNK = 1000  # sequences per seed drawn at once during evaluation; part of the data definition
+BASELINE_CELLS = ("lstm", "rnn")
+IDENTITY_INIT_CELLS = ("nau", "mlp")  # cells whose recurrent block can start as the identity
+State = Any  # a tensor [S, B, H], or (h, c) for the LSTM
+
+
+@dataclass(frozen=True)
+class RecurrentTask(Task):
+    """The static task's subsets summed over a sequence. ``input_size`` is the vector size."""
+
+    length: int
+    extrapolation_length: int
+    eval_length: int | None = None  # set by ``at_length`` for the length ladder
+
+    sequential = True
+
+    def at_length(self, length: int) -> RecurrentTask:
+        """The same task evaluated at sequence length ``length`` on every range."""
+        return replace(self, eval_length=length)
+
+    def length_for(self, ranges: Ranges) -> int:
+        """Training length on the interpolation range, extrapolation length elsewhere (unless fixed)."""
+        if self.eval_length is not None:
+            return self.eval_length
+        return self.length if tuple(ranges) == tuple(self.interpolation) else self.extrapolation_length
+
+    def step_inputs(
+        self, seeds: torch.Tensor, stream: int, step: int, t: int, batch: int, ranges: Ranges, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Vector t of every sequence in batch ``step``: x_t [S, B, V]."""
+        return Task.sample_inputs(self, seeds, stream, step * TIME_STRIDE + t, batch, ranges, dtype)
+
+    def sample_inputs(
+        self, seeds: torch.Tensor, stream: int, step: int, batch: int, ranges: Ranges, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Whole sequences (training, probes): x [S, B, T, V]."""
+        length = self.length_for(ranges)
+        steps = [self.step_inputs(seeds, stream, step, t, batch, ranges, dtype) for t in range(length)]
+        return torch.stack(steps, dim=2)  # [S, B, T, V]
+
+    def operands(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """a, b summed over time. x: [S, B, T, V] -> a, b [S, B, 1]."""
+        return Task.operands(self, x.sum(dim=2), masks)
+
+    def near_perfect_mse(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], eps: float) -> torch.Tensor:
+        """The nearly perfect recurrent model's MSE on whole sequences x [S, B, T, V]: [S] (see ``NearPerfect``)."""
+        near = NearPerfect(self, masks, eps, x.shape[0], x.shape[1], x.device)
+        for t in range(x.shape[2]):
+            near.update(x[:, :, t])
+        return near.sq_error().mean(dim=(1, 2))
+
+
+class NearPerfect:
+    """The exact recurrent solution and its ε-perturbed copy, stepped together in float64.
+
+    Exact: h_t = h_{t-1} + (x_t · mask_a, x_t · mask_b), y = op(h_T[0], h_T[1]). Every weight moved by ε
+    toward the wrong value: the recurrent matrix [[1-ε, ε], [ε, 1-ε]], input weights 1-ε on a subset and
+    ε off it, output weights 1-ε (as the static criterion: op((1-ε) a_ε, (1-ε) b_ε)). A trained model is
+    solved on some sequences when its MSE there is below this model's MSE on the same sequences.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        masks: tuple[torch.Tensor, torch.Tensor],
+        eps: float,
+        seeds: int,
+        batch: int,
+        device: torch.device,
+    ) -> None:
+        mask_a, mask_b = (m.to(torch.float64) for m in masks)
+        self.op = task.op
+        self.eps = eps
+        self.select = torch.stack([mask_a, mask_b], dim=-1)  # [S, V, 2]
+        self.select_eps = self.select * (1 - eps) + (1 - self.select) * eps  # [S, V, 2]
+        self.exact = torch.zeros(seeds, batch, 2, dtype=torch.float64, device=device)  # [S, B, 2]
+        self.perturbed = torch.zeros_like(self.exact)  # [S, B, 2]
+
+    def update(self, x_t: torch.Tensor) -> None:
+        """One time step. x_t: [S, B, V]."""
+        x64 = x_t.to(torch.float64)
+        self.exact += torch.bmm(x64, self.select)  # [S, B, 2]
+        p = self.perturbed
+        mixed = p * (1 - self.eps) + p.flip(-1) * self.eps  # [S, B, 2]
+        self.perturbed = mixed + torch.bmm(x64, self.select_eps)
+
+    def target(self) -> torch.Tensor:
+        """op(a, b): [S, B, 1] float64."""
+        return self.op.fn(self.exact[..., 0:1], self.exact[..., 1:2])
+
+    def sq_error(self) -> torch.Tensor:
+        """(exact - perturbed)² of the outputs: [S, B, 1]."""
+        y = self.target()
+        a, b = self.perturbed[..., 0:1] * (1 - self.eps), self.perturbed[..., 1:2] * (1 - self.eps)
+        return (y - self.op.fn(a, b)) ** 2
+
+
+class TorchCell(nn.Module):
+    """torch's ``LSTMCell``/``RNNCell`` with one parameter set per seed (leading dim S), via ``functional_call``.
+
+    Parameters are drawn from the counter-based generator, U(-1/√H, 1/√H) as torch's own initialisation,
+    so a seed starts from the same weights whichever seeds share the batch.
+    """
+
+    def __init__(self, kind: str, seeds: torch.Tensor, in_features: int, hidden: int) -> None:
+        super().__init__()
+        self.kind = kind
+        template = nn.LSTMCell(in_features, hidden) if kind == "lstm" else nn.RNNCell(in_features, hidden)
+        self.template = [template.to("meta")]  # a list, so it is not registered as a submodule
+        bound = 1.0 / math.sqrt(hidden)
+        for i, (name, p) in enumerate(template.named_parameters()):
+            u = rng.uniform(seeds, rng.STREAM_INIT, 900_000 + i, tuple(p.shape), torch.float32)
+            setattr(self, name, nn.Parameter(u * (2 * bound) - bound))  # [S, *shape]
+        self.names = [name for name, _ in template.named_parameters()]
+
+    def forward(self, x: torch.Tensor, state: State) -> State:
+        """x: [S, B, I], state [S, B, H] (or a pair) -> the next state. One call per seed: torch's fused
+        cells have no batching rule for ``vmap``; the baseline is not what runs need to be fast."""
+        from torch.func import functional_call
+
+        module = self.template[0]
+        outs = []
+        for i in range(x.shape[0]):
+            params = {name: getattr(self, name)[i] for name in self.names}
+            s_i = tuple(s[i] for s in state) if isinstance(state, tuple) else state[i]
+            outs.append(functional_call(module, params, (x[i], s_i)))
+        if isinstance(outs[0], tuple):
+            return tuple(torch.stack(parts) for parts in zip(*outs, strict=True))
+        return torch.stack(outs)
+
+
+class RecurrentModel(nn.Module):
+    """cell over [h_{t-1}, x_t] (hidden size H) -> output unit on h_T; S independent models in one module."""
+
+    def __init__(
+        self,
+        seeds: torch.Tensor,
+        vector_size: int,
+        units: list[str],
+        hidden: int,
+        opts: UnitOptions,
+        initial_state: str = "zero",
+        recurrent_init: str = "identity",
+    ) -> None:
+        super().__init__()
+        if len(units) != 2:
+            raise ValueError(f"a recurrent model names two units (cell, output), not {len(units)}")
+        self.unit_names = list(units)
+        self.hidden = hidden
+        self.vector_size = vector_size
+        cell_name, out_name = units
+        self.cell: nn.Module
+        if cell_name in BASELINE_CELLS:
+            self.cell = TorchCell(cell_name, seeds, vector_size, hidden)
+        else:
+            self.cell = UNITS[cell_name](seeds, 0, hidden + vector_size, hidden, opts)
+            w = getattr(self.cell, "W", None)
+            if recurrent_init == "identity" and isinstance(w, nn.Parameter) and cell_name in IDENTITY_INIT_CELLS:
+                # IRNN (Le et al. 2015): the h_{t-1} -> h_t block starts as the identity, so the cell starts
+                # as an accumulator instead of a decaying average (a local minimum a random start falls into).
+                with torch.no_grad():
+                    w[:, :, :hidden] = torch.eye(hidden)
+        self.output = UNITS[out_name](seeds, 1, hidden, 1, opts)
+        self.h0: nn.Parameter | None = None
+        if initial_state == "learned":
+            self.h0 = nn.Parameter(torch.zeros(seeds.shape[0], hidden))  # [S, H]
+
+    @property
+    def units(self) -> list[Unit]:
+        return [m for m in (self.cell, self.output) if isinstance(m, Unit)]
+
+    def initial_state(self, batch: int, like: torch.Tensor) -> State:
+        s = like.shape[0]
+        if self.h0 is not None:
+            h = self.h0[:, None, :].to(like.dtype).expand(s, batch, self.hidden)  # [S, B, H]
+        else:
+            h = torch.zeros(s, batch, self.hidden, dtype=like.dtype, device=like.device)  # [S, B, H]
+        if isinstance(self.cell, TorchCell) and self.cell.kind == "lstm":
+            return (h, torch.zeros_like(h))
+        return h
+
+    def step(self, state: State, x_t: torch.Tensor) -> State:
+        """One time step. x_t: [S, B, V] -> the next state."""
+        if isinstance(self.cell, TorchCell):
+            return self.cell(x_t, state)
+        return self.cell(torch.cat([state, x_t], dim=-1))  # [S, B, H]
+
+    def hidden_of(self, state: State) -> torch.Tensor:
+        return state[0] if isinstance(state, tuple) else state  # [S, B, H]
+
+    def readout(self, state: State) -> torch.Tensor:
+        return self.output(self.hidden_of(state))  # [S, B, 1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [S, B, T, V] -> y [S, B, 1]."""
+        state = self.initial_state(x.shape[1], x)
+        for t in range(x.shape[2]):
+            state = self.step(state, x[:, :, t])
+        return self.readout(state)
+
+    def forward_with_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each unit's input at the last step and the output: [[h_{T-1}, x_T], h_T, y] (feeds gate readouts)."""
+        state = self.initial_state(x.shape[1], x)
+        for t in range(x.shape[2] - 1):
+            state = self.step(state, x[:, :, t])
+        cell_in = torch.cat([self.hidden_of(state), x[:, :, -1]], dim=-1)  # [S, B, H + V]
+        state = self.step(state, x[:, :, -1])
+        h = self.hidden_of(state)
+        return [cell_in, h, self.output(h)]
+
+    def regularizer(self) -> torch.Tensor:
+        """Sum of the units' sparsity regularisers per seed: [S]."""
+        p = next(self.parameters())
+        total = torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)
+        for unit in self.units:
+            total = total + unit.regularizer()
+        return total
+
+    @torch.no_grad()
+    def post_step(self) -> None:
+        for unit in self.units:
+            unit.post_step()
+
+
+@torch.no_grad()
+def evaluate_sequences(
+    model: RecurrentModel,
+    task: RecurrentTask,
+    seeds: torch.Tensor,
+    ranges: Ranges,
+    samples: int,
+    solved_eps: float,
+    stream: int,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sums over ``samples`` sequences per seed of squared, absolute and relative error and the near-perfect
+    model's squared error: four [S] float64 tensors. Streams one vector at a time: memory is O(S · chunk · V)."""
+    length = task.length_for(ranges)
+    masks = task.masks(seeds, dtype)
+    s = seeds.shape[0]
+    sums = [torch.zeros(s, dtype=torch.float64, device=seeds.device) for _ in range(4)]
+    done = 0
+    chunk = 0
+    while done < samples:
+        n = min(SEQUENCE_CHUNK, samples - done)
+        state = None
+        near = NearPerfect(task, masks, solved_eps, s, n, seeds.device)
+        for t in range(length):
+            x_t = task.step_inputs(seeds, stream, chunk, t, SEQUENCE_CHUNK, ranges, dtype)[:, :n]  # [S, n, V]
+            if state is None:
+                state = model.initial_state(n, x_t)
+            state = model.step(state, x_t)
+            near.update(x_t)
+        assert state is not None
+        pred = model.readout(state).to(torch.float64)  # [S, n, 1]
+        y = near.target()  # [S, n, 1]
+        err = pred - y
+        sums[0] += (err * err).sum(dim=(1, 2))
+        sums[1] += err.abs().sum(dim=(1, 2))
+        sums[2] += (err.abs() / y.abs().clamp(min=1e-12)).sum(dim=(1, 2))
+        sums[3] += near.sq_error().sum(dim=(1, 2))
+        done += n
+        chunk += 1
+    return sums[0], sums[1], sums[2], sums[3]
+
+
+def training_bytes(members: int, batch: int, length: int, vector_size: int, hidden: int, cell: str) -> int:
+    """A generous estimate of the activations autograd holds for one training step (float32 words × 4)."""
+    per_step = vector_size + (hidden + vector_size) * (hidden + 1) + 8 * hidden
+    if cell in BASELINE_CELLS:
+        per_step += 12 * hidden
+    return 4 * 4 * members * batch * length * per_step
+
+
+def _defaults(output: str, steps: int = 4000, lr: float = 0.05) -> dict[str, Any]:
+    # A short Adam second-moment memory (beta2 = 0.9) and a sparsity regulariser ramped in over the last
+    # third snap the cell's weights to the accumulator; measured in the README ("Recurrent mode").
+    regularizer = {"scale": 1.0, "start": steps * 5 // 8, "end": steps * 7 // 8}
+    return {
+        "model": {"unit": ["nau", output], "hidden": [2]},
+        # log_every 500: each check evaluates the extrapolation length (1000 steps per sequence)
+        "train": {"steps": steps, "lr": lr, "beta2": 0.9, "regularizer": regularizer, "log_every": 500},
+    }
+
+
+# Defaults per op in recurrent mode (they replace the static mode's op defaults), measured in the README.
+RECURRENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "add": _defaults("nau"),
+    "sub": _defaults("nau"),
+    "identity": _defaults("nau"),
+    "mul": _defaults("nmu"),
+    "square": _defaults("nmu"),
+    "div": _defaults("nac_mul"),
+    "sqrt": _defaults("nac_mul"),
+}

@@ -1,0 +1,215 @@
+"""Recurrent mode: the sequence task, the recurrent model, the solved criterion over time, CLI end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nalu_cli import config, rng
+from nalu_cli.cli import app
+from nalu_cli.errors import ConfigError
+from nalu_cli.evaluate import evaluate_range
+from nalu_cli.recurrent import RecurrentModel, RecurrentTask
+from nalu_cli.seqformula import read_recurrent
+from nalu_cli.train import Trainer, train
+from tests.conftest import assert_error_line, tiny_config
+
+
+def rec_config(op: str = "mul", **overrides: object) -> config.Config:
+    base: dict[str, object] = {"task.mode": "recurrent", "task.extrapolation_length": 50}
+    base.update(overrides)
+    return tiny_config(op, **base)
+
+
+def set_exact(trainer: Trainer, delta: float = 0.0) -> None:
+    """The exact accumulator solution (every weight moved by ``delta``)."""
+    model = trainer.model
+    assert isinstance(model, RecurrentModel)
+    mask_a, mask_b = trainer.masks
+    with torch.no_grad():
+        w = model.cell.W  # type: ignore[union-attr]
+        w.zero_()
+        w[:, 0, 0] = 1
+        w[:, 1, 1] = 1
+        w[:, 0, 2:] = mask_a
+        w[:, 1, 2:] = mask_b
+        w.add_(delta)
+        model.output.W.fill_(1.0 - delta)  # type: ignore[union-attr]
+
+
+def test_recurrent_target_is_op_of_sums_over_time() -> None:
+    cfg = rec_config("mul", **{"train.seeds": [3]})
+    trainer = Trainer(cfg, torch.device("cpu"))
+    task = trainer.task
+    assert isinstance(task, RecurrentTask)
+    x, y = task.batch(trainer.member_seeds, rng.STREAM_TRAIN, 0, 8, task.interpolation, torch.float64, trainer.masks)
+    assert x.shape == (1, 8, 10, 10)  # [S, B, T, V]
+    lo, hi = task.interpolation[0]
+    assert float(x.min()) >= lo and float(x.max()) < hi
+    mask_a, mask_b = trainer.masks
+    a = (x.sum(dim=2) * mask_a[:, None, :]).sum(-1, keepdim=True)
+    b = (x.sum(dim=2) * mask_b[:, None, :]).sum(-1, keepdim=True)
+    assert torch.allclose(y, a * b)
+    # vector t of a batch is the same whether drawn alone or within the whole sequence
+    x_3 = task.step_inputs(trainer.member_seeds, rng.STREAM_TRAIN, 0, 3, 8, task.interpolation, torch.float64)
+    assert torch.equal(x_3, x[:, :, 3])
+
+
+def test_exact_solution_is_solved_at_length_1000_and_a_perturbed_one_is_not() -> None:
+    cfg = rec_config("mul", **{"train.seeds": [0, 1], "task.extrapolation_length": 1000})
+    trainer = Trainer(cfg, torch.device("cpu"))
+    set_exact(trainer)
+    ext = trainer.evaluate("extrapolation", 300)
+    assert bool(ext.solved.all()), (ext.mse, ext.threshold)
+    set_exact(trainer, delta=1e-3)
+    ext = trainer.evaluate("extrapolation", 300)
+    assert not bool(ext.solved.any()), (ext.mse, ext.threshold)
+
+
+def test_streaming_evaluation_equals_whole_sequences() -> None:
+    cfg = rec_config("sub", **{"train.seeds": [0, 5], "train.dtype": "float64", "task.length": 7})
+    trainer = Trainer(cfg, torch.device("cpu"))
+    task = trainer.task
+    metrics = evaluate_range(
+        trainer.model, task, trainer.task_seeds, task.interpolation, 40, 1e-5, rng.STREAM_VALID, torch.float64
+    )
+    x = task.sample_inputs(trainer.task_seeds, rng.STREAM_VALID, 0, 1000, task.interpolation, torch.float64)[:, :40]
+    with torch.no_grad():
+        err = trainer.model(x) - task.target(x, trainer.masks)
+    assert torch.allclose(metrics.mse, (err**2).mean(dim=(1, 2)), rtol=1e-10)
+    assert torch.allclose(metrics.threshold, task.near_perfect_mse(x, trainer.masks, 1e-5), rtol=1e-10)
+
+
+@pytest.mark.parametrize("units", [["nau", "nmu"], ["nau", "nau"], ["lstm", "mlp"], ["rnn", "mlp"]])
+def test_batched_seeds_are_bit_identical_to_training_alone(units: list[str]) -> None:
+    common = {"model.unit": units, "model.hidden": [2], "model.initial_state": "learned"}
+    together = Trainer(rec_config("mul", **common, **{"train.seeds": [4, 0, 9]}), torch.device("cpu"))
+    alone = Trainer(rec_config("mul", **common, **{"train.seeds": [0]}), torch.device("cpu"))
+    for _ in range(25):
+        together.train_step()
+        alone.train_step()
+    for (name, p_all), (_, p_one) in zip(
+        together.model.named_parameters(), alone.model.named_parameters(), strict=True
+    ):
+        assert torch.equal(p_all[1], p_one[0]), name
+    assert torch.equal(together.last_loss[1], alone.last_loss[0])
+
+
+def test_formula_over_time_reads_the_exact_solution() -> None:
+    trainer = Trainer(rec_config("mul", **{"train.seeds": [0]}), torch.device("cpu"))
+    set_exact(trainer)
+    readout = read_recurrent(trainer.model, 0)  # type: ignore[arg-type]
+    mask_a, mask_b = trainer.masks
+    ia = [int(i) for i in torch.nonzero(mask_a[0])]
+    assert readout.discrete
+    assert readout.formula is not None
+    assert f"h_t[0] = h_{{t-1}}[0] + sum(x_t[{ia[0]}..{ia[-1]}])" in readout.formula
+    assert "y = h_T[0] * h_T[1]" in readout.formula
+    assert readout.wiring[0]["from_h"] == [1.0, 0.0]
+    set_exact(trainer, delta=0.2)
+    assert not read_recurrent(trainer.model, 0).discrete  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_sub_trains_at_length_10_and_extrapolates_to_length_100() -> None:
+    """Real training: NAU cell -> NAU output on sequences of 10, solved on sequences of 100 (a wider range)."""
+    cfg = rec_config("sub", **{"train.seeds": [0], "train.steps": 2000, "task.extrapolation_length": 100})
+    result = train(cfg)
+    seed = result.seeds[0]
+    assert seed["solved"], seed["extrapolation"]
+    assert seed["interpolation"]["solved"]
+
+
+def test_lstm_baseline_fails_to_extrapolate() -> None:
+    cfg = rec_config("add", **{"model.unit": ["lstm", "mlp"], "model.hidden": [8], "train.steps": 300})
+    seed = train(cfg).seeds[0]
+    assert not seed["solved"]
+    assert seed["formula"] is None
+
+
+def test_resume_is_bit_identical(tmp_path: Path) -> None:
+    cfg = rec_config("mul", **{"train.seeds": [0, 1], "train.steps": 120, "train.log_every": 40})
+    straight = train(cfg, tmp_path / "a")
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 50
+
+    first = train(cfg, tmp_path / "b", should_stop=stop)
+    assert first.interrupted
+    resumed = train(cfg, tmp_path / "b", resume=True)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.seeds[0]["extrapolation"]["mse"] == resumed.seeds[0]["extrapolation"]["mse"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"task.length": 0}, "task.length"),
+        ({"task.vector_size": 1}, "vector_size is 1"),
+        ({"train.memory_budget_mb": 0.01}, "memory_budget_mb"),
+        ({"model.unit": ["nau", "lstm"]}, "not an output unit"),
+        ({"eval.lengths": [0, 10]}, "eval.lengths"),
+    ],
+)
+def test_bad_recurrent_configs_are_refused(overrides: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        rec_config("add", **overrides)
+    assert needle in str(err.value)
+
+
+def test_lstm_outside_recurrent_mode_is_refused() -> None:
+    with pytest.raises(ConfigError, match="recurrent cell"):
+        tiny_config("add", **{"model.unit": "lstm"})
+
+
+def test_cli_train_extrapolate_inspect_end_to_end(tmp_path: Path) -> None:
+    runner = CliRunner()
+    run = tmp_path / "rec"
+    common = ["--set", "train.log_every=50", "--set", "eval.samples=100", "--set", "train.valid_samples=100"]
+    result = runner.invoke(
+        app,
+        ["train", "--op", "mul", "--mode", "recurrent", "--steps", "100", "--out", str(run), "--json", *common,
+         "--set", "task.extrapolation_length=30"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert "recurrent, T=10→30" in report["describe"]
+    result = runner.invoke(app, ["extrapolate", str(run), "--json", "--samples", "50", "--factors", "1,10"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["seeds"][0]["ranges"]
+    assert sorted({r["length"] for r in rows}) == [10, 100, 1000]
+    assert all(f"T={r['length']}" in r["range"] for r in rows)
+    result = runner.invoke(app, ["inspect-weights", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    seed = json.loads(result.stdout)["seeds"][0]
+    assert len(seed["recurrent"]) == 2 and len(seed["recurrent"][0]["from_x"]) == 10
+    pytest.importorskip("matplotlib")
+    result = runner.invoke(app, ["plot", str(run), "--out", str(tmp_path / "p.png"), "--samples", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    plotted = json.loads(result.stdout[result.stdout.index("{") :])["runs"][0]
+    assert plotted["x_axis"] == "sequence length"
+    assert [p["magnitude"] for p in plotted["ladder"]] == sorted({p["magnitude"] for p in plotted["ladder"]})
+    assert plotted["ladder"][-1]["magnitude"] == 1000 and (tmp_path / "p.png").stat().st_size > 0
+    bad = runner.invoke(app, ["train", "--op", "add", "--mode", "recurrent", "--set", "task.length=0"])
+    assert "task.length" in assert_error_line(bad, codes=(2,))
+
+
+def test_formula_skips_state_the_output_never_reads() -> None:
+    trainer = Trainer(rec_config("add", **{"train.seeds": [0]}), torch.device("cpu"))
+    set_exact(trainer)
+    with torch.no_grad():
+        w = trainer.model.cell.W  # type: ignore[union-attr]
+        w[:, 0, 0] = 0.4  # h_0 decays, but nothing reads it
+        trainer.model.output.W[:, 0, 0] = 0.0  # type: ignore[union-attr]
+    readout = read_recurrent(trainer.model, 0)  # type: ignore[arg-type]
+    assert readout.discrete, readout.reason
+    assert readout.formula is not None and "h_t[0]" not in readout.formula and "y = h_T[1]" in readout.formula
