@@ -5,8 +5,10 @@ A run directory holds:
 - ``checkpoint.pt``    weights, metadata and the resumable training state (one file, so they always agree),
 - ``metrics.jsonl``    one JSON object per logging step.
 
-Every file is written to a temporary file in the same directory, fsynced, then renamed over the old one,
-so a reader (or a crash) sees either the old file or the new one, never half of one (``files``). Loading uses
+The config and the checkpoint are written to a temporary file in the same directory, fsynced, renamed over
+the old one, then the directory is fsynced (``files``), so a reader (or a crash) sees either the old file or
+the new one, never half of one. The metrics log is appended and flushed line by line instead (not fsynced):
+after a crash it may end with one cut line, which the readers here skip and a resume drops. Loading uses
 ``torch.load(weights_only=True)``, which refuses any pickled object other than tensors and plain
 containers: a checkpoint can never run code.
 """

@@ -255,15 +255,26 @@ def _parse_floats(text: str | None, option: str) -> list[float] | None:
     return values
 
 
+class SecondSignal(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM while the first is being handled: leave now, with that signal's exit code."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.code = 130 if signum == signal.SIGINT else 143
+        self.name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+
+
 @contextmanager
 def interrupt_flag() -> Iterator[dict[str, int]]:
-    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process."""
+    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process;
+    a second one raises ``SecondSignal`` at once."""
     state = {"signal": 0}
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if state["signal"]:
             # A second signal means "now": leave without waiting (the last checkpoint stays).
-            raise KeyboardInterrupt
+            raise SecondSignal(signum)
         state["signal"] = signum
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -414,22 +425,42 @@ def train(
             detail(cfgmod.dump_yaml(resolved).rstrip())
 
             progress, on_progress = _training_progress(resolved.train.steps)
-            with progress, interrupt_flag() as interrupted:
-                result = run_training(
-                    resolved,
-                    writer,
-                    progress=on_progress,
-                    should_stop=lambda: bool(interrupted["signal"]),
-                    checkpoint_every=checkpoint_every,
+            try:
+                with progress, interrupt_flag() as interrupted:
+                    result = run_training(
+                        resolved,
+                        writer,
+                        progress=on_progress,
+                        should_stop=lambda: bool(interrupted["signal"]),
+                        checkpoint_every=checkpoint_every,
+                    )
+            except SecondSignal as second:
+                kept = (
+                    f"the last checkpoint saved is kept. Resume with: nalu train --resume {run_dir}"
+                    if writer.run.checkpoint_path.exists()
+                    else "no checkpoint had been saved yet"
                 )
+                stderr.print(
+                    f"Interrupted by a second {second.name}; {kept}",
+                    highlight=False,
+                    soft_wrap=True,  # a wrapped path could not be copied and pasted
+                )
+                raise typer.Exit(second.code) from None
         report = train_report(result)
         for warning in result.warnings:
             stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
-        if result.interrupted:
+        if result.interrupted or interrupted["signal"]:
+            # interrupted["signal"] without result.interrupted: the signal came after the last step, during the
+            # final evaluation, which finished and was saved; the signal still ends the command with its code
             code = 130 if interrupted["signal"] == signal.SIGINT else 143
             name = "SIGINT" if code == 130 else "SIGTERM"
+            where = (
+                f"at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}"
+                if result.interrupted
+                else f"during the final evaluation; the run is complete and saved in {run_dir}"
+            )
             stderr.print(
-                f"Interrupted by {name} at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}",
+                f"Interrupted by {name} {where}",
                 highlight=False,
                 soft_wrap=True,  # a wrapped path could not be copied and pasted
             )

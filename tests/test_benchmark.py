@@ -74,10 +74,11 @@ def test_benchmark_cli_json_and_csv(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     cells = json.loads(result.stdout)["cells"]
     assert [(c["op"], c["unit"]) for c in cells] == [("add", "nau"), ("add", "mlp")]
+    # Exact outcomes (deterministic): 150 steps are 1% of the NAU's static-addition recipe (16,000 steps), too few
+    # for any seed (300 pair-mode steps solve 2 of 3, measured 2026-11-30); an MLP never extrapolates.
+    assert [(c["seeds"], c["solved"], c["failed_seeds"]) for c in cells] == [(3, 0, [0, 1, 2]), (3, 0, [0, 1, 2])]
     for c in cells:
-        assert c["seeds"] == 3 and 0 <= c["solved"] <= 3
-        assert len(c["failed_seeds"]) == 3 - c["solved"] and set(c["failed_seeds"]) <= {0, 1, 2}
-        assert (c["ci_low"], c["ci_high"]) == pytest.approx(wilson_interval(c["solved"], 3))
+        assert (c["ci_low"], c["ci_high"]) == pytest.approx((0.0, 0.5615), abs=1e-4)  # Wilson 95% for 0 of 3
     assert cells[0]["published"] == 1.0
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert len(rows) == 2 and rows[0]["unit"] == "nau" and math.isclose(float(rows[0]["published"]), 1.0)

@@ -3,6 +3,7 @@ checkpoint gives one ``Error:`` line and exit code 1 from every command that rea
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -48,6 +49,8 @@ def _malicious_files(tmp_path: Path, marker: Path) -> dict[str, Path]:
     legacy = tmp_path / "legacy" / CHECKPOINT_NAME  # a bare pickle stream
     legacy.parent.mkdir()
     legacy.write_bytes(pickle.dumps(payload, protocol=2))
+    for path in (zip_file, legacy):  # a metrics log beside it, so export-tb gets as far as the checkpoint
+        (path.parent / "metrics.jsonl").write_text('{"step": 0, "loss_median": 1.0}\n')
     return {"zip": zip_file, "legacy": legacy}
 
 
@@ -57,6 +60,7 @@ READERS = [
     ["inspect-weights"],
     ["compare"],  # with the good run as the other side
     ["plot"],
+    ["export-tb"],
     ["train", "--resume"],
 ]
 
@@ -66,7 +70,16 @@ def _command(reader: list[str], path: Path, good: Path, tmp_path: Path) -> list[
         return ["compare", str(good), str(path)]
     if reader == ["plot"]:
         return ["plot", str(path), "--out", str(tmp_path / "p.png")]
+    if reader == ["export-tb"]:
+        return ["export-tb", str(path), "--out", str(tmp_path / "tb")]
     return [*reader, str(path)]
+
+
+def _runs_listing(directory: Path) -> dict[str, dict[str, object]]:
+    """``nalu runs DIRECTORY --json``: it lists broken runs (exit 0), so each is marked rather than an error."""
+    listing = runner.invoke(cli.app, ["runs", str(directory), "--json"])
+    assert listing.exit_code == 0 and "Traceback" not in listing.output, listing.output
+    return {Path(str(r["path"])).name: r for r in json.loads(listing.stdout)["runs"]}
 
 
 def test_the_exploit_is_real(tmp_path: Path) -> None:
@@ -90,6 +103,8 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, kind: str, m
             result = runner.invoke(cli.app, _command(reader, target, mul_run, tmp_path))
             err = assert_error_line(result, context=reader)
             assert "refusing to load" in err, (reader, err)
+    row = _runs_listing(tmp_path)[kind]  # `runs` reads the checkpoint too: marked broken, code not run
+    assert row["status"] == "broken" and "refusing to load" in str(row["error"]), row
     assert not marker.exists(), "the pickle's command ran"
     # the real installed command, too
     done = run_nalu("inspect-weights", str(path), timeout=120)
@@ -149,16 +164,25 @@ def _broken_checkpoints(tmp_path: Path, good_run: Path) -> dict[str, tuple[Path,
 
 
 def test_broken_checkpoints_give_one_line_errors(tmp_path: Path, mul_run: Path) -> None:
-    for name, (run_dir, phrase) in _broken_checkpoints(tmp_path, mul_run).items():
+    cases = _broken_checkpoints(tmp_path, mul_run)
+    phrases = {name: phrase for name, (_, phrase) in cases.items()}
+    unloadable = ["empty", "truncated10", "text", "foreign", "future", "no_step"]
+    for name, (run_dir, phrase) in cases.items():
         before = (run_dir / CHECKPOINT_NAME).read_bytes()
-        for reader in READERS:
+        # export-tb reads the metrics log and the checkpoint's metadata, not the model: it refuses the
+        # checkpoints that do not load at all
+        readers = [r for r in READERS if r != ["export-tb"] or name.startswith(("truncated", *unloadable))]
+        for reader in readers:
             result = runner.invoke(cli.app, _command(reader, run_dir, mul_run, tmp_path))
             err = assert_error_line(result, context=reader)
             assert phrase in err, (name, reader, err)
         assert (run_dir / CHECKPOINT_NAME).read_bytes() == before, f"{name}: a failed command changed the file"
-        # `runs` lists a directory of runs and marks the broken one instead of failing on it
-    listing = runner.invoke(cli.app, ["runs", str(tmp_path), "--json"])
-    assert listing.exit_code == 0 and "Traceback" not in listing.output
+    # `runs` lists a directory of runs and marks the broken ones instead of failing on them. It reads stored
+    # results only, so the checkpoints that load but do not fit their config are the ones it cannot tell.
+    rows = _runs_listing(tmp_path)
+    assert {name for name, row in rows.items() if row["status"] == "broken"} >= set(unloadable), rows
+    for name in unloadable:
+        assert phrases[name] in str(rows[name]["error"]), (name, rows[name])
 
 
 def test_broken_checkpoint_through_the_installed_command(tmp_path: Path, mul_run: Path) -> None:

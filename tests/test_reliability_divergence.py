@@ -95,9 +95,23 @@ def test_eval_on_overflowing_ranges_reports_inf_or_nan(mul_run: Path) -> None:
     for row in rows[:2]:
         assert row["mse"] in ("inf", "nan") and row["solved"] is False, row
     assert isinstance(rows[2]["mse"], float) and rows[2]["solved"] is True
+    for row in rows:  # the other metrics follow the MSE: all non-finite, or all finite
+        finite = [isinstance(row[k], float) for k in ("mse", "mae", "rel_err")]
+        assert all(finite) or not any(finite), row
     table = runner.invoke(cli.app, ["eval", str(mul_run), *ranges, "--samples", "256"])
-    assert table.exit_code == 0 and ("nan" in table.stdout or "inf" in table.stdout)
+    assert table.exit_code == 0, table.output
+    lines = {label: next(line for line in table.stdout.splitlines() if label in line) for label in
+             ("U[1e+30,1e+31]", "U[1e+200,1e+300]", "U[1,10]")}  # fmt: skip
+    for label in ("U[1e+30,1e+31]", "U[1e+200,1e+300]"):
+        cells = [c.strip() for c in lines[label].split("│")[1:-1]]  # range, MSE, MAE, rel. error, threshold, solved
+        assert cells[1] in ("inf", "nan") and cells[-1] == "no", cells
+    assert "nan" not in lines["U[1,10]"] and "inf" not in lines["U[1,10]"]
     # the ladder may run into overflow too: extrapolate far out, as a real process
     done = run_nalu("extrapolate", str(mul_run), "--factors", "1,1e20,1e40", "--json", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+    ladder = json.loads(done.stdout)["seeds"][0]["ranges"]
+    assert [r["factor"] for r in ladder] == [1, 1e20, 1e40]
+    assert isinstance(ladder[0]["mse"], float) and ladder[0]["solved"] is True
+    for r in ladder[1:]:  # products near 1e41 and beyond overflow float32
+        assert r["mse"] in ("inf", "nan") and r["solved"] is False, r

@@ -170,3 +170,26 @@ def test_seed_article_initialisation_range() -> None:
     g = make(NALU, i=50, o=50).G.detach()
     assert float(g.mean()) == pytest.approx(0.0, abs=0.05)
     assert float(g.std()) == pytest.approx(1.0, rel=0.05)
+
+
+def test_npu_is_the_real_part_of_a_complex_power() -> None:
+    """NPU: Re(Π_i r_i^(W_re + i W_im)) with r = ĝ|x| + 1 - ĝ and log of a negative x taking +iπ (Heim et al.),
+    computed here with numpy's complex numbers; odd powers keep the sign of a negative input."""
+    unit = make(NPU).to(torch.float64)
+    w_re, w_im, gate = np.array([1.0, 0.0]), np.array([0.3, -0.2]), np.array([1.0, 0.6])
+    with torch.no_grad():
+        unit.W_re.copy_(torch.from_numpy(w_re).expand_as(unit.W_re))
+        unit.W_im.copy_(torch.from_numpy(w_im).expand_as(unit.W_im))
+        unit.g.copy_(torch.from_numpy(gate).expand_as(unit.g))
+    x = inputs(lo=-4, hi=4).to(torch.float64)
+    x = torch.where(x.abs() < 0.5, torch.full_like(x, -1.5), x)
+    xn = x.numpy()
+    r = gate * np.abs(xn) + 1 - gate  # [S, B, 2]
+    log_z = np.log(r) + 1j * np.pi * (xn < 0)  # [S, B, 2]
+    ref = np.real(np.exp(((w_re + 1j * w_im) * log_z).sum(axis=-1)))  # [S, B]
+    np.testing.assert_allclose(unit(x)[..., 0].detach().numpy(), ref, rtol=1e-9, atol=1e-12)
+    real = make(RealNPU).to(torch.float64)  # W = [1, 0], gates open: y = x0, sign included
+    with torch.no_grad():
+        real.W_re.copy_(torch.tensor([[[1.0, 0.0]]], dtype=torch.float64).expand_as(real.W_re))
+        real.g.fill_(1.0)
+    np.testing.assert_allclose(real(x)[..., 0].detach().numpy(), xn[..., 0], rtol=1e-9)
