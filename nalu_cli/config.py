@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from nalu_cli import recipes
 from nalu_cli.errors import ConfigError
 from nalu_cli.recurrent import BASELINE_CELLS, MAX_LENGTH, RECURRENT_DEFAULTS, training_bytes
-from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, parse_ranges
+from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, lookup_op, parse_ranges
 from nalu_cli.units import ACTIVATIONS, UNIT_ALIASES, UNITS
 
 MAX_SEED = 2**31 - 1
@@ -74,9 +74,7 @@ class TaskConfig(_Section):
     @field_validator("op")
     @classmethod
     def _op(cls, v: str) -> str:
-        if v not in OPS:
-            raise ValueError(f"unknown op {v!r}{did_you_mean(v, tuple(OPS))} (choose from {', '.join(OPS)})")
-        return v
+        return lookup_op(v).name  # a named op, or an expression (normalised text); ValueError names the problem
 
     @field_validator("interpolation", "extrapolation", mode="before")
     @classmethod
@@ -85,7 +83,7 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _domain(self) -> TaskConfig:
-        op = OPS[self.op]
+        op = lookup_op(self.op)
         problems = check_domain(op, self.mode, self.interpolation, "interpolation")
         problems += check_domain(op, self.mode, self.extrapolation, "extrapolation")
         if problems:
@@ -652,6 +650,14 @@ def resolve(
     if mode == "recurrent":  # the recurrent mode's own defaults (issue 13), not (yet) in the recipe book
         layered = deep_merge({}, RECURRENT_DEFAULTS.get(op, RECURRENT_DEFAULTS["mul"]))
         return validate(deep_merge(deep_merge(layered, preset_data), user))
+    derived = _derived(task_data.get("op", "mul"), mode)
+    if derived is not None:  # an expression: the stack derived from its structure, unless the user names one
+        stack_data, derived_recipe = derived
+        model_data = _mapping(user.get("model"))
+        derived_model = {} if ("unit" in model_data or "hidden" in model_data) else {"model": stack_data}
+        layered = deep_merge(deep_merge(deep_merge(derived_model, derived_recipe.config_data()), preset_data), user)
+        _place_window(layered, _mapping(_mapping(user.get("train")).get("regularizer")), derived_recipe)
+        return validate(layered)
     mode = mode if mode in ("pair", "static") else "pair"  # an unknown mode is reported by validate
     task = recipes.task_key(preset, mode)
 
@@ -720,6 +726,36 @@ def _place_window(layered: dict[str, Any], user_regularizer: dict[str, Any], rec
     for key, value in zip(("start", "end"), window, strict=True):
         if key not in user_regularizer:
             regularizer[key] = value
+
+
+def _derived(op: Any, mode: Any) -> tuple[dict[str, Any], recipes.Recipe] | None:
+    """The model stack and recipe derived from an expression op's structure (``derive.py``), its window as
+    fractions of the steps like every recipe; None for a named op, another mode, or what validate refuses."""
+    if not isinstance(op, str) or op in OPS or mode != "pair":
+        return None
+    from nalu_cli.derive import derived_defaults
+    from nalu_cli.expr import ExpressionError, looks_like_expression, parse_expression
+
+    if not looks_like_expression(op):
+        return None
+    try:
+        defaults = derived_defaults(parse_expression(op))
+    except ExpressionError:
+        return None  # validate reports it
+    if not defaults:
+        return None
+    train = defaults["train"]
+    steps = int(train["steps"])
+    reg = train.get("regularizer")
+    recipe = recipes.Recipe(
+        steps=steps,
+        lr=train["lr"],
+        schedule=train.get("schedule", "cosine"),
+        beta2=train.get("beta2", 0.999),
+        restarts=train.get("restarts", 1),
+        regularizer=None if reg is None else (reg["scale"], reg["start"] / steps, reg["end"] / steps),
+    )
+    return defaults["model"], recipe
 
 
 def validate(data: dict[str, Any]) -> Config:

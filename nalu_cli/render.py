@@ -51,6 +51,9 @@ def train_summary(result: dict[str, Any]) -> Group:
     table.add_column("solved", justify="center")
     table.add_column("solved at", justify="right")
     table.add_column("formula")
+    show_recovered = any(s.get("recovered") is not None for s in result["seeds"])
+    if show_recovered:
+        table.add_column("recovered", justify="center")
     for s in result["seeds"]:
         row = [str(s["seed"])]
         if result["restarts"] > 1:
@@ -66,6 +69,8 @@ def train_summary(result: dict[str, Any]) -> Group:
             str(s["solved_at"]) if s["solved_at"] is not None else "-",
             note,
         ]
+        if show_recovered:
+            row.append("yes" if s.get("recovered") else "no")
         table.add_row(*row)
     n = len(result["seeds"])
     solved = sum(1 for s in result["seeds"] if s["solved"])
@@ -254,28 +259,6 @@ def _wrapped(head: str, items: list[Text], width: int) -> list[Text]:
     return lines
 
 
-def _deviation_text(deviation: Any) -> str:
-    """The readout's largest deviation from discrete values (issue 12's key), however it is given."""
-    if isinstance(deviation, (int, float)):
-        return f"{deviation:.3g}"
-    if isinstance(deviation, dict):
-        value, where = deviation.get("value"), deviation.get("at") or deviation.get("where")
-        text = f"{value:.3g}" if isinstance(value, (int, float)) else str(value)
-        return f"{text} at {where}" if where else text
-    return str(deviation)
-
-
-def _formula_line(s: dict[str, Any]) -> Text:
-    if not s["formula"]:
-        return Text(f"formula: not discrete — {s['reason']}", style="bold yellow")
-    if s.get("exact") is False:
-        detail = "approximate"
-        if s.get("deviation") is not None:
-            detail += f"; largest deviation {_deviation_text(s['deviation'])}"
-        return Text(f"formula ({detail}): {s['formula']}", style="bold yellow")
-    return Text(f"formula: {s['formula']}", style="bold green")
-
-
 def _gate_lines(report: dict[str, Any], layer: dict[str, Any]) -> list[Text]:
     """The mean gate per output on a probe batch from the training range and one from the extrapolation range."""
     if layer.get("gate_mean") is None:
@@ -316,9 +299,23 @@ def inspect_view(report: dict[str, Any], full: bool = False) -> Group:
             for name, matrix in layer.get("raw", {}).items():
                 parts.append(WeightMatrix(f"{name} (raw)", matrix, inputs, full))
             parts += _gate_lines(report, layer)
-        parts.append(_formula_line(s))
+        if s["formula"]:
+            parts.append(formula_line(s))
+        else:
+            parts.append(Text(f"formula: not discrete — {s['reason']}", style="bold yellow"))
     parts.append(Text("legend: green ≈ +1, red ≈ −1, dim ≈ 0 (within 0.05), yellow = not discrete", style="dim"))
     return Group(*parts)
+
+
+def formula_line(s: dict[str, Any]) -> Text:
+    """``formula (exact): y = x0 * x1``, or approximate with the largest deviation; ``recovered`` when known."""
+    recovered = s.get("recovered")
+    tail = "" if recovered is None else f"  (recovered: {'yes' if recovered else 'no'})"
+    if s.get("formula_exact"):
+        return Text(f"formula (exact): {s['formula']}{tail}", style="bold green")
+    dev, at = s.get("formula_deviation"), s.get("formula_deviation_at")
+    why = f"largest deviation {dev:.3g} at {at}" if dev is not None and at else "the run is not solved"
+    return Text(f"formula (approximate; {why}): {s['formula']}{tail}", style="bold yellow")
 
 
 # -- run history, comparisons, text plots ---------------------------------------------------------------
@@ -568,3 +565,77 @@ def _percent(value: Any) -> str:
     if not isinstance(value, (int, float)) or math.isnan(value):
         return "-"
     return "inf" if math.isinf(value) else f"{value:.3g}"
+
+
+# -- nalu fit ---------------------------------------------------------------------------------------------
+
+
+def _rel_text(errors: dict[str, Any] | None) -> str:
+    return "-" if errors is None else fmt_float(errors["rel_err"])
+
+
+def fit_view(report: dict[str, Any]) -> Group:
+    """Each candidate's formula with interpolation and held-out errors, the chosen one, and the baselines."""
+    rows = report["rows"]
+    table = Table(
+        title=f"nalu fit · {report['target']} from {', '.join(report['inputs'])} · "
+        f"{rows['train']} train / {rows['valid']} validation / {rows['heldout']} held-out rows",
+        title_justify="left",
+        caption="errors: RMS error / RMS of the target; held-out = " + report["heldout"] + " (never trained on)",
+        caption_justify="left",
+    )
+    table.add_column("", justify="center")
+    table.add_column("model")
+    table.add_column("formula")
+    table.add_column("valid", justify="right")
+    table.add_column("held-out", justify="right")
+    table.add_column("formula held-out", justify="right")
+    for i, c in enumerate(report["candidates"]):
+        mark = "→" if i == report["chosen"] else ""
+        table.add_row(
+            mark,
+            c["stack"],
+            c["formula"] or "not discrete",
+            _rel_text(c["model"]["valid"]),
+            _rel_text(c["model"]["heldout"]),
+            _rel_text(c["formula_errors"]["heldout"]),
+            style="bold" if mark else None,
+        )
+    for name, b in report["baselines"].items():
+        label = "least squares" if name == "linear" else "MLP 32-32"
+        table.add_row("", f"[dim]{label}[/]", b["formula"] or "-", _rel_text(b["valid"]), _rel_text(b["heldout"]), "-")
+    chosen = report["candidates"][report["chosen"]]
+    parts: list[Any] = [table]
+    if chosen["formula"]:
+        fe = chosen["formula_errors"]
+        exact = fe["valid"] is not None and fe["valid"]["rel_err"] < 1e-7
+        verdict = (
+            "it reproduces the validation rows exactly"
+            if exact
+            else f"its error is {_rel_text(fe['valid'])} on validation rows"
+        )
+        parts.append(Text(f"formula: {chosen['formula']}", style="bold green"))
+        parts.append(
+            Text(
+                f"fit: {verdict} and {_rel_text(fe['heldout'])} on held-out rows (RMS error / RMS of the target);"
+                f" largest weight deviation from the formula's values {chosen['deviation']:.3g}"
+            )
+        )
+    else:
+        parts.append(Text(f"formula: none read — {chosen['reason']}", style="bold yellow"))
+    return Group(*parts)
+
+
+def fit_eval_view(report: dict[str, Any]) -> Group:
+    table = Table(
+        title=f"nalu eval · {report['run']} on {report['data']} ({report['rows']} rows)", title_justify="left"
+    )
+    for name in ("model", "MSE", "rel. error"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for label, key in (("fitted model", "model"), ("its formula", "formula_errors"), ("least squares", "linear")):
+        e = report[key]
+        table.add_row(label, "-" if e is None else fmt_float(e["mse"]), _rel_text(e))
+    parts: list[Any] = [table]
+    if report["formula"]:
+        parts.append(Text(f"formula: {report['formula']}"))
+    return Group(*parts)

@@ -17,10 +17,11 @@ import torch
 from nalu_cli import rng
 from nalu_cli.errors import ConfigError, NaluError
 from nalu_cli.evaluate import evaluate_range, ladder_ranges
+from nalu_cli.formula import formula_fields
 from nalu_cli.recurrent import RecurrentTask
 from nalu_cli.run import Run
 from nalu_cli.seqformula import read_any_formula
-from nalu_cli.tasks import Ranges, check_domain, format_ranges
+from nalu_cli.tasks import Ranges, check_domain, format_ranges, target_expression
 from nalu_cli.train import PROBE_SAMPLES, Trainer, TrainResult, resolve_device
 
 T = TypeVar("T")
@@ -226,6 +227,8 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
         trainer.task_seeds, rng.STREAM_PROBE, 0, PROBE_SAMPLES, trainer.task.extrapolation, trainer.dtype
     )  # [M, B, I], from the extrapolation range
     far_inputs = trainer.model.forward_with_inputs(far)
+    stored = {r["seed"]: r for r in data.get("results") or [] if isinstance(r, dict) and "seed" in r}
+    target = target_expression(trainer.task.op, trainer.task.mode)
     out_seeds = []
     for seed, member, restart in selected:
         layers = []
@@ -247,11 +250,15 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
             layer["gate_mean_extrapolation"] = far_gate[member].mean(dim=0).tolist() if far_gate is not None else None
             layers.append(layer)
         readout = read_any_formula(trainer.model, member, probe)
+        solved = bool(stored.get(seed, {}).get("solved", False))
+        fields = formula_fields(readout, solved, target)
         entry = {
             "seed": seed,
             "restart": restart,
             "layers": layers,
-            "formula": readout.formula,
+            "solved": solved,
+            **fields,
+            "exact": fields["formula_exact"],
             "reason": readout.reason,
         }
         if getattr(readout, "wiring", None):

@@ -27,11 +27,12 @@ from nalu_cli.checkpoint import save_checkpoint
 from nalu_cli.config import Config
 from nalu_cli.errors import CheckpointError, ConfigError, DivergenceError, NaluError
 from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
+from nalu_cli.formula import formula_fields
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, finite, per_seed_all_finite
 from nalu_cli.recurrent import RecurrentModel
 from nalu_cli.seqformula import read_any_formula
-from nalu_cli.tasks import Task, make_task
+from nalu_cli.tasks import Task, input_count, lookup_op, make_task, target_expression
 from nalu_cli.units import NAU, UnitOptions
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def build_model(
     """The batched model of ``members`` (or of explicit ``member_seeds`` [M]), initialised from the seeds."""
     m = config.model
     opts = UnitOptions(eps=m.eps, shared_weights=m.shared_weights, init_range=m.init_range, mlp_activation=m.activation)
-    in_features = 2 if config.task.mode == "pair" else config.task.input_size
+    in_features = input_count(lookup_op(config.task.op), config.task.mode, config.task.input_size)
     seeds = members.member_seeds(torch.device("cpu")) if member_seeds is None else member_seeds
     model: ArithmeticModel | RecurrentModel
     if config.task.mode == "recurrent":
@@ -445,6 +446,7 @@ class Trainer:
         sparsity = sparsity_error(self.model)
         probe = self.probe()
         k = self.members.restarts
+        target = target_expression(self.task.op, self.task.mode)
         out = []
         for i, seed in enumerate(self.members.seeds):
             block = slice(i * k, (i + 1) * k)
@@ -453,6 +455,7 @@ class Trainer:
             best = i * k + int(torch.argmin(valid)) if k > 1 else i * k
             failed = int(self.failed_step[best])
             readout = read_any_formula(self.model, best, probe)
+            solved = bool(extrap.solved[best]) and failed < 0
             out.append(
                 {
                     "seed": seed,
@@ -460,12 +463,12 @@ class Trainer:
                     "restart": best - i * k,
                     "interpolation": interp.row(best),
                     "extrapolation": extrap.row(best),
-                    "solved": bool(extrap.solved[best]) and failed < 0,
+                    "solved": solved,
                     "solved_at": int(self.solved_at[best]) if int(self.solved_at[best]) >= 0 else None,
                     "diverged_at": failed if failed >= 0 else None,
                     "sparsity_error": float(sparsity[best]),
                     "restarts_solved": int(extrap.solved[block].sum()) if k > 1 else None,
-                    "formula": readout.formula,
+                    **formula_fields(readout, solved, target),
                     "formula_reason": readout.reason,
                 }
             )

@@ -126,14 +126,14 @@ def test_gates_on_the_training_and_the_extrapolation_range(tmp_path: Path) -> No
 
 
 def test_an_approximate_formula_says_so() -> None:
+    common = {"layers": [], "formula": "y = x0 * x1", "reason": None}
     report = {
         "describe": "mul",
         "seeds": [
-            {"seed": 0, "layers": [], "formula": "y = x0 * x1", "reason": None, "exact": False, "deviation": 0.003},
-            {"seed": 1, "layers": [], "formula": "y = x0 * x1", "reason": None, "exact": True, "deviation": 0.0},
-            {"seed": 2, "layers": [], "formula": "y = x0 * x1", "reason": None},
+            {"seed": 0, **common, "formula_exact": False, "formula_deviation": 0.003, "formula_deviation_at": "W[0,1]"},
+            {"seed": 1, **common, "formula_exact": True, "formula_deviation": 0.0, "formula_deviation_at": None},
         ],
     }
     text = render(inspect_view(report), 100)
-    assert "formula (approximate; largest deviation 0.003): y = x0 * x1" in text
-    assert text.count("formula: y = x0 * x1") == 2
+    assert "formula (approximate; largest deviation 0.003 at W[0,1]): y = x0 * x1" in text
+    assert text.count("formula (exact): y = x0 * x1") == 1
