@@ -3,13 +3,16 @@
 Per cell it reports what Madsen & Johansen (2020) report (SPEC section 4): the success rate with its 95%
 Wilson interval, the median "solved at" step over the solved seeds, and the median sparsity error over the
 solved seeds. Diverged (NaN/Inf) seeds count as failures. Model selection inside a cell (restarts) uses
-interpolation validation error only.
+interpolation validation error only. For ``trask2018`` it also reports Trask et al.'s (2018) measure: the
+error as a percentage of the same model's error at its random initialisation. Every cell's config comes
+from ``config.resolve`` and the recipe book, exactly as `nalu train --preset P --op OP --unit COLUMN`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import statistics
 import time
 from collections import Counter
@@ -18,80 +21,47 @@ from dataclasses import dataclass
 from typing import Any
 
 from nalu_cli import config as cfgmod
+from nalu_cli import recipes
 from nalu_cli.errors import ConfigError
 from nalu_cli.evaluate import wilson_interval
 from nalu_cli.tasks import format_ranges, parse_ranges
 from nalu_cli.train import train
 
-# The network a benchmark column names: the unit under test and the first layer it is paired with,
-# as in Madsen & Johansen's static task (an additive first layer feeds a multiplicative unit).
-STACKS: dict[str, list[str]] = {
-    "nac_add": ["nac_add", "nac_add"],
-    "nac_mul": ["nac_add", "nac_mul"],
-    "nalu": ["nalu", "nalu"],
-    "nau": ["nau", "nau"],
-    "nmu": ["nau", "nmu"],
-    "inalu": ["inalu", "inalu"],
-    "npu": ["nau", "npu"],
-    "realnpu": ["nau", "realnpu"],
-    "mlp": ["mlp", "mlp"],
+# The network a benchmark column names: the unit under test and the layer that feeds it (the recipe book's
+# columns; `nalu train --preset P --unit COLUMN` builds the same stack).
+# Trask et al.'s (2018) baselines are MLPs with a given activation: column -> activation.
+MLP_COLUMNS: dict[str, str] = {"mlp_relu6": "relu6", "mlp_none": "none"}
+STACKS: dict[str, list[str]] = {name: list(stack) for name, stack in recipes.COLUMNS.items()} | {
+    name: ["mlp", "mlp"] for name in MLP_COLUMNS
+}
+# The grid `nalu benchmark --preset P` runs when no ops or units are given.
+DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
+    "madsen2020": (["add", "sub", "mul", "div"], ["nac_add", "nac_mul", "nalu", "nau", "nmu"]),
+    # Trask et al.'s Table 1 (static task): ReLU6 MLP, linear model, NAC, NALU; and Madsen's NAU/NMU beside them.
+    # No division: the preset's inputs U[0, 1] include 0, which the task refuses as a divisor.
+    "trask2018": (
+        ["add", "sub", "mul", "square", "sqrt"],
+        ["mlp_relu6", "mlp_none", "nac_add", "nalu", "nau", "nmu"],
+    ),
 }
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Training settings for a benchmark cell (the task itself comes from the preset).
-
-    ``regularizer`` is (scale, start, end) with start/end as fractions of the steps; ``precondition`` whitens
-    the first NAU layer's gradient by the training inputs' second moments (see ``Trainer``).
-    """
-
-    steps: int = 5000
-    lr: float = 0.01
-    schedule: str = "cosine"
-    regularizer: tuple[float, float, float] | None = None
-    precondition: bool = False
-    beta2: float = 0.999
-
-    def overrides(self, steps: int) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "train.lr": self.lr,
-            "train.schedule": self.schedule,
-            "train.precondition": self.precondition,
-            "train.beta2": self.beta2,
-        }
-        if self.regularizer is not None:
-            scale, start, end = self.regularizer
-            out |= {
-                "train.regularizer.scale": scale,
-                "train.regularizer.start": int(start * steps),
-                "train.regularizer.end": int(end * steps),
-            }
-        return out
+def default_grid(preset: str | None) -> tuple[list[str], list[str]]:
+    """(ops, unit columns) of ``nalu benchmark --preset PRESET`` without --ops and --units."""
+    ops, units = DEFAULT_GRID.get(preset or "", DEFAULT_GRID["madsen2020"])
+    return list(ops), list(units)
 
 
-NAC_FAMILY = Recipe(steps=16000, lr=0.3, beta2=0.9)
-
-# Measured recipes that improve on the published settings (see README, "Benchmarks"); (op, column) first,
-# then (None, column), then DEFAULT_RECIPE.
-RECIPES: dict[tuple[str | None, str], Recipe] = {
-    ("add", "nau"): Recipe(steps=16000, lr=0.3, regularizer=(1.0, 0.2, 0.6)),
-    ("sub", "nau"): Recipe(steps=10000, lr=0.1, regularizer=(1.0, 0.2, 0.6), precondition=True),
-    ("mul", "nmu"): Recipe(steps=30000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True),
-    (None, "nau"): Recipe(steps=10000, lr=0.1, regularizer=(1.0, 0.2, 0.6), precondition=True),
-    (None, "nmu"): Recipe(steps=10000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True),
-    # The NAC family: W = tanh(Ŵ)σ(M̂) must saturate to 0/±1; a large step and a short second-moment memory
-    # get it there (DEFAULT_RECIPE, lr 0.01 for 5000 steps, solves 0 of 100 seeds of add with NAC+ or NALU;
-    # in 16-seed trials this recipe solved NAC+ add 14, sub 15, NALU add 3; NAC• mul stayed at 0).
-    (None, "nac_add"): NAC_FAMILY,
-    (None, "nac_mul"): NAC_FAMILY,
-    (None, "nalu"): NAC_FAMILY,
-}
-DEFAULT_RECIPE = Recipe()
+# Presets whose benchmark also reports Trask et al.'s measure: error as a percentage of a randomly
+# initialised model's error (0 = perfect, 100 = no better than the untrained model).
+RELATIVE_TO_RANDOM = {"trask2018"}
 
 
-def recipe(op: str, unit: str) -> Recipe:
-    return RECIPES.get((op, unit)) or RECIPES.get((None, unit)) or DEFAULT_RECIPE
+def recipe(op: str, unit: str, preset: str | None = "madsen2020") -> recipes.Recipe:
+    """The recipe-book entry a benchmark cell of ``preset`` trains with."""
+    task = recipes.task_key(preset, "static" if preset is not None else "pair")
+    stack = tuple(STACKS[unit]) if preset is not None else (unit,)
+    return recipes.lookup(task, op, stack)[1]
 
 
 # The nine interpolation -> extrapolation range pairs of Madsen & Johansen (2020) and Mistry et al. (2021).
@@ -139,30 +109,31 @@ def cell_config(
     preset: str | None,
     seeds: int | Sequence[int],
     steps: int | None,
-    restarts: int,
+    restarts: int | None,
     tuned: bool,
     extra: dict[str, Any],
 ) -> cfgmod.Config:
-    """The run config of one cell: the preset's task, the column's layers, and the cell's recipe
-    (``tuned``) or the preset's own optimiser settings. ``seeds`` is a count (seeds 0..N-1) or the seeds
-    themselves; ``steps`` None takes the recipe's."""
-    r = recipe(cell.op, cell.unit)
-    n_steps = steps if steps is not None else r.steps
+    """The run config of one cell: exactly what ``nalu train --preset PRESET --op OP --unit COLUMN`` builds
+    (the preset's task, the column's stack, the recipe book's recipe), with the cell's seeds. ``tuned``
+    False trains with the preset's published optimiser settings instead of the recipe's. ``seeds`` is a
+    count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's."""
     overrides: dict[str, Any] = {
         "task.op": cell.op,
-        "model.unit": STACKS[cell.unit],
-        "model.hidden": [2],
-        "train.steps": n_steps,
+        "model.unit": "mlp" if cell.unit in MLP_COLUMNS else cell.unit,
         "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
-        "train.restarts": restarts,
     }
+    if cell.unit in MLP_COLUMNS:
+        overrides["model.activation"] = MLP_COLUMNS[cell.unit]
+    if steps is not None:
+        overrides["train.steps"] = steps
+    if restarts is not None:
+        overrides["train.restarts"] = restarts
     if cell.interpolation:
         overrides["task.interpolation"] = cell.interpolation
         overrides["task.extrapolation"] = cell.extrapolation
-    if tuned:
-        overrides.update(r.overrides(n_steps))
     overrides.update(extra)
-    return cfgmod.resolve(None, overrides, preset)
+    published = cfgmod.PUBLISHED_SETTINGS.get(preset or "", {}) if not tuned else {}
+    return cfgmod.resolve(published, overrides, preset)
 
 
 def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
@@ -178,7 +149,35 @@ def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
     )
 
 
-def summarise(cell: Cell, cfg: cfgmod.Config, seeds: list[dict[str, Any]], elapsed: float) -> dict[str, Any]:
+def random_init_mse(cfg: cfgmod.Config) -> tuple[list[float], list[float]]:
+    """Interpolation and extrapolation MSE per seed of the cell's model at its initialisation (step 0): the
+    "randomly initialised model" Trask et al. (2018) scale their errors by. Same seeds, same test data."""
+    from nalu_cli.train import Trainer
+
+    trainer = Trainer(cfg)
+    k = trainer.members.restarts
+    first = slice(0, None, k)  # restart 0 of every seed
+    interp = trainer.evaluate("interpolation", cfg.eval.samples).mse[first]
+    extrap = trainer.evaluate("extrapolation", cfg.eval.samples).mse[first]
+    return [float(v) for v in interp], [float(v) for v in extrap]
+
+
+def percent_of_random(trained: list[float], random: list[float]) -> float:
+    """100 × median trained MSE / median random-init MSE over the seeds; a non-finite MSE counts as +inf."""
+    finite = [v if math.isfinite(v) else math.inf for v in trained]
+    base = statistics.median([v if math.isfinite(v) else math.inf for v in random])
+    if not math.isfinite(base) or base <= 0:
+        return math.nan
+    return 100.0 * statistics.median(finite) / base
+
+
+def summarise(
+    cell: Cell,
+    cfg: cfgmod.Config,
+    seeds: list[dict[str, Any]],
+    elapsed: float,
+    random_mse: tuple[list[float], list[float]] | None = None,
+) -> dict[str, Any]:
     n = len(seeds)
     solved = [s for s in seeds if s["solved"]]
     lo, hi = wilson_interval(len(solved), n)
@@ -204,7 +203,14 @@ def summarise(cell: Cell, cfg: cfgmod.Config, seeds: list[dict[str, Any]], elaps
         "failed_seeds": [s["seed"] for s in seeds if not s["solved"]],  # to rerun or inspect one by one
         "seconds": elapsed,
         "published": published,
-    }
+    } | (
+        {}
+        if random_mse is None
+        else {
+            "interp_percent_of_random": percent_of_random([s["interpolation"]["mse"] for s in seeds], random_mse[0]),
+            "extrap_percent_of_random": percent_of_random([s["extrapolation"]["mse"] for s in seeds], random_mse[1]),
+        }
+    )
 
 
 def union_of_blocks(blocks: Sequence[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -230,7 +236,7 @@ def run_benchmark(
     seeds: int,
     steps: int | None,
     preset: str | None = "madsen2020",
-    restarts: int = 1,
+    restarts: int | None = None,
     ranges: list[tuple[str, str]] | None = None,
     tuned: bool = True,
     extra: dict[str, Any] | None = None,
@@ -244,9 +250,10 @@ def run_benchmark(
     for i, (cell, cfg) in enumerate(zip(cells, configs, strict=True)):
         if on_cell is not None:
             on_cell(i, len(cells), cell)
+        random_mse = random_init_mse(cfg) if preset in RELATIVE_TO_RANDOM else None
         start = time.perf_counter()
         result = train(cfg, stop_on_divergence=False)
-        row = summarise(cell, cfg, result.seeds, time.perf_counter() - start)
+        row = summarise(cell, cfg, result.seeds, time.perf_counter() - start, random_mse)
         rows.append(row)
         if on_done is not None:
             on_done(row)
@@ -279,6 +286,7 @@ def parse_range_sets(values: list[str] | None) -> list[tuple[str, str]] | None:
 CSV_FIELDS = [
     "op", "unit", "interpolation", "extrapolation", "seeds", "restarts", "steps", "solved", "success_rate",
     "ci_low", "ci_high", "solved_at_median", "sparsity_error_median", "diverged", "seconds", "published",
+    "interp_percent_of_random", "extrap_percent_of_random",
 ]  # fmt: skip
 
 

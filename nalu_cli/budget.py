@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nalu_cli.errors import ConfigError, NaluError
+from nalu_cli.tasks import input_count, lookup_op
 
 if TYPE_CHECKING:
     from nalu_cli.config import Config
@@ -79,7 +80,7 @@ def estimate(config: Config) -> Estimate:
     t, m = config.train, config.model
     members = len(t.seeds) if t.seeds is not None else 1
     members *= t.restarts
-    in_features = 2 if config.task.mode == "pair" else config.task.input_size
+    in_features = input_count(lookup_op(config.task.op), config.task.mode, config.task.input_size)
     sizes = [in_features, *m.hidden, 1]
     units = m.units()
     per_member = sum(_MATRICES.get(u, 5) * (sizes[i] + 1) * sizes[i + 1] for i, u in enumerate(units))

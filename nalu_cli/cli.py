@@ -2,7 +2,8 @@
 
 Each command parses its options, calls the library, renders the result (tables to stdout, progress and
 messages to stderr, or one JSON document to stdout with ``--json``) and maps failures to exit codes:
-0 ok, 1 runtime failure, 2 usage or config error, 130/143 interrupted by SIGINT/SIGTERM.
+0 ok, 1 runtime failure, 2 usage or config error, 3 ``--check`` found an unsolved seed, 130/143 interrupted
+by SIGINT/SIGTERM.
 torch is imported inside the commands so ``nalu --help`` answers at once.
 """
 
@@ -26,6 +27,7 @@ from typer.core import TyperGroup
 
 OPS_HELP = "add, sub, mul, div, square, sqrt, identity"
 UNITS_HELP = "nac_add, nac_mul, nalu, nau, nmu, inalu, npu, realnpu, mlp"
+PRESETS_HELP = "madsen2020, trask2018, trask2018_fig1"  # config.PRESETS (no torch import here)
 SORT_KEYS_HELP = "name, date, op, unit, steps, interp, extrap, solved"  # runs.SORT_KEYS (no torch import here)
 
 
@@ -56,12 +58,31 @@ def _error_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
 _USAGE_ERRORS, _ABORTS = _error_types()
 
 
+def _without_flag_metavars(params: list[Any]) -> list[Any]:
+    """Flags (``--json``, ``--force``, ``--help``) take no value: show none in the help, not typer's ``<bool>``."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 class SuggestingGroup(TyperGroup):
     """The root command group.
 
     Unknown commands get one line, ``Error: no command 'trian'; did you mean 'train'?``, and exit 2.
     The global flags (``--quiet``, ``--verbose``) may also follow the command (``nalu train -q``).
     """
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command: Any = super().get_command(ctx, cmd_name)
+        if command is not None and not hasattr(command, "_nalu_params"):
+            original = command.get_params  # the help option is made per context: wrap the getter
+            command._nalu_params = original
+            command.get_params = lambda c: _without_flag_metavars(original(c))
+        return command
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_metavars(super().get_params(ctx))
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
@@ -109,7 +130,9 @@ app = typer.Typer(
     cls=SuggestingGroup,
     help=(
         "Teach neural networks arithmetic that extrapolates (NAC, NALU, NAU, NMU, ...).\n\n"
-        "Example:  nalu train --op mul  then  nalu extrapolate runs/mul-nmu-s0"
+        "Example:  nalu train --op mul --out runs/mul  then  nalu extrapolate runs/mul\n\n"
+        "Exit codes: 0 ok, 1 runtime failure (or every seed diverged), 2 usage or config error,"
+        " 3 --check found an unsolved seed, 130/143 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -220,6 +243,21 @@ def warn_skipped(skipped: list[dict[str, str]]) -> None:
         )
 
 
+DEVICE_HELP = "Device: auto, cpu, cuda or cuda:N (one that is not there is an error, exit 2)"
+CHECK_HELP = "Exit 3 unless every seed is solved{} (for scripts: nalu ... --check && deploy)."
+
+
+def exit_with_outcome(report: dict[str, Any], check: bool, requested: str, chosen: str) -> None:
+    """After the output: say which device was used (-v), then exit 1 / 3 when the run failed / --check failed."""
+    from nalu_cli.reports import outcome
+    from nalu_cli.train import device_note
+
+    detail(device_note(requested, chosen))
+    code, message = outcome(report, check)
+    if code:
+        fail(message or "failed", code)
+
+
 def emit_json(report: dict[str, Any]) -> None:
     from nalu_cli.render import json_safe
 
@@ -310,7 +348,12 @@ def _training_progress(total: int) -> tuple[Any, Callable[[int, int, float], Non
 @app.command()
 def train(
     op: Annotated[
-        str | None, typer.Option("--op", help=f"Operation to learn: {OPS_HELP}.", autocompletion=_completer(OPS_HELP))
+        str | None,
+        typer.Option(
+            "--op",
+            help=f"Operation to learn: {OPS_HELP}, or an expression over x0, x1, … such as '(x0 + x1) * x2'.",
+            autocompletion=_completer(OPS_HELP),
+        ),
     ] = None,
     unit: Annotated[
         str | None,
@@ -346,9 +389,9 @@ def train(
     extrapolation: Annotated[
         str | None, typer.Option("--extrapolation", "--test-range", help="Extrapolation (test) range LO,HI.")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default auto: cuda when available).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")] = None,
-    preset: Annotated[str | None, typer.Option(help="Published setup: madsen2020 or trask2018.")] = None,
+    preset: Annotated[str | None, typer.Option(help=f"Published setup (task and model stack): {PRESETS_HELP}.")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override any config key, e.g. --set train.regularizer.scale=1.")
     ] = None,
@@ -361,12 +404,17 @@ def train(
     ] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.", min=1)] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(""))] = False,
 ) -> None:
     """Train a model on an arithmetic task and report whether it extrapolates.
+
+    Exit code 1 when every seed diverged; with --check, 3 when not every seed is solved.
 
     Examples:
 
       nalu train --op mul
+
+      nalu train --op mul --out runs/mul --check && echo solved
 
       nalu train --op div --seeds 10 --json
 
@@ -380,6 +428,7 @@ def train(
         from nalu_cli.errors import ConfigError
         from nalu_cli.reports import train_report
         from nalu_cli.run import Run
+        from nalu_cli.train import resolve_device
         from nalu_cli.train import train as run_training
 
         flags: dict[str, Any] = {
@@ -412,7 +461,14 @@ def train(
             writer = Run.resume(resume, overrides)
         else:
             file_data = cfgmod.load_yaml(config) if config is not None else None
-            writer = Run.create(cfgmod.resolve(file_data, overrides, preset), out, force=force)
+            new_config = cfgmod.resolve(file_data, overrides, preset)
+            resolve_device(new_config.train.device)  # an absent GPU is refused before the run directory exists
+            from nalu_cli.recipes import advice
+
+            for advised in advice(new_config.task.op, new_config.model.units(), new_config.task.mode, preset):
+                label = "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:"
+                stderr.print(f"{label} {escape(advised.text)}", soft_wrap=True, highlight=False)
+            writer = Run.create(new_config, out, force=force)
         with writer:
             assert writer.config is not None
             resolved, run_dir = writer.config, writer.run.path
@@ -476,6 +532,7 @@ def train(
                     stdout.print(curve)
         for path in (writer.run.config_path, writer.run.checkpoint_path, writer.run.metrics_path):
             detail(f"wrote {path}")
+        exit_with_outcome(report, check, result.config.train.device, result.device)
 
     guarded(body)
 
@@ -490,30 +547,142 @@ def eval_(
     samples: Annotated[
         int | None, typer.Option(help="Samples per range (default from the run's config).", min=1, max=10_000_000)
     ] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
+    data: Annotated[
+        Path | None, typer.Option(help="A CSV table to evaluate a run made by nalu fit on (same columns).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" on every range"))] = False,
 ) -> None:
     """Evaluate a checkpoint: MSE, MAE, relative error and solved flag per range.
 
     Without --range it evaluates the run's own interpolation and extrapolation ranges.
+    With --check the exit code is 3 unless every seed is solved on every range.
 
     Examples:
 
       nalu eval runs/mul-nmu-s0
 
       nalu eval runs/mul-nmu-s0 --range 10,100 --range 100,1000 --json
+
+      nalu eval runs/fit-total --data more_orders.csv
     """
 
     def body() -> None:
         from nalu_cli.render import eval_table
         from nalu_cli.reports import eval_report
 
-        report = eval_report(run, _parse_ranges_option(range_), samples)
+        if data is not None:
+            from nalu_cli.fit import eval_fit
+            from nalu_cli.render import fit_eval_view
+
+            if range_:
+                fail("--data and --range cannot be combined: a fit run is evaluated on a table", 2)
+            fit_report = eval_fit(run, data)
+            if as_json:
+                emit_json(fit_report)
+            else:
+                stdout.print(fit_eval_view(fit_report))
+            return
+        report = eval_report(run, _parse_ranges_option(range_), samples, device)
         if as_json:
             emit_json(report)
         else:
             stdout.print(eval_table(report, f"nalu eval · {report['describe']} · step {report['step']}"))
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="CSV table with a header row.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    inputs: Annotated[
+        str | None, typer.Option(help="Input columns, joined by commas (default: every other column).")
+    ] = None,
+    test: Annotated[
+        Path | None, typer.Option(help="A second table to measure extrapolation on (default: --holdout).")
+    ] = None,
+    holdout: Annotated[
+        float, typer.Option(help="Fraction of rows with the largest inputs held out to measure extrapolation.")
+    ] = 0.2,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit", help=f"Fit this unit (per layer: joined by commas) instead of the ladder ({UNITS_HELP})."
+        ),
+    ] = None,
+    hidden: Annotated[str | None, typer.Option(help="Hidden sizes with --unit, e.g. 2.")] = None,
+    members: Annotated[
+        int, typer.Option("--members", help="Seeds × restarts trained per candidate, batched.", min=1, max=256)
+    ] = 8,
+    steps: Annotated[
+        int | None, typer.Option(help="Training steps per candidate (default: its recipe).", min=1, max=10**6)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (split, initialisation, batches).", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/fit-TARGET).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing run directory given with --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+) -> None:
+    """Learn a formula for one column of a CSV table from the others, and check that it extrapolates.
+
+    Tries a ladder of unit stacks (simplest first), picks one by validation error, reads its formula in
+    the table's column names and compares it with least squares and an MLP on held-out rows.
+
+    Examples:
+
+      nalu fit sample_configs/orders.csv --target total
+
+      nalu fit data.csv --target F --inputs m,a --test bigger.csv --json
+    """
+
+    def body() -> None:
+        from nalu_cli.errors import ConfigError
+        from nalu_cli.fit import FIT_JSON
+        from nalu_cli.fit import fit as run_fit
+        from nalu_cli.render import fit_view
+
+        units = [u.strip() for u in unit.split(",") if u.strip()] if unit is not None else None
+        try:
+            widths = [int(h) for h in hidden.split(",") if h.strip()] if hidden is not None else None
+        except ValueError:
+            raise ConfigError(f"--hidden {hidden!r} must be integers separated by commas, such as 2") from None
+        if widths is not None and units is None:
+            raise ConfigError("--hidden needs --unit (without it the ladder of stacks is tried)")
+        if units is not None:
+            from nalu_cli.config import validate
+
+            model = {"unit": units if len(units) > 1 else units[0], "hidden": widths or []}
+            units = validate({"model": model}).model.units()  # ConfigError names a bad unit or layer count
+        run_dir = out if out is not None else _default_fit_dir(target)
+        if out is not None and (run_dir / FIT_JSON).exists() and not force:
+            raise ConfigError(f"{str(run_dir)!r} already holds a fit; overwrite it with --force")
+        names = [c.strip() for c in inputs.split(",") if c.strip()] if inputs is not None else None
+        report = run_fit(
+            data, target, inputs=names, test=test, holdout=holdout, units=units, hidden=widths,
+            members=members, steps=steps, seed=seed, out=run_dir,
+        )  # fmt: skip
+        for warning in report["warnings"]:
+            stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
+        if as_json:
+            emit_json(report)
+        else:
+            stdout.print(fit_view(report))
+            stdout.print(f"run saved to {run_dir}; evaluate on another table with: nalu eval {run_dir} --data FILE.csv")
+
+    guarded(body)
+
+
+def _default_fit_dir(target: str) -> Path:
+    import re
+
+    base = Path("runs") / ("fit-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_") or "target"))
+    candidate, n = base, 1
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}-{n}")
+        n += 1
+    return candidate
 
 
 @app.command()
@@ -523,9 +692,13 @@ def extrapolate(
         str | None, typer.Option(help="Scale factors of the training range, e.g. 1,10,100,1000 (default from config).")
     ] = None,
     samples: Annotated[int | None, typer.Option(help="Samples per range.", min=1, max=10_000_000)] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + ".")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP.format(" at every factor"))] = False,
 ) -> None:
     """Show how the error grows as inputs move away from the training range (×1, ×10, ×100, ×1000).
+
+    With --check the exit code is 3 unless every seed is solved at every factor.
 
     Examples:
 
@@ -538,7 +711,7 @@ def extrapolate(
         from nalu_cli.render import extrapolate_view
         from nalu_cli.reports import extrapolate_report
 
-        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples)
+        report = extrapolate_report(run, _parse_floats(factors, "--factors"), samples, device)
         detail(f"evaluated {run} at step {report['step']} on {report['samples']} samples per range")
         if as_json:
             emit_json(report)
@@ -550,6 +723,7 @@ def extrapolate(
                 curve = extrapolate_text_plot(report)
                 if curve is not None:
                     stdout.print(curve)
+        exit_with_outcome(report, check, device, report["device"])
 
     guarded(body)
 
@@ -558,13 +732,17 @@ def extrapolate(
 def inspect_weights(
     run: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
     raw: Annotated[bool, typer.Option(help="Also show the raw parameters (Ŵ, M̂, G, ...).")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Every value of wide matrices (as tables of the columns that fit).")
+    ] = False,
     seed: Annotated[list[int] | None, typer.Option(help="Only these seeds of a multi-seed run (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
 ) -> None:
     """Show the learned weight and gate matrices and the formula they encode.
 
     Values near +1, -1 and 0 are marked; the formula (e.g. y = x0 * x1) is read when the weights are
-    near-discrete, otherwise the readout says which weight is not.
+    near-discrete, otherwise the readout says which weight is not. A matrix wider than the terminal is
+    shown grouped (x3..x27: +1.000, others: 0) unless --full; --json always has every value.
 
     Examples:
 
@@ -581,7 +759,7 @@ def inspect_weights(
         if as_json:
             emit_json(report)
         else:
-            stdout.print(inspect_view(report))
+            stdout.print(inspect_view(report, full))
 
     guarded(body)
 
@@ -688,7 +866,7 @@ def plot(
 ) -> None:
     """Draw training curves and error against input magnitude (log axes) for one or more runs.
 
-    Needs matplotlib: pip install 'nalu[plot]'.
+    Needs matplotlib: pip install 'nalu\\[plot]' (from a source checkout: pip install -e '.\\[plot]').
 
     Examples:
 
@@ -732,8 +910,9 @@ def export_tb(
 ) -> None:
     """Export runs' metrics logs as TensorBoard scalars (median over seeds and each seed's curve).
 
-    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu[tb]'. Exporting again
-    replaces the files.
+    Writing needs nothing extra; viewing needs TensorBoard: pip install 'nalu\\[tb]' (from a source checkout: pip install -e '.\\[tb]').
+
+    Exporting again replaces the files.
 
     Examples:
 
@@ -772,19 +951,26 @@ def export_tb(
 
 @app.command()
 def benchmark(
-    preset: Annotated[str, typer.Option(help="Task setup: madsen2020 or trask2018.")] = "madsen2020",
-    ops: Annotated[str, typer.Option(help="Operations, comma-separated.")] = "add,sub,mul,div",
+    preset: Annotated[str, typer.Option(help=f"Task setup: {PRESETS_HELP}.")] = "madsen2020",
+    ops: Annotated[
+        str | None, typer.Option(help="Operations, comma-separated (default: the preset's, e.g. add,sub,mul,div).")
+    ] = None,
     units: Annotated[
-        str, typer.Option(help="Unit columns, comma-separated (nmu means NAU -> NMU, ...).")
-    ] = "nac_add,nac_mul,nalu,nau,nmu",
+        str | None,
+        typer.Option(
+            help="Unit columns, comma-separated (nmu means NAU -> NMU, mlp_relu6 an MLP with ReLU6, ...;"
+            " default: the preset's)."
+        ),
+    ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per cell, trained as one batched model.", min=1, max=100_000)] = 10,
     steps: Annotated[
         int | None,
         typer.Option(help="Training steps per cell (trade time for fidelity; default: each cell's recipe).", min=1),
     ] = None,
     restarts: Annotated[
-        int, typer.Option(help="Restarts per seed; the best by interpolation error is kept.", min=1)
-    ] = 1,
+        int | None,
+        typer.Option(help="Restarts per seed; the best by interpolation error is kept (default: the recipe's).", min=1),
+    ] = None,
     ranges: Annotated[
         list[str] | None, typer.Option(help="Range pairs: mistry2021 (the nine pairs) or INTERP:EXTRAP like 1,2:2,6.")
     ] = None,
@@ -811,7 +997,7 @@ def benchmark(
 
     def body() -> None:
         from nalu_cli import config as cfgmod
-        from nalu_cli.benchmark import parse_range_sets, run_benchmark, to_csv
+        from nalu_cli.benchmark import default_grid, parse_range_sets, run_benchmark, to_csv
         from nalu_cli.files import atomic_write_bytes
         from nalu_cli.render import benchmark_table
 
@@ -825,9 +1011,10 @@ def benchmark(
             if progress_line:
                 stderr.print(f"[dim]cell {i + 1}/{total}: {cell.op} · {cell.unit} {cell.interpolation}[/]")
 
+        grid_ops, grid_units = default_grid(preset)
         rows = run_benchmark(
-            [o.strip() for o in ops.split(",") if o.strip()],
-            [u.strip() for u in units.split(",") if u.strip()],
+            [o.strip() for o in ops.split(",") if o.strip()] if ops is not None else grid_ops,
+            [u.strip() for u in units.split(",") if u.strip()] if units is not None else grid_units,
             seeds,
             steps,
             preset=preset,

@@ -1,7 +1,7 @@
-"""Validated run configuration: defaults per op, YAML files, command-line overrides.
+"""Validated run configuration: recipes, presets, YAML files, command-line overrides.
 
-Precedence, lowest first: the built-in defaults for the op (``OP_DEFAULTS``), a preset, the YAML file,
-then command-line overrides. Every problem is collected into one ``ConfigError`` so a user fixes them all
+Precedence, lowest first: the recipe book's entry for the task, op and units (``nalu_cli.recipes``), a
+preset, the YAML file, then command-line overrides. Every problem is collected into one ``ConfigError`` so a user fixes them all
 at once. YAML 1.1 pitfalls (``lr: 1e-3`` loads as a string, ``no`` as False) are handled by explicit
 coercion: numbers written as strings are accepted, booleans are never taken for strings or numbers.
 """
@@ -17,9 +17,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from nalu_cli import recipes
 from nalu_cli.errors import ConfigError
 from nalu_cli.recurrent import BASELINE_CELLS, MAX_LENGTH, RECURRENT_DEFAULTS, training_bytes
-from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, parse_ranges
+from nalu_cli.tasks import OPS, Ranges, check_domain, format_ranges, lookup_op, parse_ranges
 from nalu_cli.units import ACTIVATIONS, UNIT_ALIASES, UNITS
 
 MAX_SEED = 2**31 - 1
@@ -73,9 +74,7 @@ class TaskConfig(_Section):
     @field_validator("op")
     @classmethod
     def _op(cls, v: str) -> str:
-        if v not in OPS:
-            raise ValueError(f"unknown op {v!r}{did_you_mean(v, tuple(OPS))} (choose from {', '.join(OPS)})")
-        return v
+        return lookup_op(v).name  # a named op, or an expression (normalised text); ValueError names the problem
 
     @field_validator("interpolation", "extrapolation", mode="before")
     @classmethod
@@ -84,7 +83,7 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _domain(self) -> TaskConfig:
-        op = OPS[self.op]
+        op = lookup_op(self.op)
         problems = check_domain(op, self.mode, self.interpolation, "interpolation")
         problems += check_domain(op, self.mode, self.extrapolation, "extrapolation")
         if problems:
@@ -210,16 +209,27 @@ class TrainConfig(_Section):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     seeds: list[int] | None = None
     restarts: int = Field(1, ge=1, le=100_000)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")  # availability is checked at run time
     # Memory budget in GB for this run (budget.check_memory); None: $NALU_MAX_MEMORY_GB or the default.
     max_memory_gb: float | None = Field(None, gt=0.0, le=1e6, allow_inf_nan=False)
     dtype: Literal["float32", "float64"] = "float32"
+    # Compile the training data generator with torch.compile: auto compiles when the run draws enough random
+    # numbers to repay the compilation (see train.COMPILE_AUTO_NUMBERS); the values are bit-identical either way.
+    compile: Literal["auto", "on", "off"] = "auto"
     log_every: int = Field(100, ge=1)
     valid_samples: int = Field(1000, ge=1, le=10**7)
     regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
     reinit: ReinitConfig = Field(default_factory=ReinitConfig)
     # recurrent mode: refuse a training step whose activations (all T steps, all seeds) would exceed this
     memory_budget_mb: float = Field(4096.0, gt=0.0, allow_inf_nan=False)
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile(cls, v: Any) -> Any:
+        """YAML 1.1 reads ``on``/``off`` as booleans; take them back as the words."""
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return v
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -406,27 +416,10 @@ def parse_seeds(text: str) -> list[int]:
         raise ValueError(f"seeds {text!r} must be N, A-B or a,b,c (non-negative integers)") from None
 
 
-# Defaults per op, chosen and measured so that `nalu train --op OP` solves the task (see README).
-OP_DEFAULTS: dict[str, dict[str, Any]] = {
-    "add": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
-    "sub": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
-    "identity": {"model": {"unit": "nau"}, "train": {"steps": 1000, "lr": 0.05}},
-    "mul": {"model": {"unit": "nmu"}, "train": {"steps": 2000, "lr": 0.05}},
-    # NAU selects a twice, NMU multiplies; the sparsity regulariser (ramped in over steps 1000-2000) snaps
-    # the weights to the exact solution. About 3.5% of single runs stall in a local minimum (an NMU weight
-    # clamped at 0), so two restarts are trained and the better one on interpolation validation is kept.
-    "square": {
-        "model": {"unit": ["nau", "nmu"], "hidden": [2]},
-        "train": {"steps": 3000, "lr": 0.05, "restarts": 2, "regularizer": {"scale": 1.0, "start": 1000, "end": 2000}},
-    },
-    # NAC• with W = tanh(Ŵ)σ(M̂) must saturate to W = [1, -1]; a short Adam second-moment memory
-    # (beta2 = 0.9) keeps the steps large while the tanh/sigmoid gradients fade.
-    "div": {"model": {"unit": "nac_mul"}, "train": {"steps": 2000, "lr": 0.1, "schedule": "constant", "beta2": 0.9}},
-    # NAC• with W = [0.5, 0], inside the tanh·sigmoid range; the cosine decay gives the precision.
-    "sqrt": {"model": {"unit": "nac_mul"}, "train": {"steps": 2000, "lr": 0.03, "beta2": 0.9}},
-}
-
-# Published setups (SPEC section 3).
+# Published setups (SPEC section 3): the task and the model's shape. A preset names the task *and* the
+# model stack: the stack per op and the training recipe come from the recipe book (``nalu_cli.recipes``),
+# so `train` and `benchmark` build the same config. The papers' own optimiser settings are in
+# ``PUBLISHED_SETTINGS`` (``nalu benchmark --published-settings``).
 PRESETS: dict[str, dict[str, Any]] = {
     "madsen2020": {
         "task": {
@@ -438,7 +431,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "extrapolation": [2, 6],
         },
         "model": {"hidden": [2]},
-        "train": {"batch_size": 128, "lr": 1e-3, "schedule": "constant"},
+        "train": {"batch_size": 128},
     },
     "trask2018": {
         "task": {
@@ -450,8 +443,17 @@ PRESETS: dict[str, dict[str, Any]] = {
             "extrapolation": [1, 5],
         },
         "model": {"hidden": [2]},
-        "train": {"batch_size": 128, "lr": 1e-3, "schedule": "constant"},
+        "train": {"batch_size": 128},
     },
+    # Trask et al.'s Figure 1: learn the identity on [-5, 5], test on [-20, 20] (an MLP per activation;
+    # the recipe book's default stack is three hidden layers of 8).
+    "trask2018_fig1": {
+        "task": {"op": "identity", "mode": "pair", "interpolation": [-5, 5], "extrapolation": "-20,-5;5,20"},
+    },
+}
+PUBLISHED_SETTINGS: dict[str, dict[str, Any]] = {
+    "madsen2020": {"train": {"lr": 1e-3, "schedule": "constant", "beta2": 0.999, "precondition": False}},
+    "trask2018": {"train": {"lr": 1e-3, "schedule": "constant", "beta2": 0.999, "precondition": False}},
 }
 
 
@@ -627,31 +629,137 @@ def resolve(
     overrides: dict[str, Any] | None = None,
     preset: str | None = None,
 ) -> Config:
-    """Build a validated ``Config`` from op defaults < preset < file < overrides (dotted keys)."""
+    """Build a validated ``Config``: recipe < preset < file < overrides (dotted keys).
+
+    The recipe is the recipe book's entry for (task, op, unit stack), where the task is the preset or the
+    input mode, and the stack is the units asked for (file or overrides) or, when none are, the task's
+    default stack for the op. With a preset, a single unit name means its benchmark column (``nmu`` is
+    NAU -> NMU). The recipe's regulariser window is stored as fractions of the steps and placed here for
+    the final ``train.steps``; a start or end given in the file or overrides is kept as given.
+    """
     file_data = file_data or {}
     overrides = overrides or {}
     if preset is not None and preset not in PRESETS:
         raise ConfigError(
             f"unknown preset {preset!r}{did_you_mean(preset, tuple(PRESETS))} (choose from {', '.join(PRESETS)})"
         )
-    # The op decides the defaults, so find it first (override wins over file).
-    op = overrides.get(
-        "task.op", (file_data.get("task") or {}).get("op") if isinstance(file_data.get("task"), dict) else None
-    )
-    layered = deep_merge({}, OP_DEFAULTS.get(op if isinstance(op, str) else "mul", {}))
-    mode = overrides.get(
-        "task.mode", (file_data.get("task") or {}).get("mode") if isinstance(file_data.get("task"), dict) else None
-    )
-    if mode == "recurrent":  # the recurrent mode's own defaults replace the static ones (issue 13)
-        layered = deep_merge(
-            {}, RECURRENT_DEFAULTS.get(op if isinstance(op, str) else "mul", RECURRENT_DEFAULTS["mul"])
-        )
-    if preset is not None:
-        layered = deep_merge(layered, PRESETS[preset])
-    layered = deep_merge(layered, file_data)
+    user = deep_merge({}, file_data)
     for key, value in overrides.items():
-        set_path(layered, key, value)
+        set_path(user, key, value)
+    preset_data = PRESETS[preset] if preset is not None else {}
+    task_data = _mapping(preset_data.get("task")) | _mapping(user.get("task"))
+    op = task_data.get("op", "mul")
+    op = op if isinstance(op, str) and op in OPS else "mul"  # an unknown op is reported by validate
+    mode = task_data.get("mode", "pair")
+    if mode == "recurrent":  # the recurrent mode's own defaults (issue 13), not (yet) in the recipe book
+        layered = deep_merge({}, RECURRENT_DEFAULTS.get(op, RECURRENT_DEFAULTS["mul"]))
+        return validate(deep_merge(deep_merge(layered, preset_data), user))
+    derived = _derived(task_data.get("op", "mul"), mode)
+    if derived is not None:  # an expression: the stack derived from its structure, unless the user names one
+        stack_data, derived_recipe = derived
+        model_data = _mapping(user.get("model"))
+        derived_model = {} if ("unit" in model_data or "hidden" in model_data) else {"model": stack_data}
+        layered = deep_merge(deep_merge(deep_merge(derived_model, derived_recipe.config_data()), preset_data), user)
+        _place_window(layered, _mapping(_mapping(user.get("train")).get("regularizer")), derived_recipe)
+        return validate(layered)
+    mode = mode if mode in ("pair", "static") else "pair"  # an unknown mode is reported by validate
+    task = recipes.task_key(preset, mode)
+
+    model_data = _mapping(user.get("model"))
+    stack, user_unit = _requested_stack(task, mode, op, model_data)
+    base: dict[str, Any] = {"model": {"unit": stack[0] if len(stack) == 1 else list(stack)}}
+    if len(stack) > 1:
+        base["model"]["hidden"] = recipes.hidden_sizes(task, stack)
+    _, recipe = recipes.lookup(task, op, stack)
+    layered = deep_merge(base, recipe.config_data())
+    layered = deep_merge(layered, preset_data)
+    layered = deep_merge(layered, user)
+    if user_unit is not None:
+        layered["model"]["unit"] = user_unit
+    _place_window(layered, _mapping(_mapping(user.get("train")).get("regularizer")), recipe)
     return validate(layered)
+
+
+def recipe_for(config: Config, preset: str | None = None) -> recipes.Recipe:
+    """The recipe-book entry a resolved config was built from (by its task, op and units)."""
+    task = recipes.task_key(preset, config.task.mode)
+    return recipes.lookup(task, config.task.op, tuple(config.model.units()))[1]
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _canonical_unit(name: Any) -> Any:
+    return UNIT_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
+
+
+def _requested_stack(task: str, mode: str, op: str, model_data: dict[str, Any]) -> tuple[tuple[str, ...], Any]:
+    """(the stack the recipe is looked up by, the model.unit value to use or None to keep the user's).
+
+    A single unit name in a static task without explicit hidden sizes is its benchmark column."""
+    unit = model_data.get("unit")
+    if unit is None:
+        return recipes.default_stack(task, op), None
+    if isinstance(unit, list) and all(isinstance(u, str) for u in unit) and unit:
+        return tuple(_canonical_unit(u) for u in unit), None
+    if not isinstance(unit, str):
+        return recipes.default_stack(task, op), None  # validate reports the bad value
+    name = _canonical_unit(unit)
+    hidden = model_data.get("hidden")
+    if isinstance(hidden, list):
+        return (name,) * (len(hidden) + 1), None
+    stack = recipes.expand_unit(mode, name)
+    return stack, (list(stack) if len(stack) > 1 else None)
+
+
+def _place_window(layered: dict[str, Any], user_regularizer: dict[str, Any], recipe: recipes.Recipe) -> None:
+    """The recipe's regulariser window for the final step count, unless the user set start or end."""
+    try:
+        steps = int(float(layered["train"]["steps"]))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return  # validate reports it
+    if steps < 1:
+        return  # validate reports it
+    window = recipe.window(steps)
+    if window is None:
+        return
+    regularizer = layered["train"].setdefault("regularizer", {})
+    if not isinstance(regularizer, dict):
+        return
+    for key, value in zip(("start", "end"), window, strict=True):
+        if key not in user_regularizer:
+            regularizer[key] = value
+
+
+def _derived(op: Any, mode: Any) -> tuple[dict[str, Any], recipes.Recipe] | None:
+    """The model stack and recipe derived from an expression op's structure (``derive.py``), its window as
+    fractions of the steps like every recipe; None for a named op, another mode, or what validate refuses."""
+    if not isinstance(op, str) or op in OPS or mode != "pair":
+        return None
+    from nalu_cli.derive import derived_defaults
+    from nalu_cli.expr import ExpressionError, looks_like_expression, parse_expression
+
+    if not looks_like_expression(op):
+        return None
+    try:
+        defaults = derived_defaults(parse_expression(op))
+    except ExpressionError:
+        return None  # validate reports it
+    if not defaults:
+        return None
+    train = defaults["train"]
+    steps = int(train["steps"])
+    reg = train.get("regularizer")
+    recipe = recipes.Recipe(
+        steps=steps,
+        lr=train["lr"],
+        schedule=train.get("schedule", "cosine"),
+        beta2=train.get("beta2", 0.999),
+        restarts=train.get("restarts", 1),
+        regularizer=None if reg is None else (reg["scale"], reg["start"] / steps, reg["end"] / steps),
+    )
+    return defaults["model"], recipe
 
 
 def validate(data: dict[str, Any]) -> Config:

@@ -6,6 +6,11 @@ The CLI turns ``ConfigError`` into exit code 2 and every other ``NaluError`` int
 from __future__ import annotations
 
 
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, for an installed package and for a source checkout."""
+    return f"pip install 'nalu[{extra}]' (from a source checkout: pip install -e '.[{extra}]')"
+
+
 class NaluError(Exception):
     """Base class: a failure the user can act on (the message says what and how)."""
 

@@ -4,15 +4,21 @@ Each layer output is read as an expression over the layer's inputs when its weig
 additive units (NAC+, NAU) as signed sums, multiplicative ones (NAC•, NPU, RealNPU) as products of powers,
 the NMU as a product of selected inputs, and gated units (NALU, iNALU) as whichever path their gate
 chooses on a probe batch. Expressions compose layer by layer into ``y = (x0 + x1) / x2``. When a weight
-(or gate) is not within ``tol`` of a discrete value, the readout says so and names it.
+(or gate) is not within ``tol`` of a discrete value, the readout says so and names it. Otherwise the
+readout records the largest distance of any weight from the value it was read as (``deviation``): the
+caller marks the formula exact only when the run is also solved. Signs are simplified: a product of
+negated terms is written with one sign in front (``x0 * x0``, never ``(-x0) * (-x0)``).
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from nalu_cli.expr import Expression, symbolically_equal
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.units import NPU, Unit
 
@@ -23,6 +29,7 @@ ATOM, PRODUCT, SUM = 3, 2, 1  # precedence of an expression's top-level operator
 class Expr:
     text: str
     prec: int
+    negated: Expr | None = None  # for "-e": e itself, so products can pull the sign out
 
     def wrapped(self, min_prec: int) -> str:
         return self.text if self.prec >= min_prec else f"({self.text})"
@@ -36,11 +43,32 @@ class Readout:
     formula: str | None
     layers: list[list[str | None]]
     reason: str | None = None
+    deviation: float = 0.0  # largest |weight - value it was read as|
+    deviation_at: str | None = None  # where, e.g. "layer 1 (NMU) W[0,1]"
 
 
-def _snap(value: float, allowed: tuple[float, ...], tol: float) -> float | None:
+class _Deviation:
+    """The largest distance of a read weight from its discrete value, and where it is."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.at: str | None = None
+
+    def note(self, raw: float, snapped: float | None, where: str) -> None:
+        if snapped is not None and abs(raw - snapped) > self.value:
+            self.value, self.at = abs(raw - snapped), where
+
+
+# The tracker of the read_formula call in progress (a context variable: safe across threads).
+_DEV: ContextVar[_Deviation] = ContextVar("formula_deviation")
+
+
+def _snap(value: float, allowed: tuple[float, ...], tol: float, where: str | None = None) -> float | None:
     best = min(allowed, key=lambda a: abs(a - value))
-    return best if abs(best - value) <= tol else None
+    snapped = best if abs(best - value) <= tol else None
+    if where is not None:
+        _DEV.get().note(value, snapped, where)
+    return snapped
 
 
 def _sum_expr(coeffs: list[float], inputs: list[Expr]) -> Expr:
@@ -74,6 +102,8 @@ def _sum_expr(coeffs: list[float], inputs: list[Expr]) -> Expr:
             text += f" + {term}" if sign > 0 else f" - {term}"
     if len(parts) == 1 and parts[0][0] > 0:
         return Expr(text, ATOM if text.startswith("sum(") else PRODUCT)
+    if all(sign < 0 for sign, _ in parts):  # -a - b: keep a + b at hand so a product can pull the sign out
+        return Expr(text, SUM, negated=_sum_expr([-c for c in coeffs], inputs))
     return Expr(text, SUM)
 
 
@@ -97,6 +127,15 @@ def _product_expr(powers: list[float], inputs: list[Expr]) -> Expr:
         return Expr("1", ATOM)
     if len(factors) == 1 and factors[0][0] == 1:
         return factors[0][1]
+    # (-a) * (-b) = a * b: pull the signs of negated factors with integer powers out front.
+    negative = False
+    for k, (p, e) in enumerate(factors):
+        if e.negated is not None and float(p).is_integer():
+            negative ^= int(p) % 2 == 1
+            factors[k] = (p, e.negated)
+    if negative:
+        inner = _product_expr([p for p, _ in factors], [e for _, e in factors])
+        return Expr(f"-{inner.wrapped(PRODUCT)}", SUM, negated=inner)
     num = [_power(e, p) for p, e in factors if p > 0]
     den = [_power(e, -p) for p, e in factors if p < 0]
     top = " * ".join(num) if num else "1"
@@ -113,7 +152,7 @@ def _weights(unit: Unit, member: int) -> dict[str, torch.Tensor]:
 def _read_add(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tuple[list[Expr | None], str | None]:
     out: list[Expr | None] = []
     for j in range(w.shape[0]):
-        coeffs = [_snap(float(v), (-1.0, 0.0, 1.0), tol) for v in w[j]]
+        coeffs = [_snap(float(v), (-1.0, 0.0, 1.0), tol, f"{where} W[{j},{i}]") for i, v in enumerate(w[j])]
         if any(c is None for c in coeffs):
             bad = next(i for i, c in enumerate(coeffs) if c is None)
             return out, f"{where} weight [{j},{bad}] = {float(w[j, bad]):.3f} is not near -1, 0 or 1"
@@ -134,13 +173,13 @@ def _read_mul(
         powers: list[float] = []
         for i in range(w.shape[1]):
             if gate is not None:
-                g = _snap(float(gate[i]), (0.0, 1.0), tol)
+                g = _snap(float(gate[i]), (0.0, 1.0), tol, f"{where} g[{i}]")
                 if g is None:
                     return out, f"{where} relevance gate g[{i}] = {float(gate[i]):.3f} is not near 0 or 1"
                 if g == 0.0:
                     powers.append(0.0)
                     continue
-            p = _snap(float(w[j, i]), allowed, tol)
+            p = _snap(float(w[j, i]), allowed, tol, f"{where} W[{j},{i}]")
             if p is None:
                 return out, f"{where} weight [{j},{i}] = {float(w[j, i]):.3f} is not near a simple power"
             powers.append(p)
@@ -151,7 +190,7 @@ def _read_mul(
 def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tuple[list[Expr | None], str | None]:
     out: list[Expr | None] = []
     for j in range(w.shape[0]):
-        sel = [_snap(float(v), (0.0, 1.0), tol) for v in w[j]]
+        sel = [_snap(float(v), (0.0, 1.0), tol, f"{where} W[{j},{i}]") for i, v in enumerate(w[j])]
         if any(s is None for s in sel):
             bad = next(i for i, s in enumerate(sel) if s is None)
             return out, f"{where} weight [{j},{bad}] = {float(w[j, bad]):.3f} is not near 0 or 1"
@@ -162,6 +201,14 @@ def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tu
 @torch.no_grad()
 def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float = 0.05) -> Readout:
     """The formula of member ``member``; ``probe`` [M, B, I] feeds the gates of gated units."""
+    token = _DEV.set(_Deviation())
+    try:
+        return _read(model, member, probe, tol)
+    finally:
+        _DEV.reset(token)
+
+
+def _read(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float) -> Readout:
     n_inputs = probe.shape[-1]
     inputs = [Expr(f"x{i}", ATOM) for i in range(n_inputs)]
     layer_inputs = model.forward_with_inputs(probe)
@@ -176,7 +223,7 @@ def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: 
             g_mean = gate[member].mean(dim=0).to(torch.float64).cpu()  # [O]
             outputs: list[Expr | None] = []
             for j in range(unit.out_features):
-                g = _snap(float(g_mean[j]), (0.0, 1.0), tol)
+                g = _snap(float(g_mean[j]), (0.0, 1.0), tol, f"{where} gate[{j}]")
                 if g is None:
                     return Readout(
                         False, None, layers, f"{where} gate {j} is {float(g_mean[j]):.3f} on average, mixing + and ×"
@@ -198,11 +245,43 @@ def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: 
                     return Readout(False, None, layers, f"{where} has imaginary weights away from 0")
                 outputs, reason = _read_mul(w["W"], inputs, tol, where, (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0), w["g"])
             else:  # NAC•: W = tanh(Ŵ)σ(M̂) lies in (-1, 1), so ±0.5 (square roots) are the other simple powers
-                outputs, reason = _read_mul(w["W"], inputs, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
+                # It multiplies |inputs| (exp of W log |x|): an input read as -(a + b) enters as a + b.
+                positive = [e.negated if e.negated is not None else e for e in inputs]
+                outputs, reason = _read_mul(w["W"], positive, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
         else:
             return Readout(False, None, layers, f"{where} is an MLP layer, which encodes no formula")
         if reason:
             return Readout(False, None, layers, reason)
         layers.append([e.text if e else None for e in outputs])
         inputs = [e for e in outputs if e is not None]
-    return Readout(True, f"y = {inputs[0].text}", layers)
+    return Readout(True, f"y = {inputs[0].text}", layers, deviation=_DEV.get().value, deviation_at=_DEV.get().at)
+
+
+def formula_fields(readout: Any, solved: bool, target: Expression | None) -> dict[str, Any]:
+    """What results and reports say about a formula: the text, whether it is exact (read *and* solved), the
+    largest weight deviation and where, and ``recovered`` (symbolically equal to ``target``; None without one).
+    """
+    exact = readout.discrete and solved
+    formula = readout.formula
+    if formula is not None and not exact:
+        formula = formula.replace("y = ", "y ≈ ", 1)
+    deviation = getattr(readout, "deviation", None)  # a recurrent readout (seqformula) has none
+    return {
+        "formula": formula,
+        "formula_exact": exact,
+        "formula_deviation": deviation if readout.discrete else None,
+        "formula_deviation_at": getattr(readout, "deviation_at", None) if readout.discrete else None,
+        "recovered": _recovered(readout.formula, target) if target is not None else None,
+    }
+
+
+def _recovered(formula: str | None, target: Expression) -> bool:
+    if formula is None:
+        return False
+    key = (formula, target.text)
+    if key not in _RECOVERED:
+        _RECOVERED[key] = symbolically_equal(formula, target)
+    return _RECOVERED[key]
+
+
+_RECOVERED: dict[tuple[str, str], bool] = {}

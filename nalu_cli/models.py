@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -42,9 +44,17 @@ class ArithmeticModel(nn.Module):
         return [layer for layer in self.layers if isinstance(layer, Unit)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer, act in zip(self.layers, self.activations, strict=True):
-            x = act(layer(x))  # [S, B, O_layer]
+        for layer, act in self._steps:
+            x = layer(x) if act is None else act(layer(x))  # [S, B, O_layer]
         return x  # [S, B, 1]
+
+    @functools.cached_property
+    def _steps(self) -> tuple[tuple[nn.Module, nn.Module | None], ...]:
+        """(layer, activation or None for the identity): a module call less per layer in every step."""
+        return tuple(
+            (layer, None if isinstance(act, nn.Identity) else act)
+            for layer, act in zip(self.layers, self.activations, strict=True)
+        )
 
     def forward_with_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The input of every layer and the final output: [x, h1, ..., y]."""
@@ -58,7 +68,11 @@ class ArithmeticModel(nn.Module):
         """Sum of the layers' sparsity regularisers per seed: [S]."""
         return torch.stack([unit.regularizer() for unit in self.units]).sum(dim=0)
 
-    @torch.no_grad()
     def post_step(self) -> None:
-        for unit in self.units:
+        """Each unit's post-step (NAU/NMU clamps); the units that have none are skipped."""
+        for unit in self._post_step_units:
             unit.post_step()
+
+    @functools.cached_property
+    def _post_step_units(self) -> tuple[Unit, ...]:
+        return tuple(u for u in self.units if type(u).post_step is not Unit.post_step)

@@ -2,8 +2,9 @@
 
 Written out with plain elementwise tensor operations (no fused kernels), so each seed's update is
 bit-identical whatever other seeds share the tensors: a fused multiply-add in a vectorised kernel could
-round differently from its scalar tail. A seed whose gradient or new weights are not finite keeps its old
-weights and optimiser state and is reported dead; no other seed is touched.
+round differently from its scalar tail. All parameters live in one flat buffer, so an update is a handful of
+operations. A seed whose gradient or new weights are not finite keeps its old weights and optimiser state
+and is reported dead; no other seed is touched.
 """
 
 from __future__ import annotations
@@ -21,13 +22,37 @@ def per_seed_all_finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return ok
 
 
+def finite(t: torch.Tensor) -> torch.Tensor:
+    """``isfinite`` in two operations: x * 0 is 0 for finite x and NaN for ±inf and NaN. Any shape -> bool."""
+    return t * 0.0 == 0.0
+
+
 def _seed_view(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A [S] mask shaped to broadcast against ``like`` [S, ...]."""
     return mask.reshape(-1, *([1] * (like.dim() - 1)))
 
 
+def flatten_(params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Move the parameters into one buffer [S, P] (P: the parameter count of one seed) and make each parameter
+    a view of its columns, so elementwise updates run as one operation over all of them. Returns the buffer."""
+    s = params[0].shape[0]
+    flat = torch.empty(s, sum(p[0].numel() for p in params), dtype=params[0].dtype, device=params[0].device)
+    offset = 0
+    for p in params:
+        n = p[0].numel()
+        flat[:, offset : offset + n] = p.detach().reshape(s, n)
+        p.data = flat[:, offset : offset + n].view(p.shape)  # [S, ...], columns offset..offset+n-1 of flat
+        offset += n
+    return flat
+
+
 class BatchedAdam:
-    """Adam (Kingma & Ba 2015) over parameters whose first dimension is the seed."""
+    """Adam (Kingma & Ba 2015) over parameters whose first dimension is the seed.
+
+    The parameters are moved into one flat buffer [S, P] (``flatten_``) and both moments kept in one
+    [2, S, P] buffer, so a step is about a dozen operations whatever the number of parameter tensors. The
+    arithmetic per element is the textbook update, one rounding per operation (m * β1 + g * (1 - β1);
+    v * β2 + g² * (1 - β2); p - (m / c1) / (sqrt(v / c2) + ε) * lr), so it does not depend on the layout."""
 
     def __init__(
         self,
@@ -39,48 +64,109 @@ class BatchedAdam:
         """``lr_scales``: per parameter, None or a tensor broadcast against it that multiplies the learning
         rate entry by entry (a per-block learning rate, e.g. the recurrent block of a recurrent cell)."""
         self.params = list(params)
-        self.lr_scales = list(lr_scales) if lr_scales is not None else [None] * len(self.params)
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.t = 0
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
+        self.flat = flatten_(self.params)  # [S, P]
+        self._mv = torch.zeros(2, *self.flat.shape, dtype=self.flat.dtype, device=self.flat.device)  # [2, S, P]
+        dtype, device = self.flat.dtype, self.flat.device
+        self._betas = torch.tensor([self.beta1, self.beta2], dtype=dtype, device=device)[:, None, None]  # [2, 1, 1]
+        self._one_minus_betas = torch.tensor([1.0 - self.beta1, 1.0 - self.beta2], dtype=dtype, device=device)[
+            :, None, None
+        ]
+        self.all_updated = False  # the last step updated every seed (known on the CPU only)
+        self.lr_scale: torch.Tensor | None = None  # [1, P] learning-rate multipliers, None: all 1
+        if lr_scales is not None and any(scale is not None for scale in lr_scales):
+            parts = [
+                (torch.ones_like(p[:1]) if scale is None else scale.expand_as(p[:1]).to(p)).reshape(1, -1)
+                for p, scale in zip(self.params, lr_scales, strict=True)
+            ]
+            self.lr_scale = torch.cat(parts, dim=1)  # [1, P]
+
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """``flat`` [S, P] cut into tensors shaped like the parameters (views, not copies)."""
+        out, offset = [], 0
+        for p in self.params:
+            n = p[0].numel()
+            out.append(flat[:, offset : offset + n].view(p.shape))
+            offset += n
+        return out
+
+    @property
+    def m(self) -> list[torch.Tensor]:
+        """First moments, one view per parameter."""
+        return self._views(self._mv[0])
+
+    @property
+    def v(self) -> list[torch.Tensor]:
+        """Second moments, one view per parameter."""
+        return self._views(self._mv[1])
+
+    def flat_grad(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Gradients, one per parameter, as one [S, P] tensor."""
+        s = self.flat.shape[0]
+        if len(grads) == 1:
+            return grads[0].reshape(s, -1)
+        return torch.cat([g.reshape(s, -1) for g in grads], dim=1)  # [S, P]
+
+    def propose(self, grads: Sequence[torch.Tensor], lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next weights and moments if every seed is updated: (p_next [S, P], mv_next [2, S, P]).
+        Nothing is changed until ``commit``. (No autograd here: the flat buffer and gradients need none.)"""
+        t = self.t + 1
+        g = self.flat_grad(grads)  # [S, P]
+        g_g2 = torch.stack([g, g * g])  # [2, S, P]
+        mv_next = self._mv * self._betas + g_g2 * self._one_minus_betas  # [2, S, P]: m, v
+        corrections = torch.tensor([1.0 - self.beta1**t, 1.0 - self.beta2**t], dtype=g.dtype)
+        mv_hat = mv_next / corrections.to(g.device, non_blocking=True)[:, None, None]  # [2, S, P]
+        denom = torch.sqrt(mv_hat[1]) + self.eps
+        update = mv_hat[0] / denom * lr  # [S, P]
+        if self.lr_scale is not None:
+            update = update * self.lr_scale  # [S, P]
+        return self.flat - update, mv_next
+
+    def commit(self, p_next: torch.Tensor, mv_next: torch.Tensor, ok: torch.Tensor | None) -> None:
+        """Take the proposed step for the seeds where ``ok`` [S] is True (every seed when ``ok`` is None);
+        the others keep their weights and moments."""
+        self.t += 1
+        self.all_updated = ok is None
+        if ok is None:
+            self.flat.copy_(p_next)
+            self._mv = mv_next
+        else:
+            keep = ok[:, None]  # [S, 1]
+            self.flat.copy_(torch.where(keep, p_next, self.flat))
+            self._mv = torch.where(keep, mv_next, self._mv)
 
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], lr: float, ok: torch.Tensor) -> torch.Tensor:
-        """Apply one update to the seeds where ``ok`` [S] is True; returns the seeds updated (finite)."""
-        self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        correction1 = 1.0 - b1**self.t
-        correction2 = 1.0 - b2**self.t
-        new_m, new_v, new_p = [], [], []
-        for p, g, m, v, scale in zip(self.params, grads, self.m, self.v, self.lr_scales, strict=True):
-            m_next = m * b1 + g * (1.0 - b1)
-            v_next = v * b2 + (g * g) * (1.0 - b2)
-            denom = torch.sqrt(v_next / correction2) + self.eps
-            p_step = (m_next / correction1) / denom * lr
-            p_next = p - (p_step if scale is None else p_step * scale)
-            new_m.append(m_next)
-            new_v.append(v_next)
-            new_p.append(p_next)
-        ok = ok & per_seed_all_finite(new_p)
-        for p, m, v, p_next, m_next, v_next in zip(self.params, self.m, self.v, new_p, new_m, new_v, strict=True):
-            keep = _seed_view(ok, p)
-            p.copy_(torch.where(keep, p_next, p))
-            m.copy_(torch.where(keep, m_next, m))
-            v.copy_(torch.where(keep, v_next, v))
+        """Apply one update to the seeds where ``ok`` [S] is True and whose new weights are all finite;
+        returns the seeds updated.
+
+        A non-finite gradient entry always makes its new weight non-finite (NaN, or ±inf through m and
+        then inf / inf), so this one check also catches non-finite gradients."""
+        p_next, mv_next = self.propose(grads, lr)
+        ok = ok & finite(p_next).all(dim=1)  # [S]
+        self.commit(p_next, mv_next, ok)
         return ok
 
+    def reset(self, members: torch.Tensor) -> None:
+        """Zero the moments of ``members`` [S] bool (a re-initialised seed starts a fresh Adam)."""
+        self._mv = torch.where(members[:, None], 0.0, self._mv)
+
     def state_dict(self) -> dict[str, object]:
-        return {"t": self.t, "m": [m.detach().cpu() for m in self.m], "v": [v.detach().cpu() for v in self.v]}
+        def copy(t: torch.Tensor) -> torch.Tensor:  # compact CPU copies: a view would save the whole buffer
+            return t.detach().cpu().clone(memory_format=torch.contiguous_format)
+
+        return {"t": self.t, "m": [copy(m) for m in self.m], "v": [copy(v) for v in self.v]}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         m_list = state["m"]
         v_list = state["v"]
         assert isinstance(m_list, list) and isinstance(v_list, list)
-        if len(m_list) != len(self.m) or len(v_list) != len(self.v):
+        m_views, v_views = self.m, self.v
+        if len(m_list) != len(m_views) or len(v_list) != len(v_views):
             raise ValueError("optimiser state does not match the model's parameters")
-        for dst, src in zip(self.m + self.v, m_list + v_list, strict=True):
+        for dst, src in zip(m_views + v_views, m_list + v_list, strict=True):
             if not isinstance(src, torch.Tensor) or src.shape != dst.shape:
                 raise ValueError("optimiser state does not match the model's parameters")
             dst.copy_(src)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from nalu_cli import rng
-from nalu_cli.tasks import Ranges, Task
+from nalu_cli.tasks import Masks, Ranges, Task
 from nalu_cli.units import UNITS, Unit, UnitOptions
 
 MAX_LENGTH = 1_000_000  # below the 2**20 stride between training steps in the generator's step counter
@@ -69,7 +69,7 @@ class RecurrentTask(Task):
         steps = [self.step_inputs(seeds, stream, step, t, batch, ranges, dtype) for t in range(length)]
         return torch.stack(steps, dim=2)  # [S, B, T, V]
 
-    def operands(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def operands(self, x: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
         """a, b summed over time. x: [S, B, T, V] -> a, b [S, B, 1]."""
         return Task.operands(self, x.sum(dim=2), masks)
 

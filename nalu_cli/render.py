@@ -51,6 +51,9 @@ def train_summary(result: dict[str, Any]) -> Group:
     table.add_column("solved", justify="center")
     table.add_column("solved at", justify="right")
     table.add_column("formula")
+    show_recovered = any(s.get("recovered") is not None for s in result["seeds"])
+    if show_recovered:
+        table.add_column("recovered", justify="center")
     for s in result["seeds"]:
         row = [str(s["seed"])]
         if result["restarts"] > 1:
@@ -66,6 +69,8 @@ def train_summary(result: dict[str, Any]) -> Group:
             str(s["solved_at"]) if s["solved_at"] is not None else "-",
             note,
         ]
+        if show_recovered:
+            row.append("yes" if s.get("recovered") else "no")
         table.add_row(*row)
     n = len(result["seeds"])
     solved = sum(1 for s in result["seeds"] if s["solved"])
@@ -77,6 +82,8 @@ def train_summary(result: dict[str, Any]) -> Group:
     )
     lines.append(Text(verdict, style="bold green" if solved == n else "bold yellow" if solved else "bold red"))
     caption = f"{result['steps']} steps in {result['elapsed']:.1f} s on {result['device']}"
+    if result.get("seed_steps_per_second"):
+        caption += f" ({result['seed_steps_per_second']:,.0f} seed-steps/s)"
     if result.get("run_dir"):
         caption += f" · run saved to {result['run_dir']}"
     lines.append(Text(caption, style="dim"))
@@ -127,32 +134,154 @@ def extrapolate_view(report: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def _weight_cell(value: float) -> Text:
-    text = f"{value:+.3f}"
+NEAR = 0.05  # a weight within this of +1, -1 or 0 is marked as that value (the formula readout's tolerance)
+CELL_WIDTH = 9  # "+1.000" plus padding and a rule, in a matrix table
+
+
+def _weight_style(value: float) -> str:
     if not math.isfinite(value):
-        return Text(text, style="bold magenta")
+        return "bold magenta"
     for target, style in ((1.0, "bold green"), (-1.0, "bold red"), (0.0, "dim")):
-        if abs(value - target) <= 0.05:
-            return Text(text, style=style)
-    return Text(text, style="yellow")
+        if abs(value - target) <= NEAR:
+            return style
+    return "yellow"
+
+
+def _weight_cell(value: float) -> Text:
+    return Text(f"{value:+.3f}", style=_weight_style(value))
+
+
+def _rows(matrix: list[list[float]] | list[float]) -> list[list[float]]:
+    """A matrix as a list of rows of floats; a vector becomes one row."""
+    if matrix and isinstance(matrix[0], list):
+        return [[float(v) for v in row] for row in matrix]  # type: ignore[union-attr]
+    return [[float(v) for v in matrix]]  # type: ignore[arg-type]
 
 
 def matrix_table(
-    name: str, matrix: list[list[float]] | list[float], row_label: str = "out", col_label: str = "x"
+    name: str,
+    matrix: list[list[float]] | list[float],
+    row_label: str = "out",
+    col_label: str = "x",
+    columns: range | None = None,
 ) -> Table:
-    """A weight matrix with values near +1 (green), -1 (red) and 0 (dim) marked; others yellow."""
-    rows = matrix if matrix and isinstance(matrix[0], list) else [matrix]
+    """A weight matrix (or the ``columns`` of it) with values near +1 (green), -1 (red) and 0 (dim) marked."""
+    rows = _rows(matrix)
+    cols = columns if columns is not None else range(len(rows[0]) if rows else 0)
     table = Table(title=name, title_justify="left", show_edge=True, padding=(0, 1))
-    table.add_column("", style="bold")
-    width = len(rows[0]) if rows else 0  # type: ignore[arg-type]
-    for i in range(width):
-        table.add_column(f"{col_label}{i}", justify="right")
+    table.add_column("", style="bold", no_wrap=True)
+    for i in cols:
+        table.add_column(f"{col_label}{i}", justify="right", no_wrap=True)
     for j, row in enumerate(rows):
-        table.add_row(f"{row_label}{j}", *[_weight_cell(float(v)) for v in row])  # type: ignore[union-attr,arg-type]
+        table.add_row(f"{row_label}{j}", *[_weight_cell(row[i]) for i in cols])
     return table
 
 
-def inspect_view(report: dict[str, Any]) -> Group:
+def _span(col_label: str, first: int, last: int) -> str:
+    return f"{col_label}{first}" if first == last else f"{col_label}{first}..{col_label}{last}"
+
+
+def compact_row(row: list[float], col_label: str = "x") -> list[Text]:
+    """One matrix row as groups: runs of neighbouring weights marked alike (near +1, near -1, or not discrete
+    and of one sign) as ``x3..x27: +1.000`` (or ``+0.367…+0.638``: the smallest and largest), and the weights
+    within 0.05 of 0 summed up as ``others: 0 (max |w| 0.003)``."""
+    items: list[Text] = []
+    i, n = 0, len(row)
+    zeros = [abs(v) for v in row if math.isfinite(v) and abs(v) <= NEAR]
+    while i < n:
+        v = row[i]
+        style = _weight_style(v)
+        if style == "dim":
+            i += 1
+            continue
+        j = i  # extend over neighbours marked alike (and of one sign, for weights that are not discrete)
+        while j + 1 < n and _weight_style(row[j + 1]) == style and (row[j + 1] > 0) == (v > 0):
+            j += 1
+        run = row[i : j + 1]
+        lo, hi = f"{min(run):+.3f}", f"{max(run):+.3f}"
+        value = lo if lo == hi else f"{lo}…{hi}"
+        items.append(Text.assemble((_span(col_label, i, j), "bold"), ": ", (value, style)))
+        i = j + 1
+    if zeros:
+        label = "others" if items else "all"
+        items.append(Text(f"{label}: 0 (max |w| {max(zeros):.3f})", style="dim"))
+    return items
+
+
+class WeightMatrix:
+    """A weight matrix that fits the console: the whole table when it fits, else each row compactly
+    (``compact_row``); with ``full`` the whole matrix as tables of as many columns as fit, one after another."""
+
+    def __init__(
+        self, name: str, matrix: list[list[float]] | list[float], col_label: str = "x", full: bool = False
+    ) -> None:
+        self.name, self.rows, self.col_label, self.full = name, _rows(matrix), col_label, full
+
+    def fitting_columns(self, width: int) -> int:
+        label = max(len(f"out{len(self.rows) - 1}"), 4) + 3
+        return max(1, (width - label - 1) // CELL_WIDTH)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        n = len(self.rows[0]) if self.rows else 0
+        per_table = self.fitting_columns(options.max_width)
+        if n <= per_table:
+            yield matrix_table(self.name, self.rows, col_label=self.col_label)
+            return
+        if self.full:
+            for start in range(0, n, per_table):
+                cols = range(start, min(n, start + per_table))
+                yield matrix_table(
+                    f"{self.name} (columns {self.col_label}{cols[0]}..{self.col_label}{cols[-1]} of {n})",
+                    self.rows,
+                    col_label=self.col_label,
+                    columns=cols,
+                )
+            return
+        yield Text(f"{self.name} ({len(self.rows)} × {n}; grouped, --full for every value)")
+        for j, row in enumerate(self.rows):
+            yield from _wrapped(f"  out{j}: ", compact_row(row, self.col_label), options.max_width)
+
+
+def _wrapped(head: str, items: list[Text], width: int) -> list[Text]:
+    """``head`` then the items joined by `` · ``, broken between items (never inside one) to fit ``width``."""
+    lines: list[Text] = []
+    line = Text(head)
+    indent = " " * len(head)
+    for k, item in enumerate(items):
+        sep = "" if k == 0 else " · "
+        if k and len(line) + len(sep) + len(item) > width:
+            lines.append(line)
+            line = Text(indent)
+            sep = ""
+        line.append(sep)
+        line.append_text(item)
+    lines.append(line)
+    return lines
+
+
+def _gate_lines(report: dict[str, Any], layer: dict[str, Any]) -> list[Text]:
+    """The mean gate per output on a probe batch from the training range and one from the extrapolation range."""
+    if layer.get("gate_mean") is None:
+        return []
+
+    def gates(values: list[float]) -> str:
+        return ", ".join(f"g{j} = {g:.3f}" for j, g in enumerate(values))
+
+    lines = [
+        Text("mean gate (1 = add path, 0 = multiply path)"),
+        Text(f"  on the training range {report.get('interpolation', '')}: {gates(layer['gate_mean'])}"),
+    ]
+    if layer.get("gate_mean_extrapolation") is not None:
+        far = (
+            f"  on the extrapolation range {report.get('extrapolation', '')}: {gates(layer['gate_mean_extrapolation'])}"
+        )
+        lines.append(Text(far))
+    return lines
+
+
+def inspect_view(report: dict[str, Any], full: bool = False) -> Group:
+    """Each seed's layers: weight matrices fitted to the console (``WeightMatrix``), gates on both ranges,
+    and the formula; ``full`` shows every value of wide matrices."""
     parts: list[Any] = [Text(f"nalu inspect-weights · {report['describe']}", style="bold")]
     for s in report["seeds"]:
         parts.append(
@@ -166,19 +295,27 @@ def inspect_view(report: dict[str, Any]) -> Group:
                 Text(f"layer {layer['index'] + 1}: {layer['unit']} ({layer['in']} → {layer['out']})", style="bold")
             )
             for name, matrix in layer["weights"].items():
-                label = name if name not in layer.get("raw", {}) else name
-                parts.append(matrix_table(label, matrix, col_label=inputs))
+                parts.append(WeightMatrix(name, matrix, inputs, full))
             for name, matrix in layer.get("raw", {}).items():
-                parts.append(matrix_table(f"{name} (raw)", matrix, col_label=inputs))
-            if layer.get("gate_mean") is not None:
-                gates = ", ".join(f"g{j} = {g:.3f}" for j, g in enumerate(layer["gate_mean"]))
-                parts.append(Text(f"mean gate on a probe batch: {gates}  (1 = add path, 0 = multiply path)"))
+                parts.append(WeightMatrix(f"{name} (raw)", matrix, inputs, full))
+            parts += _gate_lines(report, layer)
         if s["formula"]:
-            parts.append(Text(f"formula: {s['formula']}", style="bold green"))
+            parts.append(formula_line(s))
         else:
             parts.append(Text(f"formula: not discrete — {s['reason']}", style="bold yellow"))
     parts.append(Text("legend: green ≈ +1, red ≈ −1, dim ≈ 0 (within 0.05), yellow = not discrete", style="dim"))
     return Group(*parts)
+
+
+def formula_line(s: dict[str, Any]) -> Text:
+    """``formula (exact): y = x0 * x1``, or approximate with the largest deviation; ``recovered`` when known."""
+    recovered = s.get("recovered")
+    tail = "" if recovered is None else f"  (recovered: {'yes' if recovered else 'no'})"
+    if s.get("formula_exact"):
+        return Text(f"formula (exact): {s['formula']}{tail}", style="bold green")
+    dev, at = s.get("formula_deviation"), s.get("formula_deviation_at")
+    why = f"largest deviation {dev:.3g} at {at}" if dev is not None and at else "the run is not solved"
+    return Text(f"formula (approximate; {why}): {s['formula']}{tail}", style="bold yellow")
 
 
 # -- run history, comparisons, text plots ---------------------------------------------------------------
@@ -331,6 +468,8 @@ def runs_table(report: dict[str, Any]) -> Group:
 def _config_value(value: Any) -> str:
     if isinstance(value, list) and value and all(isinstance(v, list) and len(v) == 2 for v in value):
         return " ∪ ".join(f"U[{lo:g},{hi:g}]" for lo, hi in value)  # a range, as the papers write it
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return " → ".join(value)  # model.unit: one unit per layer
     if isinstance(value, list):
         return _seeds_text(value) if all(isinstance(v, int) for v in value) and value else str(value)
     if isinstance(value, float):
@@ -399,8 +538,13 @@ def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str
         "time",
     ):
         table.add_column(name, justify="left" if name in ("op", "unit", "range") else "right")
+    relative = any("interp_percent_of_random" in r for r in rows)
+    if relative:  # Trask et al.'s measure: % of a randomly initialised model's error (0 perfect, 100 random)
+        table.add_column("interp % of random", justify="right")
+        table.add_column("extrap % of random", justify="right")
     for r in rows:
         published = "-" if r.get("published") is None else f"{100 * r['published']:.0f}%"
+        extra = [_percent(r.get("interp_percent_of_random")), _percent(r.get("extrap_percent_of_random"))]
         table.add_row(
             r["op"],
             r["unit"],
@@ -412,5 +556,86 @@ def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str
             "-" if r["sparsity_error_median"] is None else f"{r['sparsity_error_median']:.2g}",
             str(r["steps"]),
             f"{r['seconds']:.0f} s",
+            *(extra if relative else []),
         )
     return table
+
+
+def _percent(value: Any) -> str:
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.3g}"
+
+
+# -- nalu fit ---------------------------------------------------------------------------------------------
+
+
+def _rel_text(errors: dict[str, Any] | None) -> str:
+    return "-" if errors is None else fmt_float(errors["rel_err"])
+
+
+def fit_view(report: dict[str, Any]) -> Group:
+    """Each candidate's formula with interpolation and held-out errors, the chosen one, and the baselines."""
+    rows = report["rows"]
+    table = Table(
+        title=f"nalu fit · {report['target']} from {', '.join(report['inputs'])} · "
+        f"{rows['train']} train / {rows['valid']} validation / {rows['heldout']} held-out rows",
+        title_justify="left",
+        caption="errors: RMS error / RMS of the target; held-out = " + report["heldout"] + " (never trained on)",
+        caption_justify="left",
+    )
+    table.add_column("", justify="center")
+    table.add_column("model")
+    table.add_column("formula")
+    table.add_column("valid", justify="right")
+    table.add_column("held-out", justify="right")
+    table.add_column("formula held-out", justify="right")
+    for i, c in enumerate(report["candidates"]):
+        mark = "→" if i == report["chosen"] else ""
+        table.add_row(
+            mark,
+            c["stack"],
+            c["formula"] or "not discrete",
+            _rel_text(c["model"]["valid"]),
+            _rel_text(c["model"]["heldout"]),
+            _rel_text(c["formula_errors"]["heldout"]),
+            style="bold" if mark else None,
+        )
+    for name, b in report["baselines"].items():
+        label = "least squares" if name == "linear" else "MLP 32-32"
+        table.add_row("", f"[dim]{label}[/]", b["formula"] or "-", _rel_text(b["valid"]), _rel_text(b["heldout"]), "-")
+    chosen = report["candidates"][report["chosen"]]
+    parts: list[Any] = [table]
+    if chosen["formula"]:
+        fe = chosen["formula_errors"]
+        exact = fe["valid"] is not None and fe["valid"]["rel_err"] < 1e-7
+        verdict = (
+            "it reproduces the validation rows exactly"
+            if exact
+            else f"its error is {_rel_text(fe['valid'])} on validation rows"
+        )
+        parts.append(Text(f"formula: {chosen['formula']}", style="bold green"))
+        parts.append(
+            Text(
+                f"fit: {verdict} and {_rel_text(fe['heldout'])} on held-out rows (RMS error / RMS of the target);"
+                f" largest weight deviation from the formula's values {chosen['deviation']:.3g}"
+            )
+        )
+    else:
+        parts.append(Text(f"formula: none read — {chosen['reason']}", style="bold yellow"))
+    return Group(*parts)
+
+
+def fit_eval_view(report: dict[str, Any]) -> Group:
+    table = Table(
+        title=f"nalu eval · {report['run']} on {report['data']} ({report['rows']} rows)", title_justify="left"
+    )
+    for name in ("model", "MSE", "rel. error"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for label, key in (("fitted model", "model"), ("its formula", "formula_errors"), ("least squares", "linear")):
+        e = report[key]
+        table.add_row(label, "-" if e is None else fmt_float(e["mse"]), _rel_text(e))
+    parts: list[Any] = [table]
+    if report["formula"]:
+        parts.append(Text(f"formula: {report['formula']}"))
+    return Group(*parts)

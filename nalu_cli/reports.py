@@ -17,11 +17,12 @@ import torch
 from nalu_cli import rng
 from nalu_cli.errors import ConfigError, NaluError
 from nalu_cli.evaluate import evaluate_range, ladder_ranges
+from nalu_cli.formula import formula_fields
 from nalu_cli.recurrent import RecurrentTask
 from nalu_cli.run import Run
 from nalu_cli.seqformula import read_any_formula
-from nalu_cli.tasks import Ranges, check_domain, format_ranges
-from nalu_cli.train import Trainer, TrainResult
+from nalu_cli.tasks import Ranges, check_domain, format_ranges, target_expression
+from nalu_cli.train import PROBE_SAMPLES, Trainer, TrainResult, resolve_device
 
 T = TypeVar("T")
 
@@ -54,12 +55,42 @@ def train_report(result: TrainResult) -> dict[str, Any]:
         "interrupted": result.interrupted,
         "device": result.device,
         "elapsed": result.elapsed,
+        "seed_steps_per_second": result.seed_steps_per_second,  # members × steps trained / seconds
+        "compiled": result.compiled,
         "run_dir": str(result.run_dir) if result.run_dir else None,
         "solved": result.solved_count,
         "total": len(result.seeds),
         "seeds": result.seeds,
         "warnings": result.warnings,
     }
+
+
+CHECK_FAILED = 3  # the exit code of --check when not every seed is solved
+
+
+def outcome(report: dict[str, Any], check: bool = False) -> tuple[int, str | None]:
+    """The exit code of ``train``, ``eval`` or ``extrapolate`` for ``report``, and the error line to print.
+
+    1 when every seed of a training run diverged (however many seeds it had); with ``check``, 3 when not
+    every seed is solved: in training, or for ``eval``/``extrapolate`` on every range evaluated. Else 0.
+    """
+    seeds = report["seeds"]
+    if report["command"] == "train":
+        if seeds and all(s.get("diverged_at") is not None for s in seeds):
+            n = len(seeds)
+            who = "the seed" if n == 1 else f"all {n} seeds"
+            return 1, f"training diverged: {who} produced NaN/Inf (try a lower --lr or a narrower range)"
+        unsolved = [s["seed"] for s in seeds if not s["solved"]]
+        where = f"on {report['extrapolation']}"
+    else:
+        unsolved = [s["seed"] for s in seeds if not all(r["solved"] for r in s["ranges"])]
+        where = "on every range evaluated"
+    if check and unsolved:
+        listed = ", ".join(map(str, unsolved[:10])) + (", ..." if len(unsolved) > 10 else "")
+        return CHECK_FAILED, (
+            f"--check: {len(unsolved)} of {len(seeds)} seeds not solved {where} (seed{'s' if len(unsolved) > 1 else ''} {listed})"
+        )
+    return 0, None
 
 
 def _check_ranges(trainer: Trainer, ranges: list[Ranges]) -> None:
@@ -125,9 +156,15 @@ def _length_ladder(trainer: Trainer, ladder: list[tuple[float, Ranges]]) -> list
     return [({"factor": f, "length": n}, r) for n in trainer.config.eval.lengths for f, r in ladder]
 
 
-def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | None) -> dict[str, Any]:
-    """Errors of a run on its own interpolation/extrapolation ranges or on the ``ranges`` given."""
-    trainer, data = Run.open(run).load()
+def eval_report(
+    run: str | Path, ranges: list[Ranges] | None, samples: int | None, device: str = "cpu"
+) -> dict[str, Any]:
+    """Errors of a run on its own interpolation/extrapolation ranges or on the ``ranges`` given.
+
+    ``device`` is ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; a CUDA device that is not there is a ``ConfigError``.
+    """
+    chosen = resolve_device(device)
+    trainer, data = Run.open(run).load(chosen)
     if ranges:
         _check_ranges(trainer, ranges)
         labelled = [({"name": "custom"}, r) for r in ranges]
@@ -143,13 +180,17 @@ def eval_report(run: str | Path, ranges: list[Ranges] | None, samples: int | Non
         "describe": trainer.config.describe(),
         "step": data["step"],
         "samples": n,
+        "device": str(chosen),
         "seeds": _eval_ranges(trainer, data, labelled, n),
     }
 
 
-def extrapolate_report(run: str | Path, factors: list[float] | None, samples: int | None) -> dict[str, Any]:
+def extrapolate_report(
+    run: str | Path, factors: list[float] | None, samples: int | None, device: str = "cpu"
+) -> dict[str, Any]:
     """Errors on the interpolation range scaled by each factor (×1, ×10, ×100, ×1000 by default)."""
-    trainer, data = Run.open(run).load()
+    chosen = resolve_device(device)
+    trainer, data = Run.open(run).load(chosen)
     ladder = ladder_ranges(trainer.task, factors or trainer.config.eval.ladder)
     _check_ranges(trainer, [r for _, r in ladder])
     n = samples or trainer.config.eval.samples
@@ -160,6 +201,7 @@ def extrapolate_report(run: str | Path, factors: list[float] | None, samples: in
         "describe": trainer.config.describe(),
         "step": data["step"],
         "samples": n,
+        "device": str(chosen),
         "seeds": _eval_ranges(trainer, data, labelled, n),
     }
 
@@ -179,8 +221,14 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
                 f"seed {unknown[0]} is not in this run (it has {', '.join(map(str, trainer.members.seeds))})"
             )
         selected = [t for t in selected if t[0] in seeds]
-    probe = trainer.probe()
+    probe = trainer.probe()  # [M, B, I], from the training range
     inputs = trainer.model.forward_with_inputs(probe)
+    far = trainer.task.sample_inputs(
+        trainer.task_seeds, rng.STREAM_PROBE, 0, PROBE_SAMPLES, trainer.task.extrapolation, trainer.dtype
+    )  # [M, B, I], from the extrapolation range
+    far_inputs = trainer.model.forward_with_inputs(far)
+    stored = {r["seed"]: r for r in data.get("results") or [] if isinstance(r, dict) and "seed" in r}
+    target = target_expression(trainer.task.op, trainer.task.mode)
     out_seeds = []
     for seed, member, restart in selected:
         layers = []
@@ -194,15 +242,23 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
             }
             if raw:
                 layer["raw"] = {k: _matrix(p.detach()[member]) for k, p in unit.named_parameters()}
-            gate = unit.gate(inputs[index])
+            gate = unit.gate(inputs[index])  # [M, B, O] or None
+            far_gate = unit.gate(far_inputs[index])  # [M, B, O] or None
+            # the mean gate per output on a probe batch from each range: a gate that is 1 on the training
+            # range and drifts on the extrapolation range explains a run that fits but does not extrapolate
             layer["gate_mean"] = gate[member].mean(dim=0).tolist() if gate is not None else None
+            layer["gate_mean_extrapolation"] = far_gate[member].mean(dim=0).tolist() if far_gate is not None else None
             layers.append(layer)
         readout = read_any_formula(trainer.model, member, probe)
+        solved = bool(stored.get(seed, {}).get("solved", False))
+        fields = formula_fields(readout, solved, target)
         entry = {
             "seed": seed,
             "restart": restart,
             "layers": layers,
-            "formula": readout.formula,
+            "solved": solved,
+            **fields,
+            "exact": fields["formula_exact"],
             "reason": readout.reason,
         }
         if getattr(readout, "wiring", None):
@@ -213,8 +269,13 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
         "run": str(run),
         "describe": trainer.config.describe(),
         "step": data["step"],
+        "interpolation": format_ranges(trainer.task.interpolation),
+        "extrapolation": format_ranges(trainer.task.extrapolation),
         "seeds": out_seeds,
     }
+
+
+FLAG_VALUES = ("true", "false", "yes", "no", "on", "off", "1", "0")  # what someone may write after a flag
 
 
 def runs_report(directory: str | Path, sort: str = "name", reverse: bool = False) -> dict[str, Any]:
@@ -222,6 +283,11 @@ def runs_report(directory: str | Path, sort: str = "name", reverse: bool = False
     from nalu_cli.runs import find_run_dirs, sort_rows, summarize_run
 
     root = Path(directory)
+    if not root.exists() and str(directory).lower() in FLAG_VALUES:
+        raise ConfigError(
+            f"no directory {str(directory)!r}: --json and --reverse are flags and take no value"
+            " (nalu runs --json, or nalu runs DIR --json)"
+        )
     rows = [summarize_run(p, root) for p in find_run_dirs(root)]
     return {
         "command": "runs",
@@ -231,6 +297,18 @@ def runs_report(directory: str | Path, sort: str = "name", reverse: bool = False
         "broken": sum(1 for r in rows if r["status"] == "broken"),
         "runs": sort_rows(rows, sort, reverse),
     }
+
+
+# the results of a run that has none yet (unfinished): the same keys as ``summarize_results``, for stable JSON
+NO_RESULTS: dict[str, Any] = {
+    "interp_mse": math.nan,
+    "extrap_mse": math.nan,
+    "solved": 0,
+    "total": 0,
+    "solved_at": None,
+    "formula": None,
+    "formula_count": 0,
+}
 
 
 def compare_report(runs: list[str | Path]) -> dict[str, Any]:
@@ -251,7 +329,7 @@ def compare_report(runs: list[str | Path]) -> dict[str, Any]:
     configs, rows = [], []
     readable, skipped = each_run(runs, one, need=2)
     for run, (config, data) in readable:
-        configs.append(config)
+        configs.append(_units_as_list(config))
         results = [r for r in data.get("results") or [] if isinstance(r, dict)]
         rows.append(
             {
@@ -261,7 +339,7 @@ def compare_report(runs: list[str | Path]) -> dict[str, Any]:
                 "steps": data["step"],
                 "finished": bool(data.get("finished")),
                 "seeds": list(data["seeds"].get("seeds", [])),
-                **(summarize_results(results) if results else {"total": 0}),
+                **(summarize_results(results) if results else NO_RESULTS),
             }
         )
     names = [r["name"] for r in rows]
@@ -293,6 +371,21 @@ def each_run(
     if len(done) < need and first is not None:
         raise first
     return done, skipped
+
+
+def _units_as_list(config: dict[str, Any]) -> dict[str, Any]:
+    """``model.unit`` as one name per layer, whether the config wrote ``nmu`` or ``[nau, nmu]`` (stable JSON)."""
+    from nalu_cli.config import validate
+
+    model = config.get("model")
+    if not isinstance(model, dict):
+        return config
+    try:
+        units: Any = validate(config).model.units()
+    except ConfigError:
+        unit = model.get("unit")
+        units = unit if isinstance(unit, list) else [unit]
+    return {**config, "model": {**model, "unit": units}}
 
 
 def _describe_config(config: dict[str, Any]) -> str:
@@ -377,11 +470,14 @@ def plot_report(
                 item["loss_min"] = min(finite) if finite else None
                 item["loss_max"] = max(finite) if finite else None
             history.append(item)
+        stored = [r for r in data.get("results") or [] if isinstance(r, dict)]
         return {
             "run": str(run),
             "label": opened.name,
             "describe": trainer.config.describe(),
             "step": data["step"],
+            "solved": sum(1 for r in stored if r.get("solved") is True),  # as stored when training finished
+            "total": len(stored),
             "seeds": len(seeds),
             "samples": n,
             "interpolation": [list(iv) for iv in trainer.task.interpolation],

@@ -144,8 +144,10 @@ def _has_run_files(directory: Path) -> list[str]:
 
 def default_name(config: Config) -> str:
     """``OP-UNIT-sSEED`` (units joined by ``-``, each once)."""
+    from nalu_cli.tasks import op_slug  # an expression op becomes a file-name-safe label
+
     units = "-".join(dict.fromkeys(config.model.units()))
-    return f"{config.task.op}-{units}-s{config.train.seed_list()[0]}"
+    return f"{op_slug(config.task.op)}-{units}-s{config.train.seed_list()[0]}"
 
 
 def _mkdirs(path: Path) -> None:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from nalu_cli.errors import NaluError
+from nalu_cli.errors import NaluError, install_hint
 from nalu_cli.sweep import Outcome, describe_error, run_task
 
 
@@ -22,7 +22,7 @@ def import_ray() -> Any:
         import ray
     except ImportError:
         raise NaluError(
-            "--executor ray needs Ray, which is not installed; install it with: pip install 'nalu[ray]'"
+            f"--executor ray needs Ray, which is not installed; install it with: {install_hint('ray')}"
         ) from None
     return ray
 

@@ -1,7 +1,8 @@
 """Arithmetic tasks: the operation registry, input ranges and seeded synthetic batches.
 
 Two input modes (SPEC section 3):
-- ``pair``: x = (x0, x1); a = x0, b = x1; target op(a, b) (unary ops use a only).
+- ``pair``: x = (x0, x1); a = x0, b = x1; target op(a, b) (unary ops use a only). An op written as an
+  expression over x0, x1, … (``(x0 + x1) * x2``; see ``expr.py``) takes as many inputs as it names.
 - ``static``: x has ``input_size`` entries; a and b are sums of two overlapping contiguous subsets
   (Trask's static arithmetic task as made precise by Madsen & Johansen); target op(a, b).
 
@@ -13,16 +14,19 @@ Everything is batched over seeds: tensors carry a leading seed dimension S.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from nalu_cli import rng
 from nalu_cli.errors import ConfigError
+from nalu_cli.expr import Expression, ExpressionError, looks_like_expression, parse_expression
 
 Interval = tuple[float, float]
 Ranges = tuple[Interval, ...]
+Masks = tuple[torch.Tensor, torch.Tensor] | torch.Tensor  # (mask_a, mask_b) [S, I] each, or Task.selection [S, I, 2]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Op:
     arity: int
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     symbol: str  # how the formula readout writes it, e.g. "a * b"
+    expression: Expression | None = None  # an op written as an expression over x0, x1, … (pair mode only)
 
 
 OPS: dict[str, Op] = {
@@ -49,6 +54,61 @@ OPS: dict[str, Op] = {
 }
 
 MODES = ("pair", "static", "recurrent")  # recurrent: nalu_cli.recurrent
+
+# The named ops as expressions over the pair inputs: what a formula read back is compared with ("recovered").
+NAMED_EXPRESSIONS = {
+    "add": "x0 + x1",
+    "sub": "x0 - x1",
+    "mul": "x0 * x1",
+    "div": "x0 / x1",
+    "square": "x0 * x0",
+    "sqrt": "sqrt(x0)",
+    "identity": "x0",
+}
+
+
+def target_expression(op: Op, mode: str) -> Expression | None:
+    """The expression a pair-mode formula should equal (None in static mode, whose formula names subsets)."""
+    if mode != "pair":
+        return None
+    return op.expression if op.expression is not None else parse_expression(NAMED_EXPRESSIONS[op.name])
+
+
+def lookup_op(name: str) -> Op:
+    """A named op, or an expression over x0, x1, … parsed into one; ``ValueError`` (a message) when neither."""
+    if name in OPS:
+        return OPS[name]
+    if not looks_like_expression(name):
+        import difflib
+
+        match = difflib.get_close_matches(name, list(OPS), n=1, cutoff=0.6)
+        hint = f"; did you mean {match[0]!r}?" if match else ""
+        raise ValueError(
+            f"unknown op {name!r}{hint} (choose from {', '.join(OPS)}, or write an expression such as (x0 + x1) * x2)"
+        )
+    try:
+        expression = parse_expression(name)
+    except ExpressionError as err:
+        raise ValueError(str(err)) from None
+    return Op(expression.text, expression.n_inputs, _unused_fn, expression.text, expression)
+
+
+def _unused_fn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    raise AssertionError("an expression op is evaluated from x, not from (a, b)")
+
+
+def op_slug(name: str) -> str:
+    """A file-name-safe label of an op: ``(x0 + x1) * x2`` -> ``x0+x1_mul_x2``."""
+    text = name.replace("**", " pow ").replace("*", " mul ").replace("/", " div ")
+    text = re.sub(r"[^A-Za-z0-9.+-]+", "_", text.replace(" + ", "+").replace(" - ", "-")).strip("_")
+    return text[:60] or "expr"
+
+
+def input_count(op: Op, mode: str, input_size: int) -> int:
+    """Inputs of the model: 2 for a named op in pair mode, one per named input of an expression, or input_size."""
+    if mode != "pair":
+        return input_size
+    return op.expression.n_inputs if op.expression is not None else 2
 
 
 def parse_ranges(value: object) -> Ranges:
@@ -114,6 +174,10 @@ def scale_ranges(ranges: Ranges, factor: float) -> Ranges:
 
 def check_domain(op: Op, mode: str, ranges: Ranges, name: str) -> list[str]:
     """Problems that make ``op`` undefined on ``ranges`` (empty list when fine)."""
+    if op.expression is not None:
+        if mode != "pair":
+            return [f"{name}: an expression op runs in pair mode (inputs x0, x1, …), not {mode} mode"]
+        return op.expression.domain_problems(ranges, name)
     problems = []
     lo_all = min(lo for lo, _ in ranges)
     if op.name == "sqrt" and lo_all < 0:
@@ -137,6 +201,9 @@ class Task:
     overlap_ratio: float
     interpolation: Ranges
     extrapolation: Ranges
+    # Streams whose inputs come from the compiled generator (same values; see rng.check_compiled). The trainer
+    # compiles the training stream only: evaluation draws are rare and of other shapes (no recompiles).
+    compiled_streams: frozenset[int] = field(default=frozenset(), kw_only=True)  # keyword-only: subclasses add fields
 
     def masks(self, seeds: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Selection vectors of a and b. seeds: [S] -> (mask_a [S, I], mask_b [S, I]), entries 0 or 1."""
@@ -162,12 +229,13 @@ class Task:
         self, seeds: torch.Tensor, stream: int, step: int, batch: int, ranges: Ranges, dtype: torch.dtype
     ) -> torch.Tensor:
         """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I]."""
-        u = rng.uniform(seeds, stream, step, (batch, self.input_size), dtype)  # [S, B, I]
-        lengths = torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64)
-        total = float(lengths.sum())
-        if len(ranges) == 1:
+        shape = (batch, self.input_size)
+        compiled = stream in self.compiled_streams
+        if len(ranges) == 1:  # u * (hi - lo) + lo, applied while the generator's values are in cache
             lo, hi = ranges[0]
-            return u.mul_(hi - lo).add_(lo)
+            return rng.uniform(seeds, stream, step, shape, dtype, (hi - lo, lo), compiled)  # [S, B, I]
+        u = rng.uniform(seeds, stream, step, shape, dtype, compiled=compiled)  # [S, B, I]
+        total = float(torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64).sum())
         # Map u onto the concatenated intervals, so each is hit in proportion to its length.
         t = u.to(torch.float64) * total  # [S, B, I]
         x = torch.empty_like(t)
@@ -179,14 +247,21 @@ class Task:
             start = end
         return x.clamp(ranges[0][0], ranges[-1][1]).to(dtype)
 
-    def operands(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """a, b from inputs. x: [S, B, I], masks [S, I] -> a, b [S, B, 1]."""
-        selection = torch.stack(masks, dim=-1).to(x.dtype)  # [S, I, 2]
+    def operands(self, x: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
+        """a, b from inputs. x: [S, B, I], masks [S, I] (or ``selection(masks)``) -> a, b [S, B, 1]."""
+        selection = masks if isinstance(masks, torch.Tensor) else self.selection(masks, x.dtype)  # [S, I, 2]
         ab = torch.bmm(x, selection)  # [S, B, 2]
         return ab[..., 0:1], ab[..., 1:2]
 
-    def target(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """op(a, b). x: [S, B, I] -> y [S, B, 1]."""
+    @staticmethod
+    def selection(masks: tuple[torch.Tensor, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+        """Both masks as one matrix (a trainer computes it once instead of every step): [S, I, 2]."""
+        return torch.stack(masks, dim=-1).to(dtype)
+
+    def target(self, x: torch.Tensor, masks: Masks) -> torch.Tensor:
+        """op(a, b), or the expression of x. x: [S, B, I] -> y [S, B, 1]."""
+        if self.op.expression is not None:
+            return self.op.expression.evaluate(x)
         a, b = self.operands(x, masks)
         return self.op.fn(a, b)
 
@@ -198,7 +273,7 @@ class Task:
         batch: int,
         ranges: Ranges,
         dtype: torch.dtype,
-        masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+        masks: Masks | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch per seed: (x [S, B, I], y [S, B, 1])."""
         if masks is None:
@@ -216,6 +291,10 @@ class Task:
         threshold itself is not rounding noise.
         """
         x64 = x.to(torch.float64)
+        if self.op.expression is not None:  # the same construction over the expression's tree (expr.py)
+            y_exact = self.op.expression.evaluate(x64)  # [S, B, 1]
+            y_near = self.op.expression.near_perfect(x64, eps)  # [S, B, 1]
+            return ((y_exact - y_near) ** 2).mean(dim=(1, 2))  # [S]
         mask_a, mask_b = (m.to(torch.float64) for m in masks)
         a, b = self.operands(x64, (mask_a, mask_b))
         a_eps, b_eps = self.operands(
@@ -239,13 +318,15 @@ def make_task(
 ) -> Task:
     """Build a task; ``ConfigError`` lists every problem. ``length``s are for the recurrent mode."""
     problems = []
-    if op not in OPS:
-        problems.append(f"unknown op {op!r}; choose one of {', '.join(OPS)}")
+    the_op: Op | None = None
+    try:
+        the_op = lookup_op(op)
+    except ValueError as err:
+        problems.append(str(err))
     if mode not in MODES:
         problems.append(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if problems:
+    if problems or the_op is None:
         raise ConfigError(problems)
-    the_op = OPS[op]
     problems += check_domain(the_op, mode, tuple(interpolation), "task.interpolation")
     problems += check_domain(the_op, mode, tuple(extrapolation), "task.extrapolation")
     if problems:
@@ -267,7 +348,7 @@ def make_task(
     return Task(
         op=the_op,
         mode=mode,
-        input_size=2 if mode == "pair" else input_size,
+        input_size=input_count(the_op, mode, input_size),
         subset_ratio=subset_ratio,
         overlap_ratio=overlap_ratio,
         interpolation=tuple(interpolation),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,13 +25,14 @@ import torch
 from nalu_cli import rng
 from nalu_cli.checkpoint import save_checkpoint
 from nalu_cli.config import Config
-from nalu_cli.errors import CheckpointError, DivergenceError, NaluError
+from nalu_cli.errors import CheckpointError, ConfigError, DivergenceError, NaluError
 from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
+from nalu_cli.formula import formula_fields
 from nalu_cli.models import ArithmeticModel
-from nalu_cli.optim import BatchedAdam, clip_per_seed, per_seed_all_finite
+from nalu_cli.optim import BatchedAdam, clip_per_seed, finite, per_seed_all_finite
 from nalu_cli.recurrent import RecurrentModel
 from nalu_cli.seqformula import read_any_formula
-from nalu_cli.tasks import Task, make_task
+from nalu_cli.tasks import Task, input_count, lookup_op, make_task, target_expression
 from nalu_cli.units import NAU, UnitOptions
 
 if TYPE_CHECKING:
@@ -42,19 +43,59 @@ PRECOND_SAMPLES = 4096  # training-range inputs that estimate E[x x^T] for train
 RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
 GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member seed + g · 2**52
 
+# train.compile = auto compiles the training-data generator when a run draws at least this many random numbers
+# (steps × members × batch × inputs). Measured on the shared 2-core CPU (README, "Speed"): compiling takes
+# 12-20 s (inductor's on-disk cache warm; ~50 s in a fresh environment) and saves 5-10 ns per number
+# (eager 7-12 ns, compiled ~2.5 ns), so it repays itself after 2-4·10^9 numbers, a fresh compile after ~10^10.
+COMPILE_AUTO_NUMBERS = 5 * 10**9
+
 ProgressFn = Callable[[int, int, float], None]
 StopFn = Callable[[], bool]
 
 
-def resolve_device(name: str) -> tuple[torch.device, str | None]:
-    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU falls back with a warning."""
+def resolve_device(name: str) -> torch.device:
+    """The torch device for ``train.device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available).
+
+    A CUDA device that is not there is a ``ConfigError`` (never a silent fall-back to the CPU, which a script
+    asking for a GPU would not notice).
+    """
     if name == "cpu":
-        return torch.device("cpu"), None
-    if torch.cuda.is_available():
-        return torch.device("cuda"), None
-    if name == "cuda":
-        return torch.device("cpu"), "CUDA was asked for but is not available; training on the CPU"
-    return torch.device("cpu"), None
+        return torch.device("cpu")
+    if name == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r} must be auto, cpu, cuda or cuda:N") from None
+    if device.type != "cuda":
+        raise ConfigError(f"device {name!r} must be auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} is not available: this machine has no CUDA GPU that torch can use")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise ConfigError(
+            f"device {name!r} is not available: this machine has {count} CUDA device{'s' if count != 1 else ''}"
+            f" (cuda:0{f'..cuda:{count - 1}' if count > 1 else ''})"
+        )
+    return device
+
+
+def device_note(name: str, device: torch.device | str) -> str:
+    """One line saying which device ``name`` chose, and why when it was ``auto``."""
+    if name != "auto":
+        return f"device: {device}"
+    why = "a CUDA GPU is available" if str(device).startswith("cuda") else "no CUDA GPU is available"
+    return f"device: {device} (auto: {why})"
+
+
+def compile_wanted(config: Config, members: int) -> bool:
+    """``train.compile``: on, off, or auto (on when the run draws at least ``COMPILE_AUTO_NUMBERS`` numbers)."""
+    mode = config.train.compile
+    if mode != "auto":
+        return mode == "on"
+    t = config.train
+    inputs = 2 if config.task.mode == "pair" else config.task.input_size
+    return t.steps * members * t.batch_size * inputs >= COMPILE_AUTO_NUMBERS
 
 
 def build_task(config: Config) -> Task:
@@ -93,7 +134,7 @@ def build_model(
     """The batched model of ``members`` (or of explicit ``member_seeds`` [M]), initialised from the seeds."""
     m = config.model
     opts = UnitOptions(eps=m.eps, shared_weights=m.shared_weights, init_range=m.init_range, mlp_activation=m.activation)
-    in_features = 2 if config.task.mode == "pair" else config.task.input_size
+    in_features = input_count(lookup_op(config.task.op), config.task.mode, config.task.input_size)
     seeds = members.member_seeds(torch.device("cpu")) if member_seeds is None else member_seeds
     model: ArithmeticModel | RecurrentModel
     if config.task.mode == "recurrent":
@@ -119,6 +160,8 @@ class TrainResult:
     elapsed: float
     seeds: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    compiled: bool = False  # the training data came from the compiled generator (same values as eager)
+    seed_steps_per_second: float | None = None  # members × steps trained in this call / training-loop time
 
     @property
     def solved_count(self) -> int:
@@ -135,9 +178,7 @@ class Trainer:
         self.config = config
         self.warnings: list[str] = []
         if device is None:
-            device, warning = resolve_device(config.train.device)
-            if warning:
-                self.warnings.append(warning)
+            device = resolve_device(config.train.device)
         self.device = device
         self.dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
         self.task = build_task(config)
@@ -152,12 +193,23 @@ class Trainer:
             lr_scales = self.model.lr_scales(scale if scale is not None else 1.0 / config.task.length)
         self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2), lr_scales=lr_scales)
         self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
+        self._selection = Task.selection(self.masks, self.dtype)  # [M, I, 2], built once for train_step
         m = self.members.count
         self.step = 0
         self.alive = torch.ones(m, dtype=torch.bool, device=device)
         self.failed_step = torch.full((m,), -1, dtype=torch.int64, device=device)
         self.solved_at = torch.full((m,), -1, dtype=torch.int64, device=device)
-        self.last_loss = torch.full((m,), math.nan, dtype=torch.float64, device=device)
+        self._last_loss = torch.full((m,), math.nan, dtype=torch.float64, device=device)
+        # On the CPU a Python flag "every member is alive" is free to keep and lets a step skip the selects
+        # that isolate dead members; on a GPU it would need a device sync per step, so it stays False there.
+        self._cpu = device.type == "cpu"
+        self._everyone_alive = self._cpu
+        self._one = torch.ones((), dtype=self.dtype, device=device)  # d total / d total, made once
+        # train.compile: decided now, compiled (and checked against the eager generator) on the first step.
+        self.compile_wanted = compile_wanted(config, m)
+        self.compiled = False
+        self.compile_seconds: float | None = None
+        self._compile_pending = self.compile_wanted
         # stagnation tracking for re-initialisation (train.reinit)
         self.best_valid = torch.full((m,), math.inf, dtype=torch.float64, device=device)
         self.stale = torch.zeros(m, dtype=torch.int64, device=device)
@@ -196,8 +248,40 @@ class Trainer:
             return t.lr * 0.5 * (1.0 + math.cos(math.pi * step / t.steps))
         return t.lr
 
+    @property
+    def last_loss(self) -> torch.Tensor:
+        """Each member's training loss at the last step: [M] float64 (converted when read, not every step)."""
+        return self._last_loss.detach().to(torch.float64)
+
+    @last_loss.setter
+    def last_loss(self, value: torch.Tensor) -> None:
+        self._last_loss = value
+
+    def _set_alive(self, alive: torch.Tensor) -> None:
+        self.alive = alive
+        self._everyone_alive = self._cpu and bool(alive.all())
+
+    def _setup_compile(self) -> None:
+        """Compile the training-data generator; on any failure keep the eager one and note why (one warning)."""
+        self._compile_pending = False
+        if not isinstance(self.task, Task):
+            return
+        compiled_task = replace(self.task, compiled_streams=frozenset({rng.STREAM_TRAIN}))
+        t = self.config.train
+        args = (self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype)
+        started = time.perf_counter()
+        reason = rng.check_compiled(lambda: compiled_task.sample_inputs(*args), lambda: self.task.sample_inputs(*args))
+        self.compile_seconds = time.perf_counter() - started
+        if reason is not None:
+            self.warnings.append(f"train.compile: {reason}; using the eager data generator (same values, slower)")
+            return
+        self.task = compiled_task
+        self.compiled = True
+
     def train_step(self) -> None:
         """One optimiser step for every living member."""
+        if self._compile_pending:
+            self._setup_compile()
         t = self.config.train
         x, y = self.task.batch(
             self.member_seeds,
@@ -206,7 +290,7 @@ class Trainer:
             t.batch_size,
             self.task.interpolation,
             self.dtype,
-            self.masks,
+            self._selection,
         )  # [M, B, I], [M, B, 1]
         pred = self.model(x)  # [M, B, 1]
         loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]
@@ -216,20 +300,32 @@ class Trainer:
             loss = loss / (y.detach() ** 2).mean(dim=(1, 2)).clamp(min=1e-12)  # [M]
         lam = t.regularizer.weight(self.step)
         objective = loss + self.model.regularizer() * lam if lam > 0 else loss  # [M]
-        total = torch.where(self.alive, objective, torch.zeros_like(objective)).sum()
-        grads = list(torch.autograd.grad(total, self.params))
+        # Dead members must not feed NaN into the sum (it would reach every member's gradient).
+        if not self._everyone_alive:
+            total = torch.where(self.alive, objective, 0.0).sum()
+        else:  # one member: its objective itself (a view, not a sum kernel; the same gradient)
+            total = objective.sum() if objective.shape[0] > 1 else objective.reshape(())
+        grads = list(torch.autograd.grad(total, self.params, grad_outputs=self._one))
         if self.precond is not None:
             index, p = self.precond
             grads[index] = torch.bmm(grads[index], p)  # [M, O, I] @ [M, I, I]
-        ok = self.alive & torch.isfinite(objective) & per_seed_all_finite(grads)
         if t.clip_grad is not None:
             grads = clip_per_seed(grads, t.clip_grad)
-        ok = self.optimizer.step(grads, self.lr_at(self.step), ok)
+        p_next, mv_next = self.optimizer.propose(grads, self.lr_at(self.step))  # [M, P], [2, M, P]
+        # NaN/Inf checks. A non-finite gradient always makes its new weight non-finite (NaN, or inf / inf
+        # through Adam's moments), so checking the objective and the new weights covers the gradients too.
+        # On the CPU one sum answers "is everything finite?" (any NaN/Inf makes it non-finite; an overflow of
+        # the sum itself only sends the step to the exact per-member check below).
+        if self._everyone_alive and math.isfinite(float(p_next.sum() + total.detach())):
+            self.optimizer.commit(p_next, mv_next, None)
+        else:
+            ok = self.alive & finite(objective) & finite(p_next).all(dim=1)  # [M]
+            self.optimizer.commit(p_next, mv_next, ok)
+            newly_dead = self.alive & ~ok
+            self.failed_step = torch.where(newly_dead, self.step, self.failed_step)
+            self._set_alive(ok)
         self.model.post_step()
-        newly_dead = self.alive & ~ok
-        self.failed_step = torch.where(newly_dead, torch.full_like(self.failed_step, self.step), self.failed_step)
-        self.alive = ok
-        self.last_loss = loss.detach().to(torch.float64)
+        self._last_loss = loss
         self.step += 1
 
     # -- monitoring ----------------------------------------------------------------------------------
@@ -293,10 +389,9 @@ class Trainer:
         fresh_seeds = (self.member_seeds + self.generation * GENERATION_STRIDE)[reset].cpu()
         fresh = build_model(self.config, Members([0], 1), self.device, member_seeds=fresh_seeds)
         with torch.no_grad():
-            for p, p_new, m, v in zip(self.params, fresh.parameters(), self.optimizer.m, self.optimizer.v, strict=True):
+            for p, p_new in zip(self.params, fresh.parameters(), strict=True):
                 p[reset] = p_new.to(p.dtype)
-                m[reset] = 0
-                v[reset] = 0
+        self.optimizer.reset(reset)
         self.best_valid = torch.where(reset, torch.full_like(self.best_valid, math.inf), self.best_valid)
         self.stale = torch.where(reset, torch.zeros_like(self.stale), self.stale)
         return count
@@ -320,6 +415,7 @@ class Trainer:
                 "generation": self.generation.cpu(),
             },
             "results": results or [],
+            "compiled": self.compiled,  # training data from the compiled generator (bit-identical to eager)
         }
 
     def save(self, path: Path, finished: bool, results: list[dict[str, Any]] | None = None) -> None:
@@ -339,6 +435,7 @@ class Trainer:
                 if not isinstance(value, torch.Tensor) or value.shape != current.shape:
                     raise ValueError(f"{name} has the wrong shape")
                 setattr(self, name, value.to(device=self.device, dtype=current.dtype))
+            self._set_alive(self.alive)
         except (RuntimeError, ValueError, KeyError, TypeError, AssertionError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointError(f"checkpoint does not match its own config: {first}") from None
@@ -357,6 +454,7 @@ class Trainer:
         sparsity = sparsity_error(self.model)
         probe = self.probe()
         k = self.members.restarts
+        target = target_expression(self.task.op, self.task.mode)
         out = []
         for i, seed in enumerate(self.members.seeds):
             block = slice(i * k, (i + 1) * k)
@@ -365,6 +463,7 @@ class Trainer:
             best = i * k + int(torch.argmin(valid)) if k > 1 else i * k
             failed = int(self.failed_step[best])
             readout = read_any_formula(self.model, best, probe)
+            solved = bool(extrap.solved[best]) and failed < 0
             out.append(
                 {
                     "seed": seed,
@@ -372,12 +471,12 @@ class Trainer:
                     "restart": best - i * k,
                     "interpolation": interp.row(best),
                     "extrapolation": extrap.row(best),
-                    "solved": bool(extrap.solved[best]) and failed < 0,
+                    "solved": solved,
                     "solved_at": int(self.solved_at[best]) if int(self.solved_at[best]) >= 0 else None,
                     "diverged_at": failed if failed >= 0 else None,
                     "sparsity_error": float(sparsity[best]),
                     "restarts_solved": int(extrap.solved[block].sum()) if k > 1 else None,
-                    "formula": readout.formula,
+                    **formula_fields(readout, solved, target),
                     "formula_reason": readout.reason,
                 }
             )
@@ -456,6 +555,7 @@ def _train_loop(
     started = time.perf_counter()
     interrupted = False
     single = trainer.members.count == 1 and stop_on_divergence
+    first_step = trainer.step
 
     def log(record: dict[str, Any]) -> None:
         if writer is not None:
@@ -470,7 +570,10 @@ def _train_loop(
                 break
             trainer.train_step()
             step = trainer.step
-            if single and not bool(trainer.alive[0]):
+            # Reading ``alive`` waits for a GPU: there, look every 10 steps and before each save (a seed that
+            # died keeps its last finite weights and the step it died at, so looking later loses nothing).
+            look = trainer.device.type == "cpu" or step % 10 == 0 or step == total or step % checkpoint_every == 0
+            if single and look and not bool(trainer.alive[0]):
                 failed = int(trainer.failed_step[0])
                 log({"step": step, "diverged_at": failed, "time": time.perf_counter() - started})
                 kept = (
@@ -489,7 +592,7 @@ def _train_loop(
                 progress(step, total, _median(trainer.last_loss))
             if writer is not None and step % checkpoint_every == 0 and step < total:
                 writer.save(trainer, finished=False)
-            if not bool(trainer.alive.any()):
+            if look and not bool(trainer.alive.any()):
                 break  # every member diverged; nothing left to train
         results = trainer.results(config.eval.samples)
         if writer is not None:
@@ -498,13 +601,17 @@ def _train_loop(
         if writer is not None and writer.log is not None:
             writer.log.close()
             writer.log = None
+    elapsed = time.perf_counter() - started
+    trained = (trainer.step - first_step) * trainer.members.count
     return TrainResult(
         run_dir=writer.run.path if writer is not None else None,
         config=config,
         step=trainer.step,
         interrupted=interrupted,
         device=str(trainer.device),
-        elapsed=time.perf_counter() - started,
+        elapsed=elapsed,
         seeds=results,
         warnings=trainer.warnings,
+        compiled=trainer.compiled,
+        seed_steps_per_second=trained / elapsed if trained and elapsed > 0 else None,
     )

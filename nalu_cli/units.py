@@ -160,7 +160,7 @@ class NALU(Unit):
         log_x = torch.log(torch.abs(x) + self.opts.eps)  # [S, B, I]
         m = torch.exp(_linear(log_x, self.weight_mul()))  # [S, B, O]
         g = self.gate(x)  # [S, B, O]
-        return g * a + (1 - g) * m
+        return g * a + (1.0 - g) * m
 
     def effective_weights(self) -> dict[str, torch.Tensor]:
         weights = {"W": self.weight_add().detach()}
@@ -186,7 +186,7 @@ class NAU(Unit):
 
     def regularizer(self) -> torch.Tensor:
         w = self.W.abs()
-        return torch.minimum(w, 1 - w).mean(dim=(1, 2))  # [S]
+        return torch.minimum(w, 1.0 - w).mean(dim=(1, 2))  # [S]
 
     @torch.no_grad()
     def post_step(self) -> None:
@@ -204,11 +204,11 @@ class NMU(Unit):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.W[:, None, :, :]  # [S, 1, O, I]
-        terms = w * x[:, :, None, :] + 1 - w  # [S, B, O, I]
+        terms = w * x[:, :, None, :] + 1.0 - w  # [S, B, O, I]  (float literals: no int-to-float casts)
         return terms.prod(dim=-1)  # [S, B, O]
 
     def regularizer(self) -> torch.Tensor:
-        return torch.minimum(self.W, 1 - self.W).mean(dim=(1, 2))  # [S]
+        return torch.minimum(self.W, 1.0 - self.W).mean(dim=(1, 2))  # [S]
 
     @torch.no_grad()
     def post_step(self) -> None:
@@ -248,9 +248,9 @@ class INALU(Unit):
         m = torch.exp(torch.clamp(_linear(log_x, w_m), max=20.0))  # [S, B, O]
         w_abs = w_m.abs()[:, None, :, :]  # [S, 1, O, I]
         sign = torch.sign(x)[:, :, None, :]  # [S, B, 1, I]
-        s = (sign * w_abs + 1 - w_abs).prod(dim=-1)  # [S, B, O]
+        s = (sign * w_abs + 1.0 - w_abs).prod(dim=-1)  # [S, B, O]
         g = self.gate(x)  # [S, B, O]
-        return g * a + (1 - g) * m * s
+        return g * a + (1.0 - g) * m * s
 
     def effective_weights(self) -> dict[str, torch.Tensor]:
         return {"W": self.weight_add().detach(), "W_m": self.weight_mul().detach(), "G": self.G.detach()}

@@ -82,3 +82,42 @@ def test_benchmark_cli_json_and_csv(tmp_path: Path) -> None:
     assert cells[0]["published"] == 1.0
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert len(rows) == 2 and rows[0]["unit"] == "nau" and math.isclose(float(rows[0]["published"]), 1.0)
+
+
+def test_percent_of_random_is_trasks_scale() -> None:
+    """0 = perfect, 100 = as bad as the untrained model; a diverged seed counts as infinitely bad."""
+    assert benchmark.percent_of_random([0.0, 0.0, 0.0], [4.0, 5.0, 6.0]) == 0.0
+    assert benchmark.percent_of_random([2.0, 2.5, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(50.0)
+    assert benchmark.percent_of_random([math.nan, math.inf, 1.0], [2.0, 2.0, 2.0]) == math.inf
+    assert math.isnan(benchmark.percent_of_random([1.0], [0.0]))
+
+
+def test_trask2018_benchmark_reports_error_relative_to_random_init() -> None:
+    result = CliRunner().invoke(
+        cli.app,
+        ["benchmark", "--preset", "trask2018", "--ops", "add", "--units", "nau,mlp_relu6", "--seeds", "2"]
+        + ["--steps", "60", "--set", "eval.samples=256", "--set", "train.valid_samples=128", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    cells = json.loads(result.stdout)["cells"]
+    assert [c["unit"] for c in cells] == ["nau", "mlp_relu6"] and cells[1]["layers"] == ["mlp", "mlp"]
+    for c in cells:
+        assert c["interp_percent_of_random"] >= 0 and c["extrap_percent_of_random"] >= 0
+    # the random-init baseline is the same model at step 0: training 60 steps moves the NAU well below it
+    assert cells[0]["interp_percent_of_random"] < 100
+    madsen = CliRunner().invoke(
+        cli.app, ["benchmark", "--ops", "add", "--units", "nau", "--seeds", "1", "--steps", "5", "--json"]
+    )
+    assert madsen.exit_code == 0 and "interp_percent_of_random" not in json.loads(madsen.stdout)["cells"][0]
+
+
+def test_mlp_columns_match_train_with_that_activation() -> None:
+    cfg = benchmark.cell_config(benchmark.Cell("mul", "mlp_relu6", "", ""), "trask2018", [0], 10, None, True, {})
+    from nalu_cli import config
+
+    trained = config.resolve(
+        overrides={"task.op": "mul", "model.unit": "mlp", "model.activation": "relu6", "train.steps": 10}
+        | {"train.seeds": [0]},
+        preset="trask2018",
+    )
+    assert cfg.to_dict() == trained.to_dict() and cfg.model.activation == "relu6"

@@ -58,7 +58,7 @@ def test_tables_for_humans(mul_run: Path) -> None:
     code, out, _ = invoke("extrapolate", str(mul_run), "--samples", "300")
     assert code == 0 and "×" in out and "extrapolat" in out
     code, out, _ = invoke("inspect-weights", str(mul_run))
-    assert code == 0 and "formula: y = x0 * x1" in out and "+1.000" in out
+    assert code == 0 and "formula (exact): y = x0 * x1" in out and "+1.000" in out
 
 
 def test_train_summary_table_and_seeds(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_plot_writes_a_real_png(mul_run: Path, seeds_run: Path, tmp_path: Path) 
     assert len(data) > 20_000  # two panels with curves, text and legends, not an empty canvas
     pixels = image.imread(str(out))  # [H, W, 4] floats
     height, width = pixels.shape[:2]
-    assert (height, width) == (576, 1440)  # 12 × 4.8 inches at 120 dpi
+    assert (height, width) == (672, 1440)  # 12 × 5.6 inches at 120 dpi
     flat = pixels.reshape(-1, pixels.shape[2])
     colours = {tuple(px) for px in flat[:: max(1, len(flat) // 50_000)].round(2).tolist()}
     assert len(colours) > 50  # anti-aliased lines in several colours, not a blank or single-colour image
@@ -121,7 +121,8 @@ def test_plot_without_matplotlib_says_how_to_install(
     result = runner.invoke(app, ["plot", str(mul_run), "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: plotting needs matplotlib, which is not installed; install it with: pip install 'nalu[plot]'\n"
+        "Error: plotting needs matplotlib, which is not installed; install it with: pip install 'nalu[plot]'"
+        " (from a source checkout: pip install -e '.[plot]')\n"
     )
     assert not (tmp_path / "x.png").exists()
 
@@ -140,3 +141,42 @@ def test_figure_handles_empty_history_and_zero_errors(tmp_path: Path) -> None:
     }
     save_figure(report, tmp_path / "edge.png")
     assert (tmp_path / "edge.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_figure_legend_outside_title_solved_counts_and_one_edge_per_range(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install 'nalu[plot]')")
+    from nalu_cli.plot import build_figure, import_pyplot
+
+    def run(label: str, top: float, solved: int, total: int) -> dict[str, object]:
+        ladder = [
+            {
+                "factor": f,
+                "magnitude": top * f,
+                "median": 1e-3 * f,
+                "min": 1e-3,
+                "max": f,
+                "threshold": 1e-2,
+                "solved": 0,
+            }
+            for f in (1.0, 10.0, 100.0)
+        ]
+        history = [{"step": s, "loss_median": 1.0 / (s + 1), "extrap_mse_median": 2.0 / (s + 1)} for s in (0, 50, 100)]
+        return {"label": label, "seeds": total, "solved": solved, "total": total, "history": history,
+                "ladder": ladder, "train_magnitude": top}  # fmt: skip
+
+    report = {"metric": "mse", "runs": [run("a", 10.0, 1, 1), run("b", 10.0, 0, 3), run("c", 2.0, 2, 5)]}
+    fig = build_figure(report)
+    try:
+        assert fig._suptitle.get_text() == "nalu plot · a, b, c"
+        assert all(ax.get_legend() is None for ax in fig.axes)  # no legend inside a panel
+        (legend,) = fig.legends
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert labels[:3] == ["a · solved 1/1", "b · solved 0/3", "c · solved 2/5"]
+        edges = [label for label in labels if label.startswith("edge of training range")]
+        assert edges == ["edge of training range (|x| ≤ 2): c", "edge of training range (|x| ≤ 10): a, b"]
+        fig.canvas.draw()
+        box = legend.get_window_extent()
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent()), "the legend covers a panel"
+    finally:
+        import_pyplot().close(fig)

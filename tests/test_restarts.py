@@ -93,7 +93,7 @@ def test_the_chosen_restarts_are_not_restart_0(runs: tuple[Path, Path, dict]) ->
         assert s["extrapolation"]["mse"] == pytest.approx(e["extrap_mse"], rel=1e-12)
         if e["telling"]:
             assert e["extrap_mse"] != e["restart0_extrap_mse"]
-            assert s["formula"] == "y = x0 - x1"
+            assert s["formula"] in ("y = x0 - x1", "y ≈ x0 - x1")  # "≈" when the seed is not solved (issue 10)
 
 
 def test_eval_and_extrapolate_report_the_chosen_restart(runs: tuple[Path, Path, dict]) -> None:
@@ -118,7 +118,7 @@ def test_inspect_weights_shows_the_chosen_restart(runs: tuple[Path, Path, dict])
         assert s["restart"] == e["restart"]
         assert torch.allclose(torch.tensor(s["layers"][0]["weights"]["W"]), torch.tensor(e["weights"]), atol=1e-6)
         if e["telling"]:
-            assert s["formula"] == "y = x0 - x1"
+            assert s["formula"] in ("y = x0 - x1", "y ≈ x0 - x1")  # "≈" when the seed is not solved (issue 10)
 
 
 def test_runs_and_compare_report_the_chosen_restarts(runs: tuple[Path, Path, dict]) -> None:

@@ -164,7 +164,7 @@ def test_config_differences() -> None:
 def test_compare_report_and_table(root: Path) -> None:
     report = compare_report([root / "mul-nmu", root / "mul-nac", root / "sweep" / "add-nau"])
     diffs = report["differences"]
-    assert diffs["model.unit"] == ["nmu", "nac_add", "nau"]
+    assert diffs["model.unit"] == [["nmu"], ["nac_add"], ["nau"]]  # always one unit per layer (stable JSON)
     assert diffs["task.op"] == ["mul", "mul", "add"]
     assert diffs["train.seeds"] == [[0], [0], [0, 1, 2]]
     assert "train.steps" not in diffs and "train.seed" not in diffs
@@ -188,7 +188,7 @@ def test_compare_cli(root: Path) -> None:
     result = runner.invoke(app, ["compare", str(root / "mul-nmu"), str(root / "mul-nac"), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["differences"]["model.unit"] == ["nmu", "nac_add"]
+    assert data["differences"]["model.unit"] == [["nmu"], ["nac_add"]]
     one = runner.invoke(app, ["compare", str(root / "mul-nmu")])
     assert one.exit_code == 2 and one.stderr == "Error: compare needs at least two runs\n"
     broken = runner.invoke(app, ["compare", str(root / "mul-nmu"), str(root / "empty-ckpt")])

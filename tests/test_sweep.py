@@ -197,6 +197,7 @@ def test_a_diverged_single_seed_task_counts_as_a_failure_not_an_error() -> None:
             "task.op": "mul",
             "model.unit": "npu",
             "train.lr": 100,
+            "train.restarts": 1,  # one member (the NPU's recipe trains three restarts)
             "train.steps": 30,
             "task.interpolation": "1,1000",
             "task.extrapolation": "1000,1e6",

@@ -1,0 +1,429 @@
+"""``nalu fit``: learn a formula from a table, and show what extrapolates and what does not. Never prints.
+
+The rows are split three ways, none shared: held-out rows (``--test`` or, by default, the ``holdout``
+fraction with the largest input magnitudes) that measure extrapolation and never train or select;
+of the rest, 80% train and 20% validate (interpolation). A small ladder of candidate stacks, simplest
+first, is trained with seeds × restarts batched as one model; each candidate keeps its best member by
+validation error, and the chosen candidate is the simplest whose validation error is within
+``EQUAL_ERROR`` of the best. Its formula is read from the weights (named after the columns), evaluated
+exactly on every split, and shown beside two baselines fitted on the same training rows: least-squares
+linear regression and a small MLP.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nalu_cli import rng
+from nalu_cli.checkpoint import load_checkpoint, save_checkpoint
+from nalu_cli.derive import Stack, derived_recipe
+from nalu_cli.errors import CheckpointError, ConfigError, NaluError
+from nalu_cli.expr import readout_expression
+from nalu_cli.files import atomic_write_bytes
+from nalu_cli.formula import read_formula
+from nalu_cli.models import ArithmeticModel
+from nalu_cli.optim import BatchedAdam
+from nalu_cli.table import Table, holdout_split, load_table
+from nalu_cli.units import UnitOptions
+
+FIT_JSON = "fit.json"
+FIT_WEIGHTS = "fit.pt"
+EQUAL_ERROR = 1.25  # validation MSEs within this factor of the best count as equal; the simpler one wins
+POSITIVE_UNITS = ("nac_mul", "nalu", "inalu")  # units that take log |x|: inputs must be positive
+BATCH = 128
+EXACT = 1e-7  # relative RMS error on validation rows that counts as an exact fit (float64 training)
+CHECK_EVERY = 100  # steps between validation checks for stopping early
+PROBE = 256  # training rows that feed gates for the formula readout
+
+
+@dataclass(frozen=True)
+class Candidate:
+    units: list[str]
+    hidden: list[int]
+
+    @property
+    def label(self) -> str:
+        widths = f" [{','.join(map(str, self.hidden))}]" if self.hidden else ""
+        return "→".join(self.units) + widths
+
+
+def ladder(n_inputs: int, positive: bool) -> list[Candidate]:
+    """Candidate stacks, simplest first: sums, products, ratios, then two-layer compositions of them."""
+    wide = min(3, max(2, n_inputs))
+    out = [Candidate(["nau"], []), Candidate(["nmu"], [])]
+    if positive:
+        out.append(Candidate(["nac_mul"], []))
+    out += [Candidate(["nmu", "nau"], [2]), Candidate(["nau", "nmu"], [2])]
+    if positive:
+        out += [Candidate(["nac_mul", "nau"], [2]), Candidate(["nau", "nac_mul"], [2])]
+    out.append(Candidate(["nmu", "nau"], [wide]))
+    if positive and wide > 2:
+        out.append(Candidate(["nac_mul", "nau"], [wide]))
+    return list({c.label: c for c in out}.values())
+
+
+def _rel(err: float, y: np.ndarray) -> float:
+    """Root-mean-square error relative to the target's RMS (0: perfect, 1: as bad as predicting 0)."""
+    scale = float(np.sqrt(np.mean(y**2))) or 1.0
+    return math.sqrt(err) / scale if math.isfinite(err) else math.inf
+
+
+def _mse(pred: np.ndarray, y: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        value = float(np.mean((pred - y) ** 2))
+    return value if math.isfinite(value) else math.inf
+
+
+def rename(formula: str, names: list[str]) -> str:
+    """``y = x0 * x1`` -> ``total = price * qty`` (longest indices first, so x10 is not read as x1)."""
+    return re.sub(r"\bx(\d+)\b", lambda m: names[int(m.group(1))], formula)
+
+
+@dataclass
+class Split:
+    train: np.ndarray
+    valid: np.ndarray
+    test: Table
+    x_train: np.ndarray
+    y_train: np.ndarray
+
+
+def train_candidate(
+    cand: Candidate,
+    x: np.ndarray,
+    y: np.ndarray,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    members: int,
+    steps: int | None,
+    seed: int,
+) -> tuple[ArithmeticModel, int, np.ndarray]:
+    """Train ``members`` copies of ``cand`` on (x, y) batched; returns (model, best member, validation MSEs)."""
+    recipe = derived_recipe(Stack(cand.units, cand.hidden, cand.label))
+    total = steps or int(recipe["steps"])
+    reg = recipe.get("regularizer", {})
+    reg_scale = float(reg.get("scale", 0.0))
+    reg_start = int(total * reg.get("start", 0) / recipe["steps"]) if reg else 0
+    reg_end = int(total * reg.get("end", 0) / recipe["steps"]) if reg else 0
+    lr, schedule = float(recipe["lr"]), recipe.get("schedule", "cosine")
+    seeds = rng.seed_tensor([seed * 1000 + m for m in range(members)])
+    model = ArithmeticModel(seeds, x.shape[1], list(cand.units), list(cand.hidden), UnitOptions()).to(torch.float64)
+    params = list(model.parameters())
+    opt = BatchedAdam(params, betas=(0.9, float(recipe.get("beta2", 0.999))))
+    xt = torch.from_numpy(x)[None].expand(members, -1, -1)  # [M, N, I]
+    yt = torch.from_numpy(y)[None, :, None].expand(members, -1, -1)  # [M, N, 1]
+    scale = float(np.mean(y**2)) or 1.0
+    gen = torch.Generator().manual_seed(seed)
+    alive = torch.ones(members, dtype=torch.bool)
+    n = x.shape[0]
+    for step in range(total):
+        idx = torch.randint(0, n, (min(BATCH, n),), generator=gen)
+        pred = model(xt[:, idx])  # [M, B, 1]
+        loss = ((pred - yt[:, idx]) ** 2).mean(dim=(1, 2)) / scale  # [M]
+        if reg_scale > 0 and step >= reg_start:
+            ramp = 1.0 if reg_end <= reg_start else min(1.0, (step - reg_start) / (reg_end - reg_start))
+            loss = loss + reg_scale * ramp * model.regularizer()
+        loss = torch.where(alive & torch.isfinite(loss), loss, torch.zeros_like(loss))
+        grads = list(torch.autograd.grad(loss.sum(), params, allow_unused=False))
+        rate = lr if schedule == "constant" else lr * 0.5 * (1 + math.cos(math.pi * step / total))
+        alive = opt.step(grads, rate, alive)
+        model.post_step()
+        if (step + 1) % CHECK_EVERY == 0 and _exact_member(model, x, xv, yv, alive):
+            break  # a member's formula fits the validation rows exactly: more steps cannot improve on it
+    valid = _valid_mse(model, xv, yv, alive)
+    return model, int(np.argmin(valid)), valid
+
+
+def _exact_member(model: ArithmeticModel, x: np.ndarray, xv: np.ndarray, yv: np.ndarray, alive: torch.Tensor) -> bool:
+    """Does the best member's formula (read from its weights) reproduce the validation rows exactly?"""
+    valid = _valid_mse(model, xv, yv, alive)
+    best = int(np.argmin(valid))
+    if not _rel(float(valid[best]), yv) < 1e-3:
+        return False
+    probe = torch.from_numpy(x[:PROBE])[None].expand(alive.shape[0], -1, -1)
+    pred = _formula_eval(read_formula(model, best, probe).formula, xv)
+    return pred is not None and _rel(_mse(pred, yv), yv) < EXACT
+
+
+def _valid_mse(model: ArithmeticModel, xv: np.ndarray, yv: np.ndarray, alive: torch.Tensor) -> np.ndarray:
+    """Validation MSE per member [M] (inf for a diverged member)."""
+    members = alive.shape[0]
+    with torch.no_grad():
+        pv = model(torch.from_numpy(xv)[None].expand(members, -1, -1))[..., 0].numpy()  # [M, Nv]
+    return np.array([_mse(pv[m], yv) if bool(alive[m]) else math.inf for m in range(members)])
+
+
+def _predict(model: ArithmeticModel, member: int, x: np.ndarray) -> np.ndarray:
+    members = next(model.parameters()).shape[0]
+    with torch.no_grad():
+        return model(torch.from_numpy(x)[None].expand(members, -1, -1))[member, :, 0].numpy()
+
+
+def _formula_eval(formula: str | None, x: np.ndarray) -> np.ndarray | None:
+    expression = readout_expression(formula) if formula else None
+    if expression is None or expression.n_inputs > x.shape[1]:
+        return None
+    with np.errstate(all="ignore"), torch.no_grad():
+        return expression.evaluate(torch.from_numpy(x))[:, 0].numpy()
+
+
+def linear_baseline(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients [I + 1] (the last is the intercept)."""
+    a = np.hstack([x, np.ones((x.shape[0], 1))])
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    return np.asarray(coef)
+
+
+def _linear_text(target: str, names: list[str], coef: np.ndarray) -> str:
+    """``y = 2.1 * a - 0.3 * b + 4`` (4 significant digits)."""
+    text = ""
+    for c, name in [*zip(coef[:-1], names, strict=True), (coef[-1], "")]:
+        term = f"{abs(c):.4g}" + (f" * {name}" if name else "")
+        text += (f"-{term}" if c < 0 else term) if not text else (f" - {term}" if c < 0 else f" + {term}")
+    return f"{target} = {text}"
+
+
+def linear_predict(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.asarray(x @ coef[:-1] + coef[-1])
+
+
+def mlp_baseline(x: np.ndarray, y: np.ndarray, seed: int, steps: int = 1500) -> Any:
+    """A small MLP (I → 32 → 32 → 1, ReLU) on standardised inputs and target; returns a predict function."""
+    torch.manual_seed(seed)
+    mu, sd = x.mean(0), x.std(0) + 1e-12
+    ym, ys = float(y.mean()), float(y.std()) or 1.0
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], 32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 1),
+    ).double()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    xt = torch.from_numpy((x - mu) / sd)
+    yt = torch.from_numpy((y - ym) / ys)[:, None]
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = 1e-2 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        opt.zero_grad()
+        loss = ((net(xt) - yt) ** 2).mean()
+        loss.backward()
+        opt.step()
+
+    def predict(xn: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy((xn - mu) / sd))[:, 0].numpy() * ys + ym
+
+    return predict
+
+
+def _err(pred: np.ndarray | None, y: np.ndarray) -> dict[str, float] | None:
+    """MSE and relative error of ``pred`` against ``y`` (None when there is no prediction)."""
+    if pred is None:
+        return None
+    mse = _mse(pred, y)
+    return {"mse": mse, "rel_err": _rel(mse, y)}
+
+
+def fit(
+    data: str | Path,
+    target: str,
+    *,
+    inputs: list[str] | None = None,
+    test: str | Path | None = None,
+    holdout: float = 0.2,
+    units: list[str] | None = None,
+    hidden: list[int] | None = None,
+    members: int = 8,
+    steps: int | None = None,
+    seed: int = 0,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """Fit ``target`` from the other columns of ``data``; returns the report (and writes ``out`` if given)."""
+    started = time.perf_counter()
+    table = load_table(data, target, inputs)
+    warnings = list(table.warnings)
+    if test is not None:
+        held = load_table(test, target, like=table)
+        kept_table = table
+    else:
+        kept, out_rows = holdout_split(table, holdout)
+        held, kept_table = table.select(out_rows), table.select(kept)
+    positive = bool(np.all(kept_table.x > 0) and np.all(held.x > 0))
+    if units is not None:
+        cands = [
+            Candidate(units if len(units) == len(hidden or []) + 1 else units * (len(hidden or []) + 1), hidden or [])
+        ]
+        if any(u in POSITIVE_UNITS for u in cands[0].units) and not positive:
+            col, row = _first_non_positive(kept_table, held)
+            raise ConfigError(
+                f"unit {'/'.join(u for u in cands[0].units if u in POSITIVE_UNITS)} needs positive inputs, but column {col!r} is {row}"
+            )
+    else:
+        cands = ladder(len(table.inputs), positive)
+        if not positive:
+            warnings.append("some inputs are 0 or negative: ratio stacks (NAC•, which take log |x|) are not tried")
+    rs = np.random.default_rng(seed)
+    order = rs.permutation(len(kept_table.y))
+    n_valid = max(1, len(order) // 5)
+    tr, va = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    x_tr, y_tr = kept_table.x[tr], kept_table.y[tr]
+    x_va, y_va = kept_table.x[va], kept_table.y[va]
+    splits = {"train": (x_tr, y_tr), "valid": (x_va, y_va), "heldout": (held.x, held.y)}
+    names = table.inputs
+    results: list[dict[str, Any]] = []
+    valid_mse: list[float] = []
+    models: list[tuple[ArithmeticModel, int]] = []
+    for cand in cands:
+        t0 = time.perf_counter()
+        model, best, valid = train_candidate(cand, x_tr, y_tr, x_va, y_va, members, steps, seed)
+        readout = read_formula(model, best, torch.from_numpy(x_tr)[None].expand(valid.shape[0], -1, -1))
+        model_err = {k: _err(_predict(model, best, x), y) for k, (x, y) in splits.items()}
+        formula_err = {k: _err(_formula_eval(readout.formula, x), y) for k, (x, y) in splits.items()}
+        results.append(
+            {
+                "stack": cand.label,
+                "units": cand.units,
+                "hidden": cand.hidden,
+                "formula": rename(readout.formula, names).replace("y =", f"{target} =", 1) if readout.formula else None,
+                "formula_x": readout.formula,
+                "reason": readout.reason,
+                "deviation": readout.deviation if readout.discrete else None,
+                "model": model_err,
+                "formula_errors": formula_err,
+                "members_valid_mse": [float(v) for v in valid],
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        models.append((model, best))
+        valid_mse.append(float(valid[best]))
+        valid_formula = formula_err["valid"]
+        if valid_formula is not None and valid_formula["rel_err"] < EXACT and units is None:
+            skipped = [c.label for c in cands[len(results) :]]
+            if skipped:
+                warnings.append(
+                    f"an exact formula was found; the larger candidates ({', '.join(skipped)}) were not tried"
+                )
+            break
+    finite = [v for v in valid_mse if math.isfinite(v)]
+    if not finite:
+        raise NaluError("every candidate diverged (NaN/Inf); check the table's scale")
+    best_valid = min(finite)
+    chosen = next(i for i, v in enumerate(valid_mse) if v <= best_valid * EQUAL_ERROR + 1e-300)
+    coef = linear_baseline(x_tr, y_tr)
+    mlp = mlp_baseline(x_tr, y_tr, seed)
+    baselines = {
+        "linear": {
+            "formula": _linear_text(target, names, coef),
+            **{k: _err(linear_predict(coef, x), y) for k, (x, y) in splits.items()},
+        },
+        "mlp": {"formula": None, **{k: _err(mlp(x), y) for k, (x, y) in splits.items()}},
+    }
+    report: dict[str, Any] = {
+        "command": "fit",
+        "data": str(data),
+        "test": str(test) if test is not None else None,
+        "target": target,
+        "inputs": names,
+        "rows": {"train": len(y_tr), "valid": len(y_va), "heldout": len(held.y)},
+        "heldout": f"rows of {test}" if test is not None else f"the {holdout:g} of rows with the largest inputs",
+        "candidates": results,
+        "chosen": chosen,
+        "formula": results[chosen]["formula"],
+        "baselines": baselines,
+        "warnings": warnings,
+        "elapsed": time.perf_counter() - started,
+        "run_dir": str(out) if out is not None else None,
+    }
+    if out is not None:
+        model, best = models[chosen]
+        _save(out, report, model, best, coef)
+    return report
+
+
+def _first_non_positive(*tables: Table) -> tuple[str, str]:
+    for t in tables:
+        bad = np.argwhere(t.x <= 0)
+        if len(bad):
+            r, c = bad[0]
+            return t.inputs[c], f"{t.x[r, c]:g} on line {t.rows[r]} of {t.path}"
+    return "?", "?"
+
+
+def _save(out: Path, report: dict[str, Any], model: ArithmeticModel, best: int, coef: np.ndarray) -> None:
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NaluError(f"cannot create run directory {str(out)!r}: {err.strerror}") from None
+    from nalu_cli.run import RunLock  # one writer per run directory, as for train
+
+    lock = RunLock(out).acquire()
+    try:
+        _write(out, report, model, best, coef)
+    finally:
+        lock.release()
+
+
+def _write(out: Path, report: dict[str, Any], model: ArithmeticModel, best: int, coef: np.ndarray) -> None:
+    chosen = report["candidates"][report["chosen"]]
+    spec = {
+        "target": report["target"],
+        "inputs": report["inputs"],
+        "units": chosen["units"],
+        "hidden": chosen["hidden"],
+        "formula_x": chosen["formula_x"],
+        "linear": [float(c) for c in coef],
+    }
+    state = {k: v.detach()[best : best + 1].clone() for k, v in model.state_dict().items()}
+    save_checkpoint(
+        out / FIT_WEIGHTS, {"config": spec, "model": state, "step": 0, "seeds": {"seeds": [0], "restarts": 1}}
+    )
+    atomic_write_bytes(out / FIT_JSON, (json.dumps(report, indent=2, default=_json_default) + "\n").encode())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def eval_fit(run: str | Path, data: str | Path) -> dict[str, Any]:
+    """Errors of a fitted run (its model, its formula, its linear baseline) on another table."""
+    run = Path(run)
+    path = run / FIT_WEIGHTS
+    if not path.exists():
+        raise ConfigError(f"{str(run)!r} is not a fit run (no {FIT_WEIGHTS}); --data evaluates runs made by nalu fit")
+    ckpt = load_checkpoint(path)
+    spec = ckpt["config"]
+    try:
+        model = ArithmeticModel(
+            rng.seed_tensor([0]), len(spec["inputs"]), list(spec["units"]), list(spec["hidden"]), UnitOptions()
+        )
+        model = model.to(torch.float64)
+        model.load_state_dict(ckpt["model"], strict=True)
+        coef = np.asarray(spec["linear"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{str(path)!r} does not match its own description: {str(err).splitlines()[0]}") from None
+    like = Table("", list(spec["inputs"]), spec["target"], np.zeros((0, 0)), np.zeros(0), np.zeros(0))
+    table = load_table(data, spec["target"], like=like)
+    formula = spec.get("formula_x")
+    return {
+        "command": "eval",
+        "run": str(run),
+        "data": str(data),
+        "rows": len(table.y),
+        "formula": rename(formula, list(spec["inputs"])).replace("y =", f"{spec['target']} =", 1) if formula else None,
+        "model": _err(_predict(model, 0, table.x), table.y),
+        "formula_errors": _err(_formula_eval(formula, table.x), table.y),
+        "linear": _err(linear_predict(coef, table.x), table.y),
+    }
