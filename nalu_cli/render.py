@@ -51,13 +51,17 @@ def train_summary(result: dict[str, Any]) -> Group:
     table.add_column("solved", justify="center")
     table.add_column("solved at", justify="right")
     table.add_column("formula")
-    show_recovered = any(s.get("recovered") is not None for s in result["seeds"])
+    # For an expression op, whether the formula read back equals the target; a named op's formula column
+    # already says it (and the JSON has `recovered` for every op).
+    from nalu_cli.tasks import OPS
+
+    show_recovered = result["op"] not in OPS and any(s.get("recovered") is not None for s in result["seeds"])
     if show_recovered:
         table.add_column("recovered", justify="center")
     for s in result["seeds"]:
         row = [str(s["seed"])]
         if result["restarts"] > 1:
-            row.append(f"{s['restart']} ({s['restarts_solved']}/{result['restarts']} solved)")
+            row.append(f"{s['restart']} ({s['restarts_solved']}/{result['restarts']})")
         note = s["formula"] or "not discrete"
         if s["diverged_at"] is not None:
             note = f"diverged at step {s['diverged_at']}"

@@ -35,8 +35,10 @@ TRAIN_SEED: dict[str, Any] = {
     "restarts_solved": "int|null",
     "formula": "str|null",
     "formula_reason": "str|null",
-    "exact?": "bool",
-    "deviation?": "any",
+    "formula_exact": "bool",
+    "formula_deviation": "number|null",
+    "formula_deviation_at": "str|null",
+    "recovered": "bool|null",
 }
 
 EVAL_SEEDS: list[Any] = [
@@ -79,6 +81,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "interrupted": "bool",
         "device": "str",
         "elapsed": "number",
+        "seed_steps_per_second": "number|null",
+        "compiled": "bool",
         "run_dir": "str|null",
         "solved": "int",
         "total": "int",
@@ -128,10 +132,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "gate_mean_extrapolation": ("null", ["number"]),
                     }
                 ],
+                "solved": "bool",
                 "formula": "str|null",
                 "reason": "str|null",
-                "exact?": "bool",
-                "deviation?": "any",
+                "exact": "bool",
+                "formula_exact": "bool",
+                "formula_deviation": "number|null",
+                "formula_deviation_at": "str|null",
+                "recovered": "bool|null",
+                "recurrent?": "any",
             }
         ],
     },
