@@ -100,16 +100,31 @@ class Expression:
 
 
 def _eval(node: ast.expr, leaf: Any, scale: float) -> torch.Tensor:
-    """Evaluate ``node``; operands of every operator are multiplied by ``scale`` (1 for the plain target)."""
+    """Evaluate ``node`` on tensors (``leaf(i)`` is input x_i); operands of every operator are multiplied by
+    ``scale`` (1 for the plain target)."""
+
+    def sqrt(v: Any) -> Any:
+        return torch.sqrt(v) if isinstance(v, torch.Tensor) else math.sqrt(v)
+
+    return _fold(node, lambda name: leaf(int(name[1:])), float, sqrt, scale)
+
+
+def _to_sympy(node: ast.expr, sympy: Any) -> Any:
+    return _fold(node, sympy.Symbol, sympy.nsimplify, sympy.sqrt, 1.0)
+
+
+def _fold(node: ast.expr, name: Any, constant: Any, sqrt: Any, scale: float) -> Any:
+    """The one interpreter of a parsed (whitelisted) expression: ``name``, ``constant`` and ``sqrt`` say what
+    a variable, a number and sqrt(...) become (tensors or sympy objects); ``scale`` multiplies every operand."""
 
     def sub(n: ast.expr) -> Any:
-        v = _eval(n, leaf, scale)
+        v = _fold(n, name, constant, sqrt, scale)
         return v * scale if scale != 1.0 else v
 
     if isinstance(node, ast.Name):
-        return leaf(int(node.id[1:]))
+        return name(node.id)
     if isinstance(node, ast.Constant):
-        return float(node.value)  # type: ignore[arg-type,return-value]
+        return constant(node.value)
     if isinstance(node, ast.UnaryOp):
         v = sub(node.operand)
         return -v if isinstance(node.op, ast.USub) else v
@@ -125,31 +140,7 @@ def _eval(node: ast.expr, leaf: Any, scale: float) -> torch.Tensor:
             return a * b
         return a / b
     assert isinstance(node, ast.Call)
-    v = sub(node.args[0])
-    return torch.sqrt(v) if isinstance(v, torch.Tensor) else math.sqrt(v)  # type: ignore[return-value]
-
-
-def _to_sympy(node: ast.expr, sympy: Any) -> Any:
-    if isinstance(node, ast.Name):
-        return sympy.Symbol(node.id)
-    if isinstance(node, ast.Constant):
-        return sympy.nsimplify(node.value)
-    if isinstance(node, ast.UnaryOp):
-        v = _to_sympy(node.operand, sympy)
-        return -v if isinstance(node.op, ast.USub) else v
-    if isinstance(node, ast.BinOp):
-        a, b = _to_sympy(node.left, sympy), _to_sympy(node.right, sympy)
-        if isinstance(node.op, ast.Add):
-            return a + b
-        if isinstance(node.op, ast.Sub):
-            return a - b
-        if isinstance(node.op, ast.Mult):
-            return a * b
-        if isinstance(node.op, ast.Div):
-            return a / b
-        return a**b
-    assert isinstance(node, ast.Call)
-    return sympy.sqrt(_to_sympy(node.args[0], sympy))
+    return sqrt(sub(node.args[0]))
 
 
 def _interval(node: ast.expr, box: tuple[Interval, ...], text: str, name: str, problems: list[str]) -> Interval:
