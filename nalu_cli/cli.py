@@ -453,6 +453,7 @@ def train(
             overrides["train.seeds"] = cfgmod.seeds_option(seeds, seed or 0)
         overrides |= dict(cfgmod.parse_assignment(item) for item in set_ or [])
 
+        advice_texts: list[str] = []  # printed before training, and listed in the JSON's warnings
         if resume is not None:
             if out is not None or force:
                 raise ConfigError("--resume continues the run in its own directory; leave out --out and --force")
@@ -465,7 +466,9 @@ def train(
             resolve_device(new_config.train.device)  # an absent GPU is refused before the run directory exists
             from nalu_cli.recipes import advice
 
-            for advised in advice(new_config.task.op, new_config.model.units(), new_config.task.mode, preset):
+            advised_all = advice(new_config.task.op, new_config.model.units(), new_config.task.mode, preset)
+            advice_texts = [a.text for a in advised_all]
+            for advised in advised_all:
                 label = "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:"
                 stderr.print(f"{label} {escape(advised.text)}", soft_wrap=True, highlight=False)
             writer = Run.create(new_config, out, force=force)
@@ -498,6 +501,7 @@ def train(
                 )
                 raise typer.Exit(second.code) from None
         report = train_report(result)
+        report["warnings"] = advice_texts + report["warnings"]
         for warning in result.warnings:
             stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
         if result.interrupted or interrupted["signal"]:

@@ -348,6 +348,8 @@ def advice(op: str, units: list[str], mode: str, preset: str | None) -> list[Adv
     measured success rate is below the target (9 of 10 seeds, and of 10 held-out seeds)."""
     if mode not in ("pair", "static"):
         return []  # the recurrent mode has its own defaults and cells (nalu_cli.recurrent)
+    if op not in SUGGEST:
+        return []  # an expression: its stack is derived from its structure (derive.py), not from ONE_LAYER
     task = task_key(preset, mode)
     name = ",".join(units) if len(set(units)) > 1 else units[0]
     layers = f"{len(units)} layer" + ("s" if len(units) > 1 else "")

@@ -250,6 +250,12 @@ class Run:
         p = Path(target)
         if p.is_dir():
             if not (p / CHECKPOINT_NAME).exists():
+                from nalu_cli.fit import FIT_JSON
+
+                if (p / FIT_JSON).exists():
+                    raise CheckpointError(
+                        f"{str(p)!r} is a nalu fit run; evaluate it on a table with: nalu eval {p} --data FILE.csv"
+                    )
                 raise CheckpointError(f"{str(p)!r} is not a run directory (no {CHECKPOINT_NAME} in it)")
             return cls(p)
         if not p.exists():
@@ -466,8 +472,15 @@ class RunWriter:
                 data[section][name] = value
             config = validate(data)
         budget.check_memory(config, "this run")
+        data = reader.data()
+        done = data.get("step")
+        if isinstance(done, int) and not isinstance(done, bool) and config.train.steps < done:
+            raise ConfigError(
+                f"--steps {config.train.steps} is fewer than the {done} steps this run has already trained;"
+                f" give --steps {done} or more to continue it"
+            )
         self.config = config
-        self.resume_data = reader.data()
+        self.resume_data = data
         self._write(lambda: write_config(self.run.path, dump_yaml(config)), self.run.config_path)
 
     # -- where files go ------------------------------------------------------------------------------------

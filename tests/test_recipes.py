@@ -154,6 +154,9 @@ def test_cannot_represent_warns_once_naming_a_unit_that_can() -> None:
     for op, units in [("mul", ["nalu"]), ("square", ["nau", "nmu"]), ("square", ["npu"]), ("add", ["nau"])]:
         assert all(a.kind != "warning" for a in recipes.advice(op, units, "pair", None)), (op, units)
     assert recipes.advice("mul", ["nau", "nmu"], "static", "madsen2020") == []
+    # an expression's stack is derived from its structure: no ONE_LAYER verdict, never "use the unit you chose"
+    for op, units in [("(x0 + x1) * x2", ["nau", "nmu"]), ("x0 + x1", ["nau"]), ("(x0 + x1) * x2", ["nmu"])]:
+        assert recipes.advice(op, units, "pair", None) == [], (op, units)
 
 
 def test_cli_prints_the_warning_once_before_training(tmp_path: Path) -> None:

@@ -94,6 +94,9 @@ def test_resume_rules(tmp_path: Path, mul_run: Path) -> None:
     shutil.copy(run / CHECKPOINT_NAME, stray)
     result = runner.invoke(cli.app, ["train", "--resume", str(stray)])
     assert "run directory or the checkpoint.pt inside one" in assert_error_line(result, (2,))
+    done = load_checkpoint(run / CHECKPOINT_NAME)["step"]
+    result = runner.invoke(cli.app, ["train", "--resume", str(run), "--steps", str(done - 1)])
+    assert f"fewer than the {done} steps this run has already trained" in assert_error_line(result, (2,))
 
 
 def test_resume_rewrites_config_yaml_and_the_checkpoint_inside_works(tmp_path: Path) -> None:

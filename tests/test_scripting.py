@@ -102,7 +102,9 @@ def test_train_check_exit_code_as_a_subprocess(tmp_path: Path) -> None:
         "train", "--op", "mul", "--unit", "nac_add", "--check", "--json", "--out", str(tmp_path / "b"), *TINY
     )
     assert unsolved.returncode == 3, unsolved.stderr
-    assert json.loads(unsolved.stdout)["solved"] == 0  # the JSON is still printed, whole
+    report = json.loads(unsolved.stdout)
+    assert report["solved"] == 0  # the JSON is still printed, whole
+    assert report["warnings"][0].startswith("nac_add cannot represent mul")  # the warning printed before training
     warning, error = unsolved.stderr.strip().splitlines()  # the recipe book's warning, then the verdict
     assert warning.startswith("Warning: nac_add cannot represent mul exactly")
     assert error == "Error: --check: 1 of 1 seeds not solved on U[10,100] (seed 0)"
