@@ -58,7 +58,7 @@ OPTIM = "tests/test_optim_reference.py"
 MUTANTS: list[Mutant] = [
     # -- the seven of issue 15's table ------------------------------------------------------------------------
     m("NMU forward +1-w -> +1+w", "nalu_cli/units.py",
-      "terms = w * x[:, :, None, :] + 1 - w", "terms = w * x[:, :, None, :] + 1 + w", UNITS),
+      "terms = w * x[:, :, None, :] + 1.0 - w", "terms = w * x[:, :, None, :] + 1.0 + w", UNITS),
     m("solved threshold with eps x 10", "nalu_cli/evaluate.py",
       "task.near_perfect_mse(x, masks, solved_eps)", "task.near_perfect_mse(x, masks, solved_eps * 10)", SOLVED),
     m("atomic writer writes in place", "nalu_cli/files.py",
@@ -73,7 +73,7 @@ MUTANTS: list[Mutant] = [
     m("reports read restart 0, not the selected restart", "nalu_cli/reports.py",
       'member = by_seed.get(seed, {}).get("member", i * k)', "member = i * k", RESTARTS),
     m("Adam without bias correction of v", "nalu_cli/optim.py",
-      "torch.sqrt(v_next / correction2)", "torch.sqrt(v_next)", OPTIM),
+      "[1.0 - self.beta1**t, 1.0 - self.beta2**t]", "[1.0 - self.beta1**t, 1.0]", OPTIM),
     # -- ordering of durable writes ---------------------------------------------------------------------------
     m("rename before the file's fsync", "nalu_cli/files.py",
       "            os.fsync(f.fileno())\n            os.fchmod(f.fileno(), 0o666 & ~current_umask())\n"
@@ -95,7 +95,7 @@ MUTANTS: list[Mutant] = [
     m("NPU relevance gate clamp widened", "nalu_cli/units.py",
       "self.g.clamp_(0.0, 1.0)", "self.g.clamp_(-1.0, 2.0)", CONSTRAINTS),
     m("NALU gate swapped", "nalu_cli/units.py",
-      "return g * a + (1 - g) * m\n", "return g * m + (1 - g) * a\n", UNITS),
+      "return g * a + (1.0 - g) * m\n", "return g * m + (1.0 - g) * a\n", UNITS),
     m("NPU sign indicator flipped", "nalu_cli/units.py",
       "k = (x < 0).to(x.dtype)", "k = (x > 0).to(x.dtype)", UNITS),
     m("NPU imaginary weight's sign flipped in the magnitude", "nalu_cli/units.py",
@@ -122,7 +122,7 @@ MUTANTS: list[Mutant] = [
       "tol: float = 0.05", "tol: float = 0.1", "tests/test_readout_tolerance.py"),
     # -- regularisers -----------------------------------------------------------------------------------------
     m("NAU regulariser summed, not averaged", "nalu_cli/units.py",
-      "return torch.minimum(w, 1 - w).mean(dim=(1, 2))", "return torch.minimum(w, 1 - w).sum(dim=(1, 2))",
+      "return torch.minimum(w, 1.0 - w).mean(dim=(1, 2))", "return torch.minimum(w, 1.0 - w).sum(dim=(1, 2))",
       CONSTRAINTS),
     m("regulariser warm-up divides by end, not end - start", "nalu_cli/config.py",
       "(step - self.start) / (self.end - self.start)", "(step - self.start) / self.end", CONSTRAINTS),
@@ -144,9 +144,9 @@ MUTANTS: list[Mutant] = [
       "factor = torch.clamp(max_norm / (torch.sqrt(sq) + 1e-6), max=1.0)",
       "factor = torch.clamp(max_norm / (torch.sqrt(sq.sum()) + 1e-6), max=1.0).expand_as(sq)", OPTIM),
     m("a refused seed still gets its update", "nalu_cli/optim.py",
-      "p.copy_(torch.where(keep, p_next, p))", "p.copy_(p_next)", OPTIM),
+      "self.flat.copy_(torch.where(keep, p_next, self.flat))", "self.flat.copy_(p_next)", OPTIM),
     m("Adam without bias correction of m", "nalu_cli/optim.py",
-      "(m_next / correction1)", "m_next", OPTIM),
+      "[1.0 - self.beta1**t, 1.0 - self.beta2**t]", "[1.0, 1.0 - self.beta2**t]", OPTIM),
     # -- loading and signals ----------------------------------------------------------------------------------
     m("checkpoints loaded with weights_only=False", "nalu_cli/checkpoint.py",
       'torch.load(path, map_location="cpu", weights_only=True)',
