@@ -66,6 +66,9 @@ BENCHMARK_CELL: dict[str, Any] = {
     "published": "number|null",
 }
 
+# The opening keys of every report on one run (eval, extrapolate, inspect-weights).
+RUN_HEADER: dict[str, Any] = {"command": "str", "run": "str", "describe": "str", "step": "int"}
+
 SKIPPED: list[Any] = [{"run": "str", "error": "str"}]  # runs that could not be read, each with why
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -89,31 +92,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "seeds": [TRAIN_SEED],
         "warnings": ["str"],
     },
-    "eval": {
-        "command": "str",
-        "run": "str",
-        "describe": "str",
-        "step": "int",
+    "eval": RUN_HEADER
+    | {
         "samples": "int",
         "device": "str",
         "seeds": EVAL_SEEDS,
     },
-    "extrapolate": {
-        "command": "str",
-        "run": "str",
-        "describe": "str",
-        "step": "int",
+    "extrapolate": RUN_HEADER
+    | {
         "samples": "int",
         "device": "str",
         "seeds": [
             {"seed": "int", "restart": "int", "ranges": [RANGE_METRICS | {"factor": "number", "length?": "int"}]}
         ],
     },
-    "inspect-weights": {
-        "command": "str",
-        "run": "str",
-        "describe": "str",
-        "step": "int",
+    "inspect-weights": RUN_HEADER
+    | {
         "interpolation": "str",
         "extrapolation": "str",
         "seeds": [
