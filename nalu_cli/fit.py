@@ -31,6 +31,7 @@ from nalu_cli.expr import readout_expression
 from nalu_cli.files import atomic_write_bytes
 from nalu_cli.formula import read_formula
 from nalu_cli.models import ArithmeticModel
+from nalu_cli.noise import explains_nothing
 from nalu_cli.optim import BatchedAdam
 from nalu_cli.table import Table, holdout_split, load_table
 from nalu_cli.units import UnitOptions
@@ -39,10 +40,16 @@ FIT_JSON = "fit.json"
 FIT_WEIGHTS = "fit.pt"
 EQUAL_ERROR = 1.25  # validation MSEs within this factor of the best count as equal; the simpler one wins
 POSITIVE_UNITS = ("nac_mul", "nalu", "inalu")  # units that take log |x|: inputs must be positive
-BATCH = 128
+BATCH = 128  # minibatch rows for tables larger than FULL_BATCH
+FULL_BATCH = 1024  # up to this many training rows, every step sees them all
 EXACT = 1e-7  # relative RMS error on validation rows that counts as an exact fit (float64 training)
-CHECK_EVERY = 100  # steps between validation checks for stopping early
+CHECK_EVERY = 25  # steps between validation checks for stopping early
+PLATEAU = 0.99  # an improvement of the best validation MSE by less than 1% does not count ...
+PATIENCE = 50  # ... and this many steps without one is a plateau
+REG_BY = 150  # the regulariser starts by this step at the latest (or a third of the steps)
+RAMP = 50  # steps over which the sparsity regulariser is ramped in once it starts
 PROBE = 256  # training rows that feed gates for the formula readout
+MLP_STEPS, MLP_LR = 500, 0.02  # the MLP baseline's full-batch Adam steps and peak learning rate
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,62 @@ class Split:
     y_train: np.ndarray
 
 
+@dataclass
+class Trained:
+    """A trained candidate: the model, its best member by validation MSE, every member's validation MSE,
+    the steps taken and why training stopped (``exact``, ``noise``, ``plateau`` or ``steps``)."""
+
+    model: ArithmeticModel
+    best: int
+    valid: np.ndarray
+    steps: int
+    stop: str
+
+
+def warm_start(model: ArithmeticModel, unit: str, x: np.ndarray, y: np.ndarray) -> bool:
+    """Start member 0 of a one-layer candidate from the layer's closed-form least-squares fit.
+
+    NAU: least squares of y on x, clipped to [-1, 1]. NMU and NAC• on positive inputs and targets: least
+    squares of log y on log x (a product of powers), clipped to the unit's range ([0, 1] for the NMU; for
+    NAC• W = tanh(Ŵ)σ(M̂) with M̂ = 6 and |W| < 0.995). The other members keep their random initialisation,
+    and every member is then trained as usual. Returns whether member 0 was warm-started.
+    """
+    layer = model.layers[0]
+    with torch.no_grad():
+        if unit == "nau":
+            w, *_ = np.linalg.lstsq(x, y, rcond=None)
+            layer.W[0, 0] = torch.from_numpy(np.clip(w, -1.0, 1.0))
+            return True
+        if unit in ("nmu", "nac_mul") and np.all(x > 0) and np.all(y > 0):
+            a, *_ = np.linalg.lstsq(np.log(x), np.log(y), rcond=None)
+            if unit == "nmu":
+                layer.W[0, 0] = torch.from_numpy(np.clip(a, 0.0, 1.0))
+            else:
+                gate = 6.0
+                target = np.clip(a / (1.0 / (1.0 + math.exp(-gate))), -0.995, 0.995)
+                layer.M_hat[0, 0] = gate
+                layer.W_hat[0, 0] = torch.from_numpy(np.arctanh(target))
+            return True
+    return False
+
+
+def warm_start_top(model: ArithmeticModel, x: np.ndarray, y: np.ndarray) -> None:
+    """A stack ending in an NAU: each member's output NAU starts from least squares of y on that member's
+    hidden outputs (its randomly initialised lower layers), clipped to [-1, 1]; then all layers train."""
+    members = model.layers[0].num_seeds
+    with torch.no_grad():
+        h = torch.from_numpy(x)[None].expand(members, -1, -1)  # [M, N, I]
+        for layer in model.layers[:-1]:
+            h = layer(h)  # [M, N, H]
+        top = model.layers[-1]
+        for m in range(members):
+            hm = h[m].numpy()
+            if not np.all(np.isfinite(hm)):
+                continue
+            w, *_ = np.linalg.lstsq(hm, y, rcond=None)
+            top.W[m, 0] = torch.from_numpy(np.clip(w, -1.0, 1.0))
+
+
 def train_candidate(
     cand: Candidate,
     x: np.ndarray,
@@ -106,52 +169,118 @@ def train_candidate(
     members: int,
     steps: int | None,
     seed: int,
-) -> tuple[ArithmeticModel, int, np.ndarray]:
-    """Train ``members`` copies of ``cand`` on (x, y) batched; returns (model, best member, validation MSEs)."""
+    yardstick: float | None = None,
+) -> Trained:
+    """Train ``members`` copies of ``cand`` on (x, y) batched, full batch up to ``FULL_BATCH`` rows.
+
+    Every ``CHECK_EVERY`` steps the best member by validation MSE is checked; training stops when its
+    formula reproduces the validation rows exactly (``exact``), when its formula fits them as well as its
+    weights do and leaves residuals that are only noise (``noise``, see ``nalu_cli.noise``), or when the
+    best validation MSE has not improved by ``PLATEAU`` for ``PATIENCE`` steps (``plateau``). For stacks
+    with a sparsity regulariser the regulariser is switched on (ramped over ``RAMP`` steps) at the first
+    plateau or after a third of the steps, whichever comes first, and only a plateau after that ends the run.
+    With a ``yardstick`` (the MLP baseline's validation MSE) the regulariser starts only once the best
+    member's weights interpolate at least as well as the MLP does: a stack that interpolates worse than an
+    MLP does not hold the formula, and it stops at its first plateau without the regularised phase.
+    """
     recipe = derived_recipe(Stack(cand.units, cand.hidden, cand.label))
     total = steps or int(recipe["steps"])
-    reg = recipe.get("regularizer", {})
-    reg_scale = float(reg.get("scale", 0.0))
-    reg_start = int(total * reg.get("start", 0) / recipe["steps"]) if reg else 0
-    reg_end = int(total * reg.get("end", 0) / recipe["steps"]) if reg else 0
+    reg_scale = float(recipe.get("regularizer", {}).get("scale", 0.0))
     lr, schedule = float(recipe["lr"]), recipe.get("schedule", "cosine")
     seeds = rng.seed_tensor([seed * 1000 + m for m in range(members)])
     model = ArithmeticModel(seeds, x.shape[1], list(cand.units), list(cand.hidden), UnitOptions()).to(torch.float64)
+    if len(cand.units) == 1:
+        warm_start(model, cand.units[0], x, y)
+    elif cand.units[-1] == "nau":
+        warm_start_top(model, x, y)
     params = list(model.parameters())
     opt = BatchedAdam(params, betas=(0.9, float(recipe.get("beta2", 0.999))))
+    n = x.shape[0]
+    full = n <= FULL_BATCH
     xt = torch.from_numpy(x)[None].expand(members, -1, -1)  # [M, N, I]
     yt = torch.from_numpy(y)[None, :, None].expand(members, -1, -1)  # [M, N, 1]
+    xv_t = torch.from_numpy(xv)[None].expand(members, -1, -1)  # [M, Nv, I]
+    x_all, y_all = np.vstack([x, xv]), np.concatenate([y, yv])
+    probe = torch.from_numpy(x[:PROBE])[None].expand(members, -1, -1)  # [M, P, I]
     scale = float(np.mean(y**2)) or 1.0
     gen = torch.Generator().manual_seed(seed)
     alive = torch.ones(members, dtype=torch.bool)
-    n = x.shape[0]
+    reg_start = None if reg_scale > 0 else 0
+    best_seen, improved_at = math.inf, 0
+    stop, step = "steps", 0
     for step in range(total):
-        idx = torch.randint(0, n, (min(BATCH, n),), generator=gen)
-        pred = model(xt[:, idx])  # [M, B, 1]
-        loss = ((pred - yt[:, idx]) ** 2).mean(dim=(1, 2)) / scale  # [M]
-        if reg_scale > 0 and step >= reg_start:
-            ramp = 1.0 if reg_end <= reg_start else min(1.0, (step - reg_start) / (reg_end - reg_start))
+        if full:
+            xb, yb = xt, yt
+        else:
+            idx = torch.randint(0, n, (BATCH,), generator=gen)
+            xb, yb = xt[:, idx], yt[:, idx]  # [M, B, I], [M, B, 1]
+        loss = ((model(xb) - yb) ** 2).mean(dim=(1, 2)) / scale  # [M]
+        if reg_start is not None and reg_scale > 0:
+            ramp = min(1.0, (step - reg_start + 1) / RAMP)
             loss = loss + reg_scale * ramp * model.regularizer()
         loss = torch.where(alive & torch.isfinite(loss), loss, torch.zeros_like(loss))
         grads = list(torch.autograd.grad(loss.sum(), params, allow_unused=False))
         rate = lr if schedule == "constant" else lr * 0.5 * (1 + math.cos(math.pi * step / total))
         alive = opt.step(grads, rate, alive)
         model.post_step()
-        if (step + 1) % CHECK_EVERY == 0 and _exact_member(model, x, xv, yv, alive):
-            break  # a member's formula fits the validation rows exactly: more steps cannot improve on it
-    valid = _valid_mse(model, xv, yv, alive)
-    return model, int(np.argmin(valid)), valid
+        if (step + 1) % CHECK_EVERY:
+            continue
+        valid = _valid_mse_t(model, xv_t, yv, alive)
+        best = int(np.argmin(valid))
+        verdict = _formula_verdict(model, best, float(valid[best]), probe, xv, yv, x_all, y_all)
+        if verdict is not None:
+            stop = verdict
+            break
+        if valid[best] < best_seen * PLATEAU:
+            best_seen, improved_at = float(valid[best]), step
+        plateau = step - improved_at >= PATIENCE
+        if reg_start is None and (plateau or step + 1 >= min(total // 3, REG_BY)):
+            if yardstick is None or valid[best] <= yardstick:
+                reg_start, improved_at = step + 1, step + RAMP  # regularise now; patience counts after the ramp
+                continue
+        if plateau:
+            stop = "plateau"
+            break
+    valid = _valid_mse_t(model, xv_t, yv, alive)
+    return Trained(model, int(np.argmin(valid)), valid, step + 1, stop)
 
 
-def _exact_member(model: ArithmeticModel, x: np.ndarray, xv: np.ndarray, yv: np.ndarray, alive: torch.Tensor) -> bool:
-    """Does the best member's formula (read from its weights) reproduce the validation rows exactly?"""
-    valid = _valid_mse(model, xv, yv, alive)
-    best = int(np.argmin(valid))
-    if not _rel(float(valid[best]), yv) < 1e-3:
-        return False
-    probe = torch.from_numpy(x[:PROBE])[None].expand(alive.shape[0], -1, -1)
-    pred = _formula_eval(read_formula(model, best, probe).formula, xv)
-    return pred is not None and _rel(_mse(pred, yv), yv) < EXACT
+def _formula_verdict(
+    model: ArithmeticModel,
+    member: int,
+    model_mse: float,
+    probe: torch.Tensor,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    x_all: np.ndarray,
+    y_all: np.ndarray,
+) -> str | None:
+    """``exact`` when ``member``'s formula reproduces the validation rows exactly; ``noise`` when it fits
+    them as well as the member's weights do (within ``EQUAL_ERROR``) and its residuals on every kept row
+    are noise; else None."""
+    if not math.isfinite(model_mse):
+        return None
+    formula = read_formula(model, member, probe).formula
+    pred = _formula_eval(formula, xv)
+    if pred is None:
+        return None
+    mse = _mse(pred, yv)
+    if _rel(mse, yv) < EXACT:
+        return "exact"
+    if mse <= model_mse * EQUAL_ERROR:
+        pred_all = _formula_eval(formula, x_all)
+        if pred_all is not None and explains_nothing(y_all - pred_all, x_all):
+            return "noise"
+    return None
+
+
+def _valid_mse_t(model: ArithmeticModel, xv_t: torch.Tensor, yv: np.ndarray, alive: torch.Tensor) -> np.ndarray:
+    """Validation MSE per member [M] from validation inputs already batched [M, Nv, I]."""
+    with torch.no_grad():
+        pv = model(xv_t)[..., 0].numpy()  # [M, Nv]
+    with np.errstate(all="ignore"):
+        mse = np.mean((pv - yv[None]) ** 2, axis=1)  # [M]
+    return np.where(alive.numpy() & np.isfinite(mse), mse, math.inf)
 
 
 def _valid_mse(model: ArithmeticModel, xv: np.ndarray, yv: np.ndarray, alive: torch.Tensor) -> np.ndarray:
@@ -196,32 +325,49 @@ def linear_predict(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.asarray(x @ coef[:-1] + coef[-1])
 
 
-def mlp_baseline(x: np.ndarray, y: np.ndarray, seed: int, steps: int = 1500) -> Any:
-    """A small MLP (I → 32 → 32 → 1, ReLU) on standardised inputs and target; returns a predict function."""
-    torch.manual_seed(seed)
+def mlp_baseline(x: np.ndarray, y: np.ndarray, seed: int, steps: int = MLP_STEPS) -> Any:
+    """A small MLP (I → 32 → 32 → 1, ReLU) on standardised inputs and target; returns a predict function.
+
+    Trained full batch with Adam (lr 0.02, cosine decay) for ``steps`` steps, written out in numpy: at this
+    size each step is a few microseconds of arithmetic, which PyTorch's per-operation overhead would
+    multiply several times. Initialised like ``torch.nn.Linear`` (U(±1/√fan_in) for weights and biases).
+    """
+    rs = np.random.default_rng(seed)
     mu, sd = x.mean(0), x.std(0) + 1e-12
     ym, ys = float(y.mean()), float(y.std()) or 1.0
-    net = torch.nn.Sequential(
-        torch.nn.Linear(x.shape[1], 32),
-        torch.nn.ReLU(),
-        torch.nn.Linear(32, 32),
-        torch.nn.ReLU(),
-        torch.nn.Linear(32, 1),
-    ).double()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    xt = torch.from_numpy((x - mu) / sd)
-    yt = torch.from_numpy((y - ym) / ys)[:, None]
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = 1e-2 * 0.5 * (1 + math.cos(math.pi * step / steps))
-        opt.zero_grad()
-        loss = ((net(xt) - yt) ** 2).mean()
-        loss.backward()
-        opt.step()
+    xs = (x - mu) / sd  # [N, I]
+    ys_t = ((y - ym) / ys)[:, None]  # [N, 1]
+    sizes = [x.shape[1], 32, 32, 1]
+    params: list[np.ndarray] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        bound = 1.0 / math.sqrt(fan_in)
+        params += [rs.uniform(-bound, bound, (fan_in, fan_out)), rs.uniform(-bound, bound, fan_out)]
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    n = xs.shape[0]
+    for t in range(1, steps + 1):
+        w1, b1, w2, b2, w3, b3 = params
+        z1 = xs @ w1 + b1  # [N, 32]
+        h1 = np.maximum(z1, 0.0)
+        z2 = h1 @ w2 + b2  # [N, 32]
+        h2 = np.maximum(z2, 0.0)
+        g = 2.0 * (h2 @ w3 + b3 - ys_t) / n  # [N, 1]: d(mean squared error)/d(output)
+        g2 = (g @ w3.T) * (z2 > 0)  # [N, 32]
+        g1 = (g2 @ w2.T) * (z1 > 0)  # [N, 32]
+        grads = [xs.T @ g1, g1.sum(0), h1.T @ g2, g2.sum(0), h2.T @ g, g.sum(0)]
+        lr = MLP_LR * 0.5 * (1 + math.cos(math.pi * (t - 1) / steps))
+        c1, c2 = 1.0 - 0.9**t, 1.0 - 0.999**t
+        for p, gr, a, b in zip(params, grads, m1, m2, strict=True):
+            a *= 0.9
+            a += 0.1 * gr
+            b *= 0.999
+            b += 0.001 * gr * gr
+            p -= lr * (a / c1) / (np.sqrt(b / c2) + 1e-8)
 
     def predict(xn: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.from_numpy((xn - mu) / sd))[:, 0].numpy() * ys + ym
+        w1, b1, w2, b2, w3, b3 = params
+        h = np.maximum(np.maximum(((xn - mu) / sd) @ w1 + b1, 0.0) @ w2 + b2, 0.0)  # [N, 32]
+        return np.asarray((h @ w3 + b3)[:, 0] * ys + ym)
 
     return predict
 
@@ -280,12 +426,16 @@ def fit(
     x_va, y_va = kept_table.x[va], kept_table.y[va]
     splits = {"train": (x_tr, y_tr), "valid": (x_va, y_va), "heldout": (held.x, held.y)}
     names = table.inputs
+    coef = linear_baseline(x_tr, y_tr)
+    mlp = mlp_baseline(x_tr, y_tr, seed)
+    yardstick = _mse(mlp(x_va), y_va) if units is None else None
     results: list[dict[str, Any]] = []
     valid_mse: list[float] = []
     models: list[tuple[ArithmeticModel, int]] = []
     for cand in cands:
         t0 = time.perf_counter()
-        model, best, valid = train_candidate(cand, x_tr, y_tr, x_va, y_va, members, steps, seed)
+        trained = train_candidate(cand, x_tr, y_tr, x_va, y_va, members, steps, seed, yardstick)
+        model, best, valid = trained.model, trained.best, trained.valid
         readout = read_formula(model, best, torch.from_numpy(x_tr)[None].expand(valid.shape[0], -1, -1))
         model_err = {k: _err(_predict(model, best, x), y) for k, (x, y) in splits.items()}
         formula_err = {k: _err(_formula_eval(readout.formula, x), y) for k, (x, y) in splits.items()}
@@ -301,26 +451,26 @@ def fit(
                 "model": model_err,
                 "formula_errors": formula_err,
                 "members_valid_mse": [float(v) for v in valid],
+                "steps": trained.steps,
+                "stop": trained.stop,
                 "seconds": time.perf_counter() - t0,
             }
         )
         models.append((model, best))
-        valid_mse.append(float(valid[best]))
-        valid_formula = formula_err["valid"]
-        if valid_formula is not None and valid_formula["rel_err"] < EXACT and units is None:
+        # A candidate's validation error: its formula's (evaluated exactly) or its weights', whichever is lower.
+        fv = formula_err["valid"]
+        valid_mse.append(min(float(valid[best]), fv["mse"] if fv is not None else math.inf))
+        if trained.stop in ("exact", "noise") and units is None:
             skipped = [c.label for c in cands[len(results) :]]
             if skipped:
-                warnings.append(
-                    f"an exact formula was found; the larger candidates ({', '.join(skipped)}) were not tried"
-                )
+                found = "an exact formula" if trained.stop == "exact" else "a formula whose residuals are only noise"
+                warnings.append(f"{found} was found; the larger candidates ({', '.join(skipped)}) were not tried")
             break
     finite = [v for v in valid_mse if math.isfinite(v)]
     if not finite:
         raise NaluError("every candidate diverged (NaN/Inf); check the table's scale")
     best_valid = min(finite)
     chosen = next(i for i, v in enumerate(valid_mse) if v <= best_valid * EQUAL_ERROR + 1e-300)
-    coef = linear_baseline(x_tr, y_tr)
-    mlp = mlp_baseline(x_tr, y_tr, seed)
     baselines = {
         "linear": {
             "formula": _linear_text(target, names, coef),
