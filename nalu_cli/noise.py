@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 SIGMAS = 4.0  # how far above the chance level of R² the residuals must be to count as structure
+MIN_ROWS = 20  # with fewer rows the test never says "noise"
 MAX_SHARE = 3  # at most n / MAX_SHARE regressors (too many would explain anything)
 
 
@@ -49,7 +50,7 @@ def explained(residual: np.ndarray, x: np.ndarray) -> tuple[float, float]:
     a = np.hstack([np.ones((n, 1)), library(x)])  # [N, K]
     k = a.shape[1]
     total = float(residual @ residual)
-    if n <= k + 2 or not math.isfinite(total):
+    if n < MIN_ROWS or n <= k + 2 or not math.isfinite(total):
         return 1.0, 0.0  # too few rows to tell: never counts as noise
     if total == 0.0:
         return 0.0, 1.0

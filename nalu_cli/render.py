@@ -430,7 +430,7 @@ def _steps_text(row: dict[str, Any]) -> str:
 
 
 def _mse_text(row: dict[str, Any], key: str) -> str:
-    return fmt_float(row[key]) if row.get("total") else "-"
+    return fmt_float(row[key]) if row.get("total") or row.get("mode") == "fit" else "-"
 
 
 def runs_table(report: dict[str, Any]) -> Group:

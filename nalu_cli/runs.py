@@ -22,13 +22,14 @@ from nalu_cli.errors import CheckpointError, ConfigError, NaluError
 from nalu_cli.run import Run
 
 RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME)
+FIT_REPORT = "fit.json"  # a run directory of `nalu fit` (fit.FIT_JSON; not imported: fit pulls in torch)
 MAX_DEPTH = 4  # how deep `nalu runs DIR` looks for run directories below DIR
 SORT_KEYS = ("name", "date", "op", "unit", "steps", "interp", "extrap", "solved")
 
 
 def is_run_dir(path: Path) -> bool:
     """A directory holding any file a training run writes."""
-    return path.is_dir() and any(os.path.lexists(path / name) for name in RUN_FILES)
+    return path.is_dir() and any(os.path.lexists(path / name) for name in (*RUN_FILES, FIT_REPORT))
 
 
 def find_run_dirs(directory: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
@@ -171,6 +172,8 @@ def summarize_run(path: Path, root: Path | None = None) -> dict[str, Any]:
         "date": None,
     }
     ckpt = path / CHECKPOINT_NAME if path.is_dir() else path
+    if path.is_dir() and not os.path.lexists(ckpt) and os.path.lexists(path / FIT_REPORT):
+        return _summarize_fit(path / FIT_REPORT, row)
     with contextlib.suppress(OSError):  # no date for a missing or unreadable checkpoint
         row["date"] = dt.datetime.fromtimestamp(ckpt.stat().st_mtime).astimezone().isoformat(timespec="seconds")
     if not ckpt.exists():
@@ -214,12 +217,38 @@ def summarize_run(path: Path, root: Path | None = None) -> dict[str, Any]:
     return row
 
 
+def _summarize_fit(report_path: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """A row for a ``nalu fit`` run: mode ``fit``, op ``fit TARGET``, the chosen stack and formula, and the
+    chosen formula's (or, without one, its model's) MSE on the validation rows (interp) and held-out rows."""
+    with contextlib.suppress(OSError):
+        row["date"] = dt.datetime.fromtimestamp(report_path.stat().st_mtime).astimezone().isoformat(timespec="seconds")
+    try:
+        import json
+
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        chosen = report["candidates"][report["chosen"]]
+        errors = chosen["formula_errors"] if chosen["formula_errors"]["valid"] is not None else chosen["model"]
+        row.update(
+            op=f"fit {report['target']}",
+            mode="fit",
+            units=[str(u) for u in chosen["units"]],
+            steps=int(chosen["steps"]) if isinstance(chosen.get("steps"), int) else None,
+            interp_mse=_float(errors["valid"]["mse"]),
+            extrap_mse=_float(errors["heldout"]["mse"]),
+            formula=chosen["formula"] if isinstance(chosen["formula"], str) else None,
+            status="finished",
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        row["error"] = f"{FIT_REPORT} cannot be read as a fit report"
+    return row
+
+
 def _has_value(row: dict[str, Any], key: str) -> bool:
     """Whether ``row`` can be placed by ``key`` (a run without stored results has no errors to sort by)."""
     if row["status"] == "broken":
         return False
     if key in ("interp", "extrap"):
-        return bool(row["total"]) and not math.isnan(row[f"{key}_mse"])
+        return (bool(row["total"]) or row["mode"] == "fit") and not math.isnan(row[f"{key}_mse"])
     if key == "solved":
         return bool(row["total"])
     return True

@@ -261,7 +261,10 @@ NOTES: dict[str, str] = {
     ),
     "runs": (
         "`status` is `finished`, `unfinished`, `interrupted` or `broken` (then `error` says why and the other"
-        " fields may be `null`). Errors are medians over seeds; `solved` counts solved seeds of `total`."
+        " fields may be `null`). Errors are medians over seeds; `solved` counts solved seeds of `total`. A run"
+        " of `nalu fit` has `mode` `fit`, `op` `fit TARGET`, the chosen stack's `units` and `formula`, the"
+        " chosen formula's MSE on the validation rows (`interp_mse`) and held-out rows (`extrap_mse`), and"
+        " empty `seeds`, `null` `solved` and `total`."
     ),
     "compare": (
         "`differences` maps each dotted config key whose values differ to one value per run, in the order of"

@@ -102,6 +102,9 @@ def load_table(
         chosen = inputs
     else:
         chosen = [n for n in names if n != target]
+    repeated = next((n for i, n in enumerate(chosen) if n in chosen[:i]), None)
+    if repeated is not None:
+        raise ConfigError(f"--inputs names column {repeated!r} twice; name each input once")
     for n in chosen:
         if n not in names:
             match = difflib.get_close_matches(n, names, n=1, cutoff=0.5)

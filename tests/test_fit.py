@@ -7,13 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
+from nalu_cli import rng
 from nalu_cli import table as table_mod
 from nalu_cli.cli import app
 from nalu_cli.errors import ConfigError
-from nalu_cli.fit import fit, ladder, rename
+from nalu_cli.fit import fit, ladder, rename, warm_start
+from nalu_cli.models import ArithmeticModel
+from nalu_cli.noise import explained, explains_nothing
 from nalu_cli.table import holdout_split, load_table
+from nalu_cli.units import UnitOptions
 from tests.conftest import assert_error_line, run_nalu
 
 runner = CliRunner()
@@ -141,3 +146,58 @@ def test_bad_unit_and_options_are_one_error_line(tmp_path: Path) -> None:
         assert not (tmp_path / "r").exists()
     result = runner.invoke(app, ["eval", str(tmp_path), "--data", str(path)])
     assert "not a fit run" in assert_error_line(result, codes=(2,))
+
+
+def test_inputs_naming_a_column_twice_is_a_usage_error(tmp_path: Path) -> None:
+    path = force_table(tmp_path / "t.csv", n=30)
+    result = runner.invoke(app, ["fit", str(path), "--target", "F", "--inputs", "m,m", "--out", str(tmp_path / "r")])
+    assert "--inputs names column 'm' twice" in assert_error_line(result, codes=(2,))
+    assert not (tmp_path / "r").exists()
+
+
+def test_residual_test_tells_noise_from_a_missing_term() -> None:
+    """The early exit's test: 1% noise explains nothing; a missing `- discount` (2-3% of the target) does."""
+    rs = np.random.default_rng(1)
+    x = rs.uniform(1, 10, (160, 5))
+    truth = x[:, 0] * x[:, 1] - x[:, 2]
+    y = truth * (1 + 0.01 * rs.standard_normal(160))
+    assert explains_nothing(y - truth, x)
+    assert not explains_nothing(y - x[:, 0] * x[:, 1], x)
+    assert not explains_nothing(y - (x[:, 0] + x[:, 1]), x)
+    assert not explains_nothing(rs.standard_normal(10), x[:10])  # too few rows to tell: never noise
+    r2, threshold = explained(rs.standard_normal(160), x)
+    assert 0.0 < r2 < threshold < 1.0
+
+
+def test_warm_start_is_the_least_squares_solution_of_one_layer(tmp_path: Path) -> None:
+    """Member 0 of a one-layer candidate starts at the closed-form fit; members 1.. keep their random start."""
+    rs = np.random.default_rng(0)
+    x = rs.uniform(1, 10, (50, 3))
+    y = x[:, 0] * x[:, 1] / x[:, 2]
+    model = ArithmeticModel(rng.seed_tensor([0, 1]), 3, ["nac_mul"], [], UnitOptions()).to(torch.float64)
+    before = model.layers[0].weight()[1].clone()
+    assert warm_start(model, "nac_mul", x, y)
+    assert torch.allclose(model.layers[0].weight()[0, 0], torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64), atol=0.01)
+    assert torch.equal(model.layers[0].weight()[1], before)
+    nau = ArithmeticModel(rng.seed_tensor([0]), 3, ["nau"], [], UnitOptions()).to(torch.float64)
+    assert warm_start(nau, "nau", x, x[:, 0] - x[:, 2])
+    assert torch.allclose(nau.layers[0].W[0, 0], torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64), atol=1e-9)
+    nmu = ArithmeticModel(rng.seed_tensor([0]), 3, ["nmu"], [], UnitOptions()).to(torch.float64)
+    assert not warm_start(nmu, "nmu", x - 5, y)  # log-space least squares needs positive inputs
+
+
+def test_noisy_ladder_stops_at_the_noise_level_and_runs_lists_the_fit(tmp_path: Path) -> None:
+    """The ladder stops at the first formula whose residuals are noise; `nalu runs` lists the fit run."""
+    path = force_table(tmp_path / "t.csv", noise=0.01)
+    report = fit(path, "F", members=4, out=tmp_path / "runs" / "fit-F")
+    assert report["formula"] == "F = m * a"
+    assert [c["stop"] for c in report["candidates"]][-1] == "noise"
+    assert any("residuals are only noise" in w for w in report["warnings"])
+    assert all(c["steps"] < 2000 for c in report["candidates"])
+    listed = runner.invoke(app, ["runs", str(tmp_path / "runs"), "--json"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.stdout)["runs"]
+    assert row["mode"] == "fit" and row["op"] == "fit F" and row["formula"] == "F = m * a"
+    assert row["status"] == "finished" and 0 < row["extrap_mse"] < 1.0
+    table = runner.invoke(app, ["runs", str(tmp_path / "runs")], env={"COLUMNS": "200"})
+    assert "fit F" in table.stdout and "fit-F" in table.stdout
