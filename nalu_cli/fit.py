@@ -32,7 +32,7 @@ from nalu_cli.files import atomic_write_bytes
 from nalu_cli.formula import read_formula
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.noise import explains_nothing
-from nalu_cli.optim import BatchedAdam
+from nalu_cli.optim import finite, flatten_
 from nalu_cli.table import Table, holdout_split, load_table
 from nalu_cli.units import UnitOptions
 
@@ -44,12 +44,13 @@ BATCH = 128  # minibatch rows for tables larger than FULL_BATCH
 FULL_BATCH = 1024  # up to this many training rows, every step sees them all
 EXACT = 1e-7  # relative RMS error on validation rows that counts as an exact fit (float64 training)
 CHECK_EVERY = 25  # steps between validation checks for stopping early
-PLATEAU = 0.99  # an improvement of the best validation MSE by less than 1% does not count ...
-PATIENCE = 50  # ... and this many steps without one is a plateau
+PLATEAU = 0.98  # an improvement of the best validation MSE by less than 2% does not count ...
+PATIENCE = 25  # ... and this many steps without one is a plateau
 REG_BY = 150  # the regulariser starts by this step at the latest (or a third of the steps)
+MAX_STEPS = 1000  # without --steps, a candidate stops after this many steps at the latest
 RAMP = 50  # steps over which the sparsity regulariser is ramped in once it starts
 PROBE = 256  # training rows that feed gates for the formula readout
-MLP_STEPS, MLP_LR = 500, 0.02  # the MLP baseline's full-batch Adam steps and peak learning rate
+MLP_STEPS, MLP_LR = 300, 0.03  # the MLP baseline's full-batch Adam steps and peak learning rate
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,34 @@ class Split:
     test: Table
     x_train: np.ndarray
     y_train: np.ndarray
+
+
+class FlatAdam:
+    """Adam over parameters batched on their first (member) dimension, kept in one flat buffer [M, P].
+
+    The plain update in six in-place operations: ``nalu fit``'s steps are so small that the optimiser's
+    per-operation overhead is a good part of a step. Members never mix (every operation is elementwise);
+    ``step`` returns which members still have finite weights (a member that went non-finite is dead and
+    its loss is masked to 0 from then on).
+    """
+
+    def __init__(self, params: list[torch.Tensor], beta2: float = 0.999, beta1: float = 0.9, eps: float = 1e-8):
+        self.flat = flatten_(params)  # [M, P]; the parameters become views of it
+        self.m = torch.zeros_like(self.flat)  # [M, P]
+        self.v = torch.zeros_like(self.flat)  # [M, P]
+        self.beta1, self.beta2, self.eps, self.t = beta1, beta2, eps, 0
+
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor], lr: float) -> torch.Tensor:
+        self.t += 1
+        m_rows = self.flat.shape[0]
+        g = torch.cat([gr.reshape(m_rows, -1) for gr in grads], dim=1)  # [M, P]
+        self.m.mul_(self.beta1).add_(g, alpha=1.0 - self.beta1)
+        self.v.mul_(self.beta2).addcmul_(g, g, value=1.0 - self.beta2)
+        step = lr / (1.0 - self.beta1**self.t)
+        denom = (self.v / (1.0 - self.beta2**self.t)).sqrt_().add_(self.eps)  # [M, P]
+        self.flat.addcdiv_(self.m, denom, value=-step)
+        return finite(self.flat).all(dim=1)  # [M]
 
 
 @dataclass
@@ -194,7 +223,7 @@ def train_candidate(
     elif cand.units[-1] == "nau":
         warm_start_top(model, x, y)
     params = list(model.parameters())
-    opt = BatchedAdam(params, betas=(0.9, float(recipe.get("beta2", 0.999))))
+    opt = FlatAdam(params, beta2=float(recipe.get("beta2", 0.999)))
     n = x.shape[0]
     full = n <= FULL_BATCH
     xt = torch.from_numpy(x)[None].expand(members, -1, -1)  # [M, N, I]
@@ -221,7 +250,7 @@ def train_candidate(
         loss = torch.where(alive & torch.isfinite(loss), loss, torch.zeros_like(loss))
         grads = list(torch.autograd.grad(loss.sum(), params, allow_unused=False))
         rate = lr if schedule == "constant" else lr * 0.5 * (1 + math.cos(math.pi * step / total))
-        alive = opt.step(grads, rate, alive)
+        alive = opt.step(grads, rate) & alive
         model.post_step()
         if (step + 1) % CHECK_EVERY:
             continue
@@ -238,8 +267,8 @@ def train_candidate(
             if yardstick is None or valid[best] <= yardstick:
                 reg_start, improved_at = step + 1, step + RAMP  # regularise now; patience counts after the ramp
                 continue
-        if plateau:
-            stop = "plateau"
+        if plateau or (steps is None and step + 1 >= MAX_STEPS):
+            stop = "plateau" if plateau else "steps"
             break
     valid = _valid_mse_t(model, xv_t, yv, alive)
     return Trained(model, int(np.argmin(valid)), valid, step + 1, stop)
@@ -328,7 +357,7 @@ def linear_predict(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
 def mlp_baseline(x: np.ndarray, y: np.ndarray, seed: int, steps: int = MLP_STEPS) -> Any:
     """A small MLP (I → 32 → 32 → 1, ReLU) on standardised inputs and target; returns a predict function.
 
-    Trained full batch with Adam (lr 0.02, cosine decay) for ``steps`` steps, written out in numpy: at this
+    Trained full batch with Adam (peak lr ``MLP_LR``, cosine decay) for ``steps`` steps, written out in numpy: at this
     size each step is a few microseconds of arithmetic, which PyTorch's per-operation overhead would
     multiply several times. Initialised like ``torch.nn.Linear`` (U(±1/√fan_in) for weights and biases).
     """
