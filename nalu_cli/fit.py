@@ -16,6 +16,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ PLATEAU = 0.98  # an improvement of the best validation MSE by less than 2% does
 PATIENCE = 25  # ... and this many steps without one is a plateau
 REG_BY = 150  # the regulariser starts by this step at the latest (or a third of the steps)
 MAX_STEPS = 1000  # without --steps, a candidate stops after this many steps at the latest
+RETRY_PATIENCE = 200  # the second pass's patience (run only when the first finds no exact or noise-level formula)
 RAMP = 50  # steps over which the sparsity regulariser is ramped in once it starts
 PROBE = 256  # training rows that feed gates for the formula readout
 MLP_STEPS, MLP_LR = 300, 0.03  # the MLP baseline's full-batch Adam steps and peak learning rate
@@ -114,7 +116,7 @@ class FlatAdam:
     its loss is masked to 0 from then on).
     """
 
-    def __init__(self, params: list[torch.Tensor], beta2: float = 0.999, beta1: float = 0.9, eps: float = 1e-8):
+    def __init__(self, params: Sequence[torch.Tensor], beta2: float = 0.999, beta1: float = 0.9, eps: float = 1e-8):
         self.flat = flatten_(params)  # [M, P]; the parameters become views of it
         self.m = torch.zeros_like(self.flat)  # [M, P]
         self.v = torch.zeros_like(self.flat)  # [M, P]
@@ -153,7 +155,7 @@ def warm_start(model: ArithmeticModel, unit: str, x: np.ndarray, y: np.ndarray) 
     NAC• W = tanh(Ŵ)σ(M̂) with M̂ = 6 and |W| < 0.995). The other members keep their random initialisation,
     and every member is then trained as usual. Returns whether member 0 was warm-started.
     """
-    layer = model.layers[0]
+    layer: Any = model.layers[0]  # the unit named by ``unit`` (NAU, NMU or NAC•)
     with torch.no_grad():
         if unit == "nau":
             w, *_ = np.linalg.lstsq(x, y, rcond=None)
@@ -175,12 +177,12 @@ def warm_start(model: ArithmeticModel, unit: str, x: np.ndarray, y: np.ndarray) 
 def warm_start_top(model: ArithmeticModel, x: np.ndarray, y: np.ndarray) -> None:
     """A stack ending in an NAU: each member's output NAU starts from least squares of y on that member's
     hidden outputs (its randomly initialised lower layers), clipped to [-1, 1]; then all layers train."""
-    members = model.layers[0].num_seeds
+    members = next(model.parameters()).shape[0]
     with torch.no_grad():
         h = torch.from_numpy(x)[None].expand(members, -1, -1)  # [M, N, I]
         for layer in model.layers[:-1]:
             h = layer(h)  # [M, N, H]
-        top = model.layers[-1]
+        top: Any = model.layers[-1]  # an NAU
         for m in range(members):
             hm = h[m].numpy()
             if not np.all(np.isfinite(hm)):
@@ -199,6 +201,8 @@ def train_candidate(
     steps: int | None,
     seed: int,
     yardstick: float | None = None,
+    patience: int = PATIENCE,
+    max_steps: int | None = MAX_STEPS,
 ) -> Trained:
     """Train ``members`` copies of ``cand`` on (x, y) batched, full batch up to ``FULL_BATCH`` rows.
 
@@ -262,12 +266,12 @@ def train_candidate(
             break
         if valid[best] < best_seen * PLATEAU:
             best_seen, improved_at = float(valid[best]), step
-        plateau = step - improved_at >= PATIENCE
-        if reg_start is None and (plateau or step + 1 >= min(total // 3, REG_BY)):
-            if yardstick is None or valid[best] <= yardstick:
-                reg_start, improved_at = step + 1, step + RAMP  # regularise now; patience counts after the ramp
-                continue
-        if plateau or (steps is None and step + 1 >= MAX_STEPS):
+        plateau = step - improved_at >= patience
+        due = plateau or step + 1 >= min(total // 3, REG_BY)
+        if reg_start is None and due and (yardstick is None or valid[best] <= yardstick):
+            reg_start, improved_at = step + 1, step + RAMP  # regularise now; patience counts after the ramp
+            continue
+        if plateau or (steps is None and max_steps is not None and step + 1 >= max_steps):
             stop = "plateau" if plateau else "steps"
             break
     valid = _valid_mse_t(model, xv_t, yv, alive)
@@ -458,23 +462,36 @@ def fit(
     coef = linear_baseline(x_tr, y_tr)
     mlp = mlp_baseline(x_tr, y_tr, seed)
     yardstick = _mse(mlp(x_va), y_va) if units is None else None
-    results: list[dict[str, Any]] = []
-    valid_mse: list[float] = []
-    models: list[tuple[ArithmeticModel, int]] = []
-    for cand in cands:
-        t0 = time.perf_counter()
-        trained = train_candidate(cand, x_tr, y_tr, x_va, y_va, members, steps, seed, yardstick)
-        model, best, valid = trained.model, trained.best, trained.valid
-        readout = read_formula(model, best, torch.from_numpy(x_tr)[None].expand(valid.shape[0], -1, -1))
-        model_err = {k: _err(_predict(model, best, x), y) for k, (x, y) in splits.items()}
-        formula_err = {k: _err(_formula_eval(readout.formula, x), y) for k, (x, y) in splits.items()}
-        results.append(
-            {
-                "stack": cand.label,
+    entries: list[tuple[int, int, dict[str, Any], ArithmeticModel, int, float]] = []
+    # Pass 1 is quick (stop at the first plateau); only when no candidate reaches an exact or noise-level
+    # formula does pass 2 train every candidate again with new members and RETRY_PATIENCE.
+    passes: list[tuple[int, int, int | None]] = [(seed, PATIENCE, MAX_STEPS)]
+    if steps is None:
+        passes.append((seed + 1, RETRY_PATIENCE, None))
+    for round_, (member_seed, patience, cap) in enumerate(passes):
+        if round_ and any(e[2]["stop"] in ("exact", "noise") for e in entries):
+            break
+        if round_:
+            warnings.append(
+                "no candidate reached an exact or noise-level formula on the quick pass; every candidate was"
+                f" trained again with new members and a patience of {RETRY_PATIENCE} steps"
+            )
+        for index, cand in enumerate(cands):
+            t0 = time.perf_counter()
+            trained = train_candidate(
+                cand, x_tr, y_tr, x_va, y_va, members, steps, member_seed, yardstick, patience, cap
+            )
+            model, best, valid = trained.model, trained.best, trained.valid
+            readout = read_formula(model, best, torch.from_numpy(x_tr)[None].expand(valid.shape[0], -1, -1))
+            model_err = {k: _err(_predict(model, best, x), y) for k, (x, y) in splits.items()}
+            formula_err = {k: _err(_formula_eval(readout.formula, x), y) for k, (x, y) in splits.items()}
+            formula = readout.formula
+            entry = {
+                "stack": cand.label + (" (retry)" if round_ else ""),
                 "units": cand.units,
                 "hidden": cand.hidden,
-                "formula": rename(readout.formula, names).replace("y =", f"{target} =", 1) if readout.formula else None,
-                "formula_x": readout.formula,
+                "formula": rename(formula, names).replace("y =", f"{target} =", 1) if formula else None,
+                "formula_x": formula,
                 "reason": readout.reason,
                 "deviation": readout.deviation if readout.discrete else None,
                 "model": model_err,
@@ -484,17 +501,23 @@ def fit(
                 "stop": trained.stop,
                 "seconds": time.perf_counter() - t0,
             }
-        )
-        models.append((model, best))
-        # A candidate's validation error: its formula's (evaluated exactly) or its weights', whichever is lower.
-        fv = formula_err["valid"]
-        valid_mse.append(min(float(valid[best]), fv["mse"] if fv is not None else math.inf))
-        if trained.stop in ("exact", "noise") and units is None:
-            skipped = [c.label for c in cands[len(results) :]]
-            if skipped:
-                found = "an exact formula" if trained.stop == "exact" else "a formula whose residuals are only noise"
-                warnings.append(f"{found} was found; the larger candidates ({', '.join(skipped)}) were not tried")
-            break
+            # A candidate's validation error: its formula's (evaluated exactly) or its weights', whichever is lower.
+            fv = formula_err["valid"]
+            score = min(float(valid[best]), fv["mse"] if fv is not None else math.inf)
+            entries.append((index, round_, entry, model, best, score))
+            if trained.stop in ("exact", "noise") and units is None:
+                skipped = [c.label for c in cands[index + 1 :]]
+                if skipped:
+                    found = (
+                        "an exact formula" if trained.stop == "exact" else "a formula whose residuals are only noise"
+                    )
+                    verb = "were not tried again" if round_ else "were not tried"
+                    warnings.append(f"{found} was found; the larger candidates ({', '.join(skipped)}) {verb}")
+                break
+    entries.sort(key=lambda e: (e[0], e[1]))  # simplest first; a retry right after its first attempt
+    results = [e[2] for e in entries]
+    models = [(e[3], e[4]) for e in entries]
+    valid_mse = [e[5] for e in entries]
     finite = [v for v in valid_mse if math.isfinite(v)]
     if not finite:
         raise NaluError("every candidate diverged (NaN/Inf); check the table's scale")

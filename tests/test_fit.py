@@ -177,7 +177,9 @@ def test_warm_start_is_the_least_squares_solution_of_one_layer(tmp_path: Path) -
     model = ArithmeticModel(rng.seed_tensor([0, 1]), 3, ["nac_mul"], [], UnitOptions()).to(torch.float64)
     before = model.layers[0].weight()[1].clone()
     assert warm_start(model, "nac_mul", x, y)
-    assert torch.allclose(model.layers[0].weight()[0, 0], torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64), atol=0.01)
+    assert torch.allclose(
+        model.layers[0].weight()[0, 0], torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64), atol=0.01
+    )
     assert torch.equal(model.layers[0].weight()[1], before)
     nau = ArithmeticModel(rng.seed_tensor([0]), 3, ["nau"], [], UnitOptions()).to(torch.float64)
     assert warm_start(nau, "nau", x, x[:, 0] - x[:, 2])
@@ -201,3 +203,15 @@ def test_noisy_ladder_stops_at_the_noise_level_and_runs_lists_the_fit(tmp_path: 
     assert row["status"] == "finished" and 0 < row["extrap_mse"] < 1.0
     table = runner.invoke(app, ["runs", str(tmp_path / "runs")], env={"COLUMNS": "200"})
     assert "fit F" in table.stdout and "fit-F" in table.stdout
+
+
+def test_no_formula_on_the_quick_pass_trains_every_candidate_again(tmp_path: Path) -> None:
+    """A target outside the units' class: the quick pass finds nothing, so a second pass retries each stack."""
+    rs = np.random.default_rng(0)
+    a, b = rs.uniform(1, 3, 60), rs.uniform(1, 3, 60)
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "y"], [[x, z, np.exp(x) + z] for x, z in zip(a, b, strict=True)])
+    report = fit(path, "y", members=2)
+    stacks = [c["stack"] for c in report["candidates"]]
+    assert stacks[:2] == ["nau", "nau (retry)"] and len(stacks) == 2 * len(ladder(2, positive=True))
+    assert any("trained again with new members" in w for w in report["warnings"])
+    assert all(c["stop"] not in ("exact", "noise") for c in report["candidates"])
