@@ -145,7 +145,13 @@ def derived_recipe(stack: Stack) -> dict[str, Any]:
         return {"steps": 2000, "lr": 0.05}
     if units == ["nac_mul"]:
         return {"steps": 2000, "lr": 0.1, "schedule": "constant", "beta2": 0.9}
-    steps = 3000 if len(units) == 2 else 5000
+    # Three layers (a sum of products with repeated inputs, x0**2 + x1) learn slowly: 0/10 seeds after
+    # 5000 steps, 3/10 after 15000 (the first-layer NAU must make two copies of x0).
+    steps = 3000 if len(units) == 2 else 15000
+    if units == ["nau", "nac_mul"]:
+        # A ratio of sums: the NAC• on top saturates towards ±1 slowly (its gradient passes through the
+        # NAU's sums): 2/10 seeds read back (x0 + x1) / x2 after 3000 steps, 9/10 after 6000.
+        steps = 6000
     recipe: dict[str, Any] = {
         "steps": steps,
         "lr": 0.05,
