@@ -11,6 +11,7 @@ gplearn is a benchmark-only dependency (`pip install gplearn`); it gets + - * /,
 have none either), population 1000, 20 generations, one job.
 
 Usage: python benchmarks/formula_recovery.py [--variants clean,distractors,noisy] [--only F,P] [--json out.json]
+       [--seed N (nalu fit's --seed: validation split and initialisation)] [--no-gplearn (nalu fit only)]
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ FORMULAS: dict[str, tuple[list[str], str]] = {
     "A = l*w+l*h+w*h": (["l", "w", "h"], "x0 * x1 + x0 * x2 + x1 * x2"),
 }
 VARIANTS = ("clean", "distractors", "noisy")
+NOT_RUN = {"recovered": False, "seconds": math.nan, "formula": None, "heldout_rel": math.nan}  # --no-gplearn
 
 
 def make_rows(
@@ -95,9 +97,9 @@ def gplearn_program_to_sympy(program: list[Any]) -> Any:
     return read(0)[0]
 
 
-def run_nalu(train_csv: Path, test_csv: Path, target: str, n_true: int) -> dict[str, Any]:
+def run_nalu(train_csv: Path, test_csv: Path, target: str, n_true: int, seed: int = 0) -> dict[str, Any]:
     started = time.perf_counter()
-    report = fit(train_csv, "target", test=test_csv)
+    report = fit(train_csv, "target", test=test_csv, seed=seed)
     seconds = time.perf_counter() - started
     chosen = report["candidates"][report["chosen"]]
     formula_x = chosen["formula_x"]
@@ -155,6 +157,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated formula names (default: all)")
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="nalu fit's --seed")
+    parser.add_argument("--no-gplearn", action="store_true", help="run nalu fit only")
     args = parser.parse_args()
     torch.set_num_threads(1)
     variants = [v for v in args.variants.split(",") if v]
@@ -164,7 +168,8 @@ def main() -> None:
         f"{'formula':<28} {'variant':<12} {'nalu':>5} {'time':>7} {'extrap':>9}   {'gplearn':>7} {'time':>7} {'extrap':>9}   {'MLP extrap':>10}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        for k, name in enumerate(chosen):
+        for name in chosen:
+            k = list(FORMULAS).index(name)  # the rows of a formula do not depend on which others run
             names, target = FORMULAS[name]
             for variant in variants:
                 distractors = 0 if variant == "clean" else 2
@@ -175,8 +180,8 @@ def main() -> None:
                 train_csv, test_csv = Path(tmp) / "train.csv", Path(tmp) / "test.csv"
                 write(train_csv, all_names, x, y)
                 write(test_csv, all_names, xt, yt)
-                a = run_nalu(train_csv, test_csv, target, len(names))
-                b = run_gplearn(x, y, xt, yt, target, seed=k)
+                a = run_nalu(train_csv, test_csv, target, len(names), args.seed)
+                b = NOT_RUN if args.no_gplearn else run_gplearn(x, y, xt, yt, target, seed=k)
                 rows.append({"formula": name, "variant": variant, "nalu": a, "gplearn": b})
                 print(
                     f"{name:<28} {variant:<12} {'yes' if a['recovered'] else 'no':>5} {a['seconds']:>6.1f}s {a['heldout_rel']:>9.2g}"
@@ -188,9 +193,12 @@ def main() -> None:
     gb = sum(r["gplearn"]["recovered"] for r in rows)
     ta = sum(r["nalu"]["seconds"] for r in rows)
     tb = sum(r["gplearn"]["seconds"] for r in rows)
-    print(
-        f"\nrecovered: nalu fit {na}/{n}, gplearn {gb}/{n}; total wall time: nalu fit {ta:.0f} s, gplearn {tb:.0f} s ({tb / ta:.2g}x)"
-    )
+    if args.no_gplearn:
+        print(f"\nrecovered: nalu fit {na}/{n} (seed {args.seed}); total wall time {ta:.0f} s; gplearn not run")
+    else:
+        print(
+            f"\nrecovered: nalu fit {na}/{n}, gplearn {gb}/{n}; total wall time: nalu fit {ta:.0f} s, gplearn {tb:.0f} s ({tb / ta:.2g}x)"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, default=float))
 
