@@ -118,9 +118,17 @@ def keys32(seeds: torch.Tensor, stream: int, step: int) -> torch.Tensor:
     return torch.where(key >= 2**31, key - 2**32, key).to(torch.int32)[:, None]  # [S, 1]
 
 
+@functools.lru_cache(maxsize=64)
+def _indices_np(offset: int, n: int) -> np.ndarray:
+    """The indices offset..offset+n-1 as a read-only uint32 row [1, n] (made once per shape, not every step)."""
+    idx = np.arange(offset, offset + n, dtype=np.uint32)[None, :]
+    idx.flags.writeable = False
+    return idx
+
+
 def _bits_np(seeds: torch.Tensor, stream: int, step: int, n: int, offset: int) -> np.ndarray:
     """[S, n] uint32 patterns for indices offset..offset+n-1 (CPU)."""
-    x = np.arange(offset, offset + n, dtype=np.uint32)[None, :] ^ _keys_np(seeds, stream, step)[:, None]
+    x = _indices_np(offset, n) ^ _keys_np(seeds, stream, step)[:, None]
     return _mix_np_(x)  # [S, n]
 
 

@@ -193,7 +193,7 @@ class Trainer:
             lr_scales = self.model.lr_scales(scale if scale is not None else 1.0 / config.task.length)
         self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2), lr_scales=lr_scales)
         self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
-        self._selection = Task.selection(self.masks, self.dtype)  # [M, I, 2], built once for train_step
+        self._selection = Task.selection(self.masks, self.dtype)  # [M, 2, I], built once for train_step
         m = self.members.count
         self.step = 0
         self.alive = torch.ones(m, dtype=torch.bool, device=device)
@@ -308,7 +308,9 @@ class Trainer:
         grads = list(torch.autograd.grad(total, self.params, grad_outputs=self._one))
         if self.precond is not None:
             index, p = self.precond
-            grads[index] = torch.bmm(grads[index], p)  # [M, O, I] @ [M, I, I]
+            # contiguous: the gradient's layout differs between one seed and several (units._linear), and the
+            # product must not depend on it (a seed batched equals the seed alone)
+            grads[index] = torch.bmm(grads[index].contiguous(), p)  # [M, O, I] @ [M, I, I]
         if t.clip_grad is not None:
             grads = clip_per_seed(grads, t.clip_grad)
         p_next, mv_next = self.optimizer.propose(grads, self.lr_at(self.step))  # [M, P], [2, M, P]
