@@ -122,8 +122,9 @@ class BatchedAdam:
         g_g2 = torch.stack([g, g * g])  # [2, S, P]
         mv_next = self._mv * self._betas + g_g2 * self._one_minus_betas  # [2, S, P]: m, v
         mv_hat = mv_next / self._corrections(t)  # [2, S, P]
-        denom = torch.sqrt(mv_hat[1]) + self.eps
-        update = mv_hat[0] / denom * lr  # [S, P]
+        m_hat, v_hat = mv_hat.unbind(0)  # [S, P] each
+        denom = torch.sqrt(v_hat) + self.eps
+        update = m_hat / denom * lr  # [S, P]
         if self.lr_scale is not None:
             update = update * self.lr_scale  # [S, P]
         return self.flat - update, mv_next

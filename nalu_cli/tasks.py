@@ -226,14 +226,24 @@ class Task:
         return mask_a, mask_b
 
     def sample_inputs(
-        self, seeds: torch.Tensor, stream: int, step: int, batch: int, ranges: Ranges, dtype: torch.dtype
+        self,
+        seeds: torch.Tensor,
+        stream: int,
+        step: int,
+        batch: int,
+        ranges: Ranges,
+        dtype: torch.dtype,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I]."""
+        """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I].
+
+        ``out``: a buffer of S·B·I values that large draws may write into (``rng.uniform``); the result may
+        then be a view of it, valid until the buffer's next use."""
         shape = (batch, self.input_size)
         compiled = stream in self.compiled_streams
         if len(ranges) == 1:  # u * (hi - lo) + lo, applied while the generator's values are in cache
             lo, hi = ranges[0]
-            return rng.uniform(seeds, stream, step, shape, dtype, (hi - lo, lo), compiled)  # [S, B, I]
+            return rng.uniform(seeds, stream, step, shape, dtype, (hi - lo, lo), compiled, out)  # [S, B, I]
         u = rng.uniform(seeds, stream, step, shape, dtype, compiled=compiled)  # [S, B, I]
         total = float(torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64).sum())
         # Map u onto the concatenated intervals, so each is hit in proportion to its length.
@@ -288,11 +298,14 @@ class Task:
         ranges: Ranges,
         dtype: torch.dtype,
         masks: Masks | None = None,
+        out: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch per seed: (x [S, B, I], y [S, B, 1])."""
+        """One batch per seed: (x [S, B, I], y [S, B, 1]); ``out`` as in ``sample_inputs``."""
         if masks is None:
             masks = self.masks(seeds, dtype)
-        x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype)
+        x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype) if out is None else (
+            self.sample_inputs(seeds, stream, step, batch, ranges, dtype, out)
+        )  # fmt: skip
         return x, self.target(x, masks)
 
     def near_perfect_mse(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], eps: float) -> torch.Tensor:

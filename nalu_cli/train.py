@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
 PRECOND_SAMPLES = 4096  # training-range inputs that estimate E[x x^T] for train.precondition
+PRECOND_CHUNK = 32  # members whose inputs for that estimate are drawn at once (32 x 4096 x 100 float64: 105 MB)
 RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
 GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member seed + g · 2**52
 
@@ -210,6 +211,12 @@ class Trainer:
         self.compiled = False
         self.compile_seconds: float | None = None
         self._compile_pending = self.compile_wanted
+        # The training batch's memory, reused every step by the large draws (compiled, or chunked on the CPU):
+        # a fresh [M, B, I] array each step costs as much in page faults as generating it (rng.uniform).
+        self._x_buffer: torch.Tensor | None = None
+        numbers = m * config.train.batch_size * self.task.input_size
+        if type(self.task).sample_inputs is Task.sample_inputs and (numbers > rng.CPU_CHUNK or self.compile_wanted):
+            self._x_buffer = torch.empty(numbers, dtype=self.dtype, device=device)
         # stagnation tracking for re-initialisation (train.reinit)
         self.best_valid = torch.full((m,), math.inf, dtype=torch.float64, device=device)
         self.stale = torch.zeros(m, dtype=torch.int64, device=device)
@@ -231,10 +238,14 @@ class Trainer:
         if not self.config.train.precondition or not isinstance(first, NAU) or self.config.task.mode == "recurrent":
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
-        x = self.task.sample_inputs(
-            self.member_seeds, rng.STREAM_PROBE, 1, PRECOND_SAMPLES, self.task.interpolation, torch.float64
-        )  # [M, N, I]
-        sigma = torch.bmm(x.transpose(1, 2), x) / x.shape[1]  # [M, I, I]
+        parts = []
+        for start in range(0, self.members.count, PRECOND_CHUNK):  # a few seeds at a time: [M, N, I] is large
+            x = self.task.sample_inputs(
+                self.member_seeds[start : start + PRECOND_CHUNK],
+                rng.STREAM_PROBE, 1, PRECOND_SAMPLES, self.task.interpolation, torch.float64,
+            )  # fmt: skip  # [C, N, I]
+            parts.append(torch.bmm(x.transpose(1, 2), x) / x.shape[1])  # [C, I, I]
+        sigma = torch.cat(parts)  # [M, I, I]
         eye = torch.eye(sigma.shape[-1], dtype=torch.float64, device=sigma.device)
         scale = torch.diagonal(sigma, dim1=1, dim2=2).mean(dim=1)[:, None, None]  # [M, 1, 1]
         p = torch.linalg.inv(sigma / scale + self.config.train.precondition_damping * eye)  # [M, I, I]
@@ -291,6 +302,7 @@ class Trainer:
             self.task.interpolation,
             self.dtype,
             self._selection,
+            self._x_buffer,
         )  # [M, B, I], [M, B, 1]
         pred = self.model(x)  # [M, B, 1]
         loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]

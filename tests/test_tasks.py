@@ -153,6 +153,12 @@ def test_chunked_generation_equals_one_pass(monkeypatch: pytest.MonkeyPatch, dty
         monkeypatch.setattr(rng, "CPU_CHUNK", chunk)
         for shape, want in whole.items():
             assert torch.equal(rng.uniform(seeds, rng.STREAM_TRAIN, 5, shape, dtype), want), (chunk, shape)
+        for shape, want in whole.items():  # written into a caller's buffer: the same values, in that buffer
+            buffer = torch.full((37 * want[0].numel(),), -1.0, dtype=dtype)
+            got = rng.uniform(seeds, rng.STREAM_TRAIN, 5, shape, dtype, out=buffer)
+            assert torch.equal(got, want) and got.data_ptr() == buffer.data_ptr(), (chunk, shape)
+    with pytest.raises(ValueError, match="out"):
+        rng.uniform(seeds, rng.STREAM_TRAIN, 5, (8, 10), dtype, out=torch.empty(5, dtype=dtype))
     # and offsets address the same stream: the second half of a row is the row's second half
     full = rng.random_bits(seeds, rng.STREAM_TRAIN, 9, 50)
     assert torch.equal(rng.random_bits(seeds, rng.STREAM_TRAIN, 9, 20, offset=30), full[:, 30:])
