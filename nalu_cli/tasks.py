@@ -226,6 +226,12 @@ class Task:
         return mask_a, mask_b
 
     def sample_inputs(
+        self, seeds: torch.Tensor, stream: int, step: int, batch: int, ranges: Ranges, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I]."""
+        return self._draw_inputs(seeds, stream, step, batch, ranges, dtype, None)
+
+    def _draw_inputs(
         self,
         seeds: torch.Tensor,
         stream: int,
@@ -233,12 +239,10 @@ class Task:
         batch: int,
         ranges: Ranges,
         dtype: torch.dtype,
-        out: torch.Tensor | None = None,
+        out: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I].
-
-        ``out``: a buffer of S·B·I values that large draws may write into (``rng.uniform``); the result may
-        then be a view of it, valid until the buffer's next use."""
+        """``sample_inputs``; ``out``: a buffer of S·B·I values that large draws may write into
+        (``rng.uniform``), the result then a view of it, valid until the buffer's next use."""
         shape = (batch, self.input_size)
         compiled = stream in self.compiled_streams
         if len(ranges) == 1:  # u * (hi - lo) + lo, applied while the generator's values are in cache
@@ -303,9 +307,10 @@ class Task:
         """One batch per seed: (x [S, B, I], y [S, B, 1]); ``out`` as in ``sample_inputs``."""
         if masks is None:
             masks = self.masks(seeds, dtype)
-        x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype) if out is None else (
-            self.sample_inputs(seeds, stream, step, batch, ranges, dtype, out)
-        )  # fmt: skip
+        if out is not None and type(self).sample_inputs is Task.sample_inputs:
+            x = self._draw_inputs(seeds, stream, step, batch, ranges, dtype, out)
+        else:  # no buffer, or a task that draws its own way (recurrent sequences)
+            x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype)
         return x, self.target(x, masks)
 
     def near_perfect_mse(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], eps: float) -> torch.Tensor:

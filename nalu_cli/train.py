@@ -205,7 +205,7 @@ class Trainer:
         # that isolate dead members; on a GPU it would need a device sync per step, so it stays False there.
         self._cpu = device.type == "cpu"
         self._everyone_alive = self._cpu
-        self._one = torch.ones((), dtype=self.dtype, device=device)  # d total / d total, made once
+        self._ones = torch.ones(m, dtype=self.dtype, device=device)  # d Σ objective / d objective, made once
         # train.compile: decided now, compiled (and checked against the eager generator) on the first step.
         self.compile_wanted = compile_wanted(config, m)
         self.compiled = False
@@ -294,16 +294,11 @@ class Trainer:
         if self._compile_pending:
             self._setup_compile()
         t = self.config.train
-        x, y = self.task.batch(
-            self.member_seeds,
-            rng.STREAM_TRAIN,
-            self.step,
-            t.batch_size,
-            self.task.interpolation,
-            self.dtype,
-            self._selection,
-            self._x_buffer,
-        )  # [M, B, I], [M, B, 1]
+        args = (self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype)
+        if self._x_buffer is None:
+            x, y = self.task.batch(*args, self._selection)  # [M, B, I], [M, B, 1]
+        else:
+            x, y = self.task.batch(*args, self._selection, out=self._x_buffer)
         pred = self.model(x)  # [M, B, 1]
         loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]
         if t.loss_scale == "target":
@@ -312,12 +307,15 @@ class Trainer:
             loss = loss / (y.detach() ** 2).mean(dim=(1, 2)).clamp(min=1e-12)  # [M]
         lam = t.regularizer.weight(self.step)
         objective = loss + self.model.regularizer() * lam if lam > 0 else loss  # [M]
-        # Dead members must not feed NaN into the sum (it would reach every member's gradient).
-        if not self._everyone_alive:
-            total = torch.where(self.alive, objective, 0.0).sum()
-        else:  # one member: its objective itself (a view, not a sum kernel; the same gradient)
-            total = objective.sum() if objective.shape[0] > 1 else objective.reshape(())
-        grads = list(torch.autograd.grad(total, self.params, grad_outputs=self._one))
+        # The gradient of Σ objective over the living members, seeded per member (1 alive, 0 dead) instead of
+        # through a sum node: the same gradients, a node less; a dead member's NaN stays in its own slice.
+        if self._everyone_alive:
+            weights = self._ones  # [M]
+            total = objective.detach().sum() if objective.shape[0] > 1 else objective.detach()  # for the check
+        else:
+            weights = self.alive.to(objective.dtype)  # [M]
+            total = None  # the exact per-member check below runs instead
+        grads = list(torch.autograd.grad(objective, self.params, grad_outputs=weights))
         if self.precond is not None:
             index, p = self.precond
             # contiguous: the gradient's layout differs between one seed and several (units._linear), and the
@@ -330,7 +328,7 @@ class Trainer:
         # through Adam's moments), so checking the objective and the new weights covers the gradients too.
         # On the CPU one sum answers "is everything finite?" (any NaN/Inf makes it non-finite; an overflow of
         # the sum itself only sends the step to the exact per-member check below).
-        if self._everyone_alive and math.isfinite(float(p_next.sum() + total.detach())):
+        if total is not None and math.isfinite(float(p_next.sum() + total)):
             self.optimizer.commit(p_next, mv_next, None)
         else:
             ok = self.alive & finite(objective) & finite(p_next).all(dim=1)  # [M]
