@@ -31,7 +31,7 @@ from nalu_cli.formula import formula_fields
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, finite, per_seed_all_finite
 from nalu_cli.recurrent import RecurrentModel
-from nalu_cli.seqformula import read_any_formula
+from nalu_cli.seqformula import read_all_formulas
 from nalu_cli.tasks import Task, input_count, lookup_op, make_task, target_expression
 from nalu_cli.units import NAU, UnitOptions
 
@@ -455,14 +455,18 @@ class Trainer:
         probe = self.probe()
         k = self.members.restarts
         target = target_expression(self.task.op, self.task.mode)
-        out = []
-        for i, seed in enumerate(self.members.seeds):
+        chosen = []
+        for i in range(len(self.members.seeds)):
             block = slice(i * k, (i + 1) * k)
             valid = interp.mse[block].clone()
             valid[~torch.isfinite(valid) | ~self.alive[block]] = math.inf
-            best = i * k + int(torch.argmin(valid)) if k > 1 else i * k
+            chosen.append(i * k + int(torch.argmin(valid)) if k > 1 else i * k)
+        readouts = read_all_formulas(self.model, chosen, probe)  # one forward pass for every seed
+        out = []
+        for i, (seed, best) in enumerate(zip(self.members.seeds, chosen, strict=True)):
+            block = slice(i * k, (i + 1) * k)
             failed = int(self.failed_step[best])
-            readout = read_any_formula(self.model, best, probe)
+            readout = readouts[best]
             solved = bool(extrap.solved[best]) and failed < 0
             out.append(
                 {

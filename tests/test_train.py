@@ -196,3 +196,23 @@ def test_preconditioner_changes_only_the_first_nau_layer_update() -> None:
     names = list(first)
     assert not torch.equal(first[names[0]], second[names[0]])  # the NAU layer moved differently
     assert torch.equal(first[names[1]], second[names[1]])  # the NMU layer's first step did not depend on P
+
+
+def test_results_read_every_seeds_formula_with_one_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading S seeds' formulas runs the batched model on the probe once, not once per seed (O(S), not O(S²)):
+    before this, `--seeds 1000` spent minutes in the final report."""
+    from nalu_cli.models import ArithmeticModel
+
+    cfg = tiny_config("add", **{"model.unit": "nalu", "train.seeds": [0, 1, 2, 3], "model.hidden": []})
+    trainer = run_steps(cfg, 5)
+    calls = []
+    original = ArithmeticModel.forward_with_inputs
+
+    def counted(self: ArithmeticModel, x: torch.Tensor) -> list[torch.Tensor]:
+        calls.append(x.shape)
+        return original(self, x)
+
+    monkeypatch.setattr(ArithmeticModel, "forward_with_inputs", counted)
+    results = trainer.results(64)
+    assert len(results) == 4 and all("formula" in r for r in results)
+    assert len(calls) == 1  # the gated NALU needs its layer inputs: read once for every seed
