@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nalu_cli import config
+from nalu_cli import config, rng
 from nalu_cli.train import Trainer, train
 from nalu_cli.units import UNITS
 
@@ -216,3 +216,31 @@ def test_results_read_every_seeds_formula_with_one_forward_pass(monkeypatch: pyt
     results = trainer.results(64)
     assert len(results) == 4 and all("formula" in r for r in results)
     assert len(calls) == 1  # the gated NALU needs its layer inputs: read once for every seed
+
+
+def test_monitoring_reuses_the_threshold_and_it_equals_a_fresh_one() -> None:
+    """The near-perfect threshold depends on the evaluation data alone: computed once per range and sample
+    count, and equal, bit for bit, to one computed afresh after training moved the weights."""
+    from nalu_cli.evaluate import evaluate_range
+
+    trainer = run_steps(tiny_config("mul", **{"train.seeds": [0, 1]}), 3)
+    first = trainer.evaluate("extrapolation", 256)
+    trainer.train_step()
+    cached = trainer.evaluate("extrapolation", 256)
+    fresh = evaluate_range(
+        trainer.model,
+        trainer.task,
+        trainer.task_seeds,
+        trainer.task.extrapolation,
+        256,
+        trainer.config.eval.solved_eps,
+        rng.STREAM_TEST,
+        trainer.dtype,
+    )
+    assert torch.equal(cached.threshold, fresh.threshold) and torch.equal(first.threshold, fresh.threshold)
+    assert torch.equal(cached.mse, fresh.mse)
+    other = trainer.evaluate("extrapolation", 128)  # another size: its own threshold, not the cached one
+    assert not torch.equal(other.threshold, cached.threshold)
+    assert torch.equal(
+        trainer.evaluate("interpolation", 128).threshold, trainer.evaluate("interpolation", 128).threshold
+    )
