@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nalu_cli import config
+from nalu_cli import config, rng
 from nalu_cli.train import Trainer, train
 from nalu_cli.units import UNITS
 
@@ -21,7 +21,6 @@ def run_steps(cfg: config.Config, n: int) -> Trainer:
     return trainer
 
 
-STATIC_BUG = "100-input NAC-family layers: batched floats differ from a seed alone (issue 15 finding)"
 BATCHED_CASES = [
         ("mul", "nmu", [], "pair", False),
         ("add", "nalu", [2], "pair", False),
@@ -35,13 +34,10 @@ BATCHED_CASES = [
         ("sqrt", "nac_mul", [], "pair", False),
         ("add", "nau", [], "pair", False),
         ("mul", "npu", [], "pair", False),
-        # Known bug (found by this test, not fixed here): with 100 inputs, NAC-family layers of a batch of 3 seeds
-        # and of 1 seed give different floats (the forward already differs for a one-layer NAC+: the batched matrix
-        # product takes another code path for a batch of one). Strict: the fix will make these pass and fail here.
-        # The NALU case passes since issue 14's changes (most likely the flat parameter buffer: weights are views
-        # with the same strides for any batch size); the one-layer NAC+ still differs.
+        # 100 inputs: NAC-family layers differed between a batch of seeds and one seed until 2026-11-30 (issue 15's
+        # finding: for one seed and one output MKL took its matrix-vector path; units._matmul_wt avoids it).
         ("add", "nalu", [2], "static", False),
-        pytest.param("add", "nac_add", [], "static", False, marks=pytest.mark.xfail(strict=True, reason=STATIC_BUG)),
+        ("add", "nac_add", [], "static", False),
 ]  # fmt: skip
 
 
@@ -72,6 +68,20 @@ def test_batched_seeds_are_bit_identical_to_training_alone(
     for m_all, m_one in zip(together.optimizer.m, alone.optimizer.m, strict=True):
         assert torch.equal(m_all[1], m_one[0])
     assert torch.equal(together.last_loss[1], alone.last_loss[0])
+
+
+@pytest.mark.parametrize("count", [2, 5, 17])
+def test_static_stack_batched_equals_alone_at_several_batch_sizes(count: int) -> None:
+    """madsen2020's stack (100 inputs, NAU -> NMU, preconditioned) at several batch sizes; the seed alone sits
+    first, in the middle and last (vector bodies and scalar tails of every elementwise kernel)."""
+    common = {"model.unit": ["nau", "nmu"], "model.hidden": [2], "task.mode": "static", "train.precondition": True}
+    seeds = [100 + i for i in range(count)]
+    together = run_steps(tiny_config("mul", **common, **{"train.seeds": seeds, "train.restarts": 1}), 25)
+    for position in sorted({0, count // 2, count - 1}):
+        alone = run_steps(tiny_config("mul", **common, **{"train.seeds": [seeds[position]], "train.restarts": 1}), 25)
+        for p_all, p_one in zip(together.params, alone.params, strict=True):
+            assert torch.equal(p_all[position], p_one[0]), (count, position)
+        assert torch.equal(together.last_loss[position], alone.last_loss[0])
 
 
 def test_nan_in_one_seed_never_touches_the_others() -> None:
@@ -196,3 +206,51 @@ def test_preconditioner_changes_only_the_first_nau_layer_update() -> None:
     names = list(first)
     assert not torch.equal(first[names[0]], second[names[0]])  # the NAU layer moved differently
     assert torch.equal(first[names[1]], second[names[1]])  # the NMU layer's first step did not depend on P
+
+
+def test_results_read_every_seeds_formula_with_one_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading S seeds' formulas runs the batched model on the probe once, not once per seed (O(S), not O(S²)):
+    before this, `--seeds 1000` spent minutes in the final report."""
+    from nalu_cli.models import ArithmeticModel
+
+    cfg = tiny_config("add", **{"model.unit": "nalu", "train.seeds": [0, 1, 2, 3], "model.hidden": []})
+    trainer = run_steps(cfg, 5)
+    calls = []
+    original = ArithmeticModel.forward_with_inputs
+
+    def counted(self: ArithmeticModel, x: torch.Tensor) -> list[torch.Tensor]:
+        calls.append(x.shape)
+        return original(self, x)
+
+    monkeypatch.setattr(ArithmeticModel, "forward_with_inputs", counted)
+    results = trainer.results(64)
+    assert len(results) == 4 and all("formula" in r for r in results)
+    assert len(calls) == 1  # the gated NALU needs its layer inputs: read once for every seed
+
+
+def test_monitoring_reuses_the_threshold_and_it_equals_a_fresh_one() -> None:
+    """The near-perfect threshold depends on the evaluation data alone: computed once per range and sample
+    count, and equal, bit for bit, to one computed afresh after training moved the weights."""
+    from nalu_cli.evaluate import evaluate_range
+
+    trainer = run_steps(tiny_config("mul", **{"train.seeds": [0, 1]}), 3)
+    first = trainer.evaluate("extrapolation", 256)
+    trainer.train_step()
+    cached = trainer.evaluate("extrapolation", 256)
+    fresh = evaluate_range(
+        trainer.model,
+        trainer.task,
+        trainer.task_seeds,
+        trainer.task.extrapolation,
+        256,
+        trainer.config.eval.solved_eps,
+        rng.STREAM_TEST,
+        trainer.dtype,
+    )
+    assert torch.equal(cached.threshold, fresh.threshold) and torch.equal(first.threshold, fresh.threshold)
+    assert torch.equal(cached.mse, fresh.mse)
+    other = trainer.evaluate("extrapolation", 128)  # another size: its own threshold, not the cached one
+    assert not torch.equal(other.threshold, cached.threshold)
+    assert torch.equal(
+        trainer.evaluate("interpolation", 128).threshold, trainer.evaluate("interpolation", 128).threshold
+    )
