@@ -20,6 +20,7 @@ RANGE_METRICS: dict[str, Any] = {
     "rel_err": "number",
     "threshold": "number",
     "solved": "bool",
+    "accuracy?": "number",  # digits mode: the share of outputs that round to the exact target
 }
 
 TRAIN_SEED: dict[str, Any] = {
