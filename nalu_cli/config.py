@@ -325,7 +325,7 @@ class Config(_Section):
                 if baselines
                 else []
             )
-        problems = []
+        problems: list[str] = []
         if t.mode == "digits":
             return problems + self._digits_problems(units)
         size = max(1, round(t.vector_size * t.subset_ratio))

@@ -177,6 +177,7 @@ def eval_report(
     chosen = resolve_device(device)
     trainer, data = Run.open(run).load(chosen)
     digits = trainer.task.mode == "digits"
+    labelled: list[tuple[dict[str, Any], Ranges]]
     if ranges and digits:
         raise ConfigError("--range: a digits run reads images, not values from a range; eval shows its test images")
     if ranges:

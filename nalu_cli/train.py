@@ -201,9 +201,10 @@ class Trainer:
         self.model = build_model(config, self.members, device)
         self.params = [p for p in self.model.parameters()]
         lr_scales = None
-        if hasattr(self.model, "lr_scales"):  # recurrent and digits models: the recurrent block's own rate
+        scales_of = getattr(self.model, "lr_scales", None)  # recurrent and digits models: the recurrent block
+        if scales_of is not None:
             scale = config.model.recurrent_lr_scale
-            lr_scales = self.model.lr_scales(scale if scale is not None else 1.0 / config.task.length)
+            lr_scales = scales_of(scale if scale is not None else 1.0 / config.task.length)
         self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2), lr_scales=lr_scales)
         self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
         self._selection = Task.selection(self.masks, self.dtype)  # [M, I, 2], built once for train_step
