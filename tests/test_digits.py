@@ -16,6 +16,7 @@ from nalu_cli import config, digits, rng  # noqa: E402
 from nalu_cli.cli import app  # noqa: E402
 from nalu_cli.errors import ConfigError, NaluError  # noqa: E402
 from nalu_cli.evaluate import evaluate_range  # noqa: E402
+from nalu_cli.schema import SCHEMAS, check  # noqa: E402
 from nalu_cli.train import Trainer, train  # noqa: E402
 from tests.conftest import assert_error_line  # noqa: E402
 
@@ -194,17 +195,21 @@ def test_cli_train_eval_extrapolate_inspect_resume_end_to_end(tmp_path: Path) ->
                                  "--json", *sets])  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    assert check(report, SCHEMAS["train"]) == []
     assert "digit images, T=3→20" in report["describe"] and report["extrapolation"] == "test images · T=20"
     assert 0.0 <= report["seeds"][0]["extrapolation"]["accuracy"] <= 1.0
     result = runner.invoke(app, ["extrapolate", str(run), "--json"])
     assert result.exit_code == 0, result.output
+    assert check(json.loads(result.stdout), SCHEMAS["extrapolate"]) == []
     rows = json.loads(result.stdout)["seeds"][0]["ranges"]
     assert [r["length"] for r in rows] == [1, 3, 20] and all("accuracy" in r and "mse" in r for r in rows)
     result = runner.invoke(app, ["eval", str(run), "--json"])
     assert result.exit_code == 0, result.output
     assert [r["length"] for r in json.loads(result.stdout)["seeds"][0]["ranges"]] == [3, 20]
+    assert check(json.loads(result.stdout), SCHEMAS["eval"]) == []
     result = runner.invoke(app, ["inspect-weights", str(run), "--json"])
     assert result.exit_code == 0, result.output
+    assert check(json.loads(result.stdout), SCHEMAS["inspect-weights"]) == []
     assert json.loads(result.stdout)["seeds"][0]["recurrent"][0]["from_x"] != []
     result = runner.invoke(app, ["train", "--resume", str(run), "--steps", "30", "--json"])
     assert result.exit_code == 0, result.output
@@ -243,3 +248,20 @@ def test_sum_defaults_read_digits_from_sums_only() -> None:
     acc1, _ = accuracy_at(trainer, 1, 359)
     acc10, _ = accuracy_at(trainer, 10, 500)
     assert acc1 >= 0.7 and acc10 >= 0.15, (acc1, acc10)
+
+
+def test_benchmark_and_sweep_refuse_digits_mode_in_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["benchmark", "--ops", "add", "--units", "nau", "--seeds", "1", "--steps", "1",
+                                 "--set", "task.mode=digits"])  # fmt: skip
+    assert "nalu train --mode digits" in assert_error_line(result, (2,))
+    grid = tmp_path / "g.yaml"
+    grid.write_text("preset: madsen2020\nops: [add]\nunits: [nau]\nseeds: 1\nsteps: 1\nset:\n  task.mode: digits\n")
+    result = runner.invoke(app, ["sweep", str(grid), "--out", str(tmp_path / "sw")])
+    assert "nalu train --mode digits" in assert_error_line(result, (2,))
+
+
+def test_sample_config_is_the_documented_sum_model() -> None:
+    cfg = config.resolve(config.load_yaml(Path(__file__).parent.parent / "sample_configs" / "digits_sum.yaml"))
+    default = config.resolve(overrides={"task.mode": "digits", "task.op": "add", "train.seeds": [0, 1, 2]})
+    assert cfg == default
