@@ -199,25 +199,47 @@ def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tu
 
 
 @torch.no_grad()
-def read_formula(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float = 0.05) -> Readout:
-    """The formula of member ``member``; ``probe`` [M, B, I] feeds the gates of gated units."""
+def read_formula(
+    model: ArithmeticModel,
+    member: int,
+    probe: torch.Tensor,
+    tol: float = 0.05,
+    layer_inputs: list[torch.Tensor] | None = None,
+) -> Readout:
+    """The formula of member ``member``; ``probe`` [M, B, I] feeds the gates of gated units.
+
+    ``layer_inputs`` (``model.forward_with_inputs(probe)``) may be given by a caller that reads many members:
+    the forward pass covers every member, so computing it once keeps reading M members O(M), not O(M²).
+    Without it, it is computed here, and only when the model has a gated unit.
+    """
     token = _DEV.set(_Deviation())
     try:
-        return _read(model, member, probe, tol)
+        return _read(model, member, probe, tol, layer_inputs)
     finally:
         _DEV.reset(token)
 
 
-def _read(model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float) -> Readout:
+def gate_inputs(model: ArithmeticModel, probe: torch.Tensor) -> list[torch.Tensor] | None:
+    """Every layer's input on ``probe`` [M, B, I] when a gated unit needs it, else None (nothing computed)."""
+    if any(unit.kind == "gated" for unit in model.units):
+        return model.forward_with_inputs(probe)
+    return None
+
+
+def _read(
+    model: ArithmeticModel, member: int, probe: torch.Tensor, tol: float, layer_inputs: list[torch.Tensor] | None
+) -> Readout:
     n_inputs = probe.shape[-1]
     inputs = [Expr(f"x{i}", ATOM) for i in range(n_inputs)]
-    layer_inputs = model.forward_with_inputs(probe)
+    if layer_inputs is None:
+        layer_inputs = gate_inputs(model, probe)
     layers: list[list[str | None]] = []
     for index, unit in enumerate(model.units):
         where = f"layer {index + 1} ({type(unit).__name__})"
         w = _weights(unit, member)
         kind = unit.kind
         if kind == "gated":
+            assert layer_inputs is not None
             gate = unit.gate(layer_inputs[index])
             assert gate is not None
             g_mean = gate[member].mean(dim=0).to(torch.float64).cpu()  # [O]

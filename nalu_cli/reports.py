@@ -277,7 +277,7 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
             layer["gate_mean"] = gate[member].mean(dim=0).tolist() if gate is not None else None
             layer["gate_mean_extrapolation"] = far_gate[member].mean(dim=0).tolist() if far_gate is not None else None
             layers.append(layer)
-        readout = read_any_formula(trainer.model, member, probe)
+        readout = read_any_formula(trainer.model, member, probe, inputs)
         solved = bool(stored.get(seed, {}).get("solved", False))
         fields = formula_fields(readout, solved, target)
         entry = {

@@ -30,8 +30,8 @@ class SeqReadout:
     wiring: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_any_formula(model: Any, member: int, probe: torch.Tensor) -> Any:
-    """The formula of member ``member`` of a static or recurrent model."""
+def read_any_formula(model: Any, member: int, probe: torch.Tensor, layer_inputs: Any = None) -> Any:
+    """The formula of member ``member`` of a static or recurrent model (``layer_inputs``: see ``read_formula``)."""
     if isinstance(model, RecurrentModel):
         return read_recurrent(model, member)
     accumulator = getattr(model, "accumulator", None)  # digits mode: the cell over the image network's numbers
@@ -42,7 +42,17 @@ def read_any_formula(model: Any, member: int, probe: torch.Tensor) -> Any:
         return readout
     from nalu_cli.formula import read_formula
 
-    return read_formula(model, member, probe)
+    return read_formula(model, member, probe, layer_inputs=layer_inputs)
+
+
+def read_all_formulas(model: Any, members: list[int], probe: torch.Tensor) -> dict[int, Any]:
+    """The formulas of several members, with the model's forward pass on ``probe`` done once for all."""
+    layer_inputs = None
+    if not isinstance(model, RecurrentModel):
+        from nalu_cli.formula import gate_inputs
+
+        layer_inputs = gate_inputs(model, probe)
+    return {m: read_any_formula(model, m, probe, layer_inputs) for m in members}
 
 
 def _snap(value: float, allowed: tuple[float, ...]) -> float | None:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nalu_cli import config
+from nalu_cli import config, rng
 from nalu_cli.train import Trainer, train
 from nalu_cli.units import UNITS
 
@@ -196,3 +196,51 @@ def test_preconditioner_changes_only_the_first_nau_layer_update() -> None:
     names = list(first)
     assert not torch.equal(first[names[0]], second[names[0]])  # the NAU layer moved differently
     assert torch.equal(first[names[1]], second[names[1]])  # the NMU layer's first step did not depend on P
+
+
+def test_results_read_every_seeds_formula_with_one_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading S seeds' formulas runs the batched model on the probe once, not once per seed (O(S), not O(S²)):
+    before this, `--seeds 1000` spent minutes in the final report."""
+    from nalu_cli.models import ArithmeticModel
+
+    cfg = tiny_config("add", **{"model.unit": "nalu", "train.seeds": [0, 1, 2, 3], "model.hidden": []})
+    trainer = run_steps(cfg, 5)
+    calls = []
+    original = ArithmeticModel.forward_with_inputs
+
+    def counted(self: ArithmeticModel, x: torch.Tensor) -> list[torch.Tensor]:
+        calls.append(x.shape)
+        return original(self, x)
+
+    monkeypatch.setattr(ArithmeticModel, "forward_with_inputs", counted)
+    results = trainer.results(64)
+    assert len(results) == 4 and all("formula" in r for r in results)
+    assert len(calls) == 1  # the gated NALU needs its layer inputs: read once for every seed
+
+
+def test_monitoring_reuses_the_threshold_and_it_equals_a_fresh_one() -> None:
+    """The near-perfect threshold depends on the evaluation data alone: computed once per range and sample
+    count, and equal, bit for bit, to one computed afresh after training moved the weights."""
+    from nalu_cli.evaluate import evaluate_range
+
+    trainer = run_steps(tiny_config("mul", **{"train.seeds": [0, 1]}), 3)
+    first = trainer.evaluate("extrapolation", 256)
+    trainer.train_step()
+    cached = trainer.evaluate("extrapolation", 256)
+    fresh = evaluate_range(
+        trainer.model,
+        trainer.task,
+        trainer.task_seeds,
+        trainer.task.extrapolation,
+        256,
+        trainer.config.eval.solved_eps,
+        rng.STREAM_TEST,
+        trainer.dtype,
+    )
+    assert torch.equal(cached.threshold, fresh.threshold) and torch.equal(first.threshold, fresh.threshold)
+    assert torch.equal(cached.mse, fresh.mse)
+    other = trainer.evaluate("extrapolation", 128)  # another size: its own threshold, not the cached one
+    assert not torch.equal(other.threshold, cached.threshold)
+    assert torch.equal(
+        trainer.evaluate("interpolation", 128).threshold, trainer.evaluate("interpolation", 128).threshold
+    )
