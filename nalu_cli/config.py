@@ -144,6 +144,7 @@ class ModelConfig(_Section):
     # digits mode: the image network (an MLP 64 -> image_hidden -> 10, or with image_channels > 0 a tiny CNN)
     image_hidden: int = Field(64, ge=1, le=4096)
     image_channels: int = Field(0, ge=0, le=256)
+    image_weight_decay: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)  # added to the regulariser
 
     @field_validator("unit")
     @classmethod

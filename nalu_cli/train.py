@@ -149,6 +149,7 @@ def build_model(
         model = DigitsModel(  # type: ignore[assignment]
             seeds, m.units(), m.hidden[0] if m.hidden else 1, m.image_hidden,
             class_values(config.task.count_digit), opts, m.initial_state, m.recurrent_init, m.image_channels,
+            m.image_weight_decay,
         )  # fmt: skip
     elif config.task.mode == "recurrent":
         hidden = m.hidden[0] if m.hidden else 2

@@ -265,3 +265,12 @@ def test_sample_config_is_the_documented_sum_model() -> None:
     cfg = config.resolve(config.load_yaml(Path(__file__).parent.parent / "sample_configs" / "digits_sum.yaml"))
     default = config.resolve(overrides={"task.mode": "digits", "task.op": "add", "train.seeds": [0, 1, 2]})
     assert cfg == default
+
+
+def test_image_weight_decay_adds_the_squared_image_weights_to_the_regulariser() -> None:
+    plain = Trainer(digits_config(**{"model.image_weight_decay": 0.0, "train.seeds": [0, 1]}), torch.device("cpu"))
+    decayed = Trainer(digits_config(**{"model.image_weight_decay": 1e-3, "train.seeds": [0, 1]}), torch.device("cpu"))
+    image = decayed.model.image  # type: ignore[union-attr]
+    squares = (image.W1**2).sum(dim=(1, 2)) + (image.W2**2).sum(dim=(1, 2))  # [S]
+    assert float(plain.model.regularizer().abs().max()) == 0.0  # the exact accumulator: no sparsity penalty
+    assert torch.allclose(decayed.model.regularizer(), 1e-3 * squares)
