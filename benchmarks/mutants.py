@@ -58,7 +58,7 @@ OPTIM = "tests/test_optim_reference.py"
 MUTANTS: list[Mutant] = [
     # -- the seven of issue 15's table ------------------------------------------------------------------------
     m("NMU forward +1-w -> +1+w", "nalu_cli/units.py",
-      "terms = w * x[:, :, None, :] + 1.0 - w", "terms = w * x[:, :, None, :] + 1.0 + w", UNITS),
+      "return w * x.unsqueeze(2) + 1.0 - w", "return w * x.unsqueeze(2) + 1.0 + w", UNITS),
     m("solved threshold with eps x 10", "nalu_cli/evaluate.py",
       "task.near_perfect_mse(x, masks, solved_eps)", "task.near_perfect_mse(x, masks, solved_eps * 10)", SOLVED),
     m("atomic writer writes in place", "nalu_cli/files.py",
@@ -69,11 +69,11 @@ MUTANTS: list[Mutant] = [
         ("nalu_cli/files.py", "        raise\n    fsync_dir(directory)\n", "        raise\n"),
     ), (DURABILITY,)),
     m("NMU clamp (0, 1) -> (-1, 1)", "nalu_cli/units.py",
-      "self.W.clamp_(0.0, 1.0)", "self.W.clamp_(-1.0, 1.0)", CONSTRAINTS),
+      "self.W.detach().clamp_(0.0, 1.0)", "self.W.detach().clamp_(-1.0, 1.0)", CONSTRAINTS),
     m("reports read restart 0, not the selected restart", "nalu_cli/reports.py",
       'member = by_seed.get(seed, {}).get("member", i * k)', "member = i * k", RESTARTS),
     m("Adam without bias correction of v", "nalu_cli/optim.py",
-      "[1.0 - self.beta1**t, 1.0 - self.beta2**t]", "[1.0 - self.beta1**t, 1.0]", OPTIM),
+      "[1.0 - self.beta1**k, 1.0 - self.beta2**k]", "[1.0 - self.beta1**k, 1.0]", OPTIM),
     # -- ordering of durable writes ---------------------------------------------------------------------------
     m("rename before the file's fsync", "nalu_cli/files.py",
       "            os.fsync(f.fileno())\n            os.fchmod(f.fileno(), 0o666 & ~current_umask())\n"
@@ -91,9 +91,9 @@ MUTANTS: list[Mutant] = [
       'line.get("step", 0) <= truncate_after_step', 'line.get("step", 0) < truncate_after_step', DURABILITY),
     # -- clamps and gates -------------------------------------------------------------------------------------
     m("NAU clamp (-1, 1) -> (-2, 2)", "nalu_cli/units.py",
-      "self.W.clamp_(-1.0, 1.0)", "self.W.clamp_(-2.0, 2.0)", CONSTRAINTS),
+      "self.W.detach().clamp_(-1.0, 1.0)", "self.W.detach().clamp_(-2.0, 2.0)", CONSTRAINTS),
     m("NPU relevance gate clamp widened", "nalu_cli/units.py",
-      "self.g.clamp_(0.0, 1.0)", "self.g.clamp_(-1.0, 2.0)", CONSTRAINTS),
+      "self.g.detach().clamp_(0.0, 1.0)", "self.g.detach().clamp_(-1.0, 2.0)", CONSTRAINTS),
     m("NALU gate swapped", "nalu_cli/units.py",
       "return g * a + (1.0 - g) * m\n", "return g * m + (1.0 - g) * a\n", UNITS),
     m("NPU sign indicator flipped", "nalu_cli/units.py",
@@ -151,7 +151,7 @@ MUTANTS: list[Mutant] = [
     m("a refused seed still gets its update", "nalu_cli/optim.py",
       "self.flat.copy_(torch.where(keep, p_next, self.flat))", "self.flat.copy_(p_next)", OPTIM),
     m("Adam without bias correction of m", "nalu_cli/optim.py",
-      "[1.0 - self.beta1**t, 1.0 - self.beta2**t]", "[1.0, 1.0 - self.beta2**t]", OPTIM),
+      "[1.0 - self.beta1**k, 1.0 - self.beta2**k]", "[1.0, 1.0 - self.beta2**k]", OPTIM),
     # -- loading and signals ----------------------------------------------------------------------------------
     m("checkpoints loaded with weights_only=False", "nalu_cli/checkpoint.py",
       'torch.load(path, map_location="cpu", weights_only=True)',

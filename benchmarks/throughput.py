@@ -10,7 +10,9 @@ another, each in a fresh child process so peak memory (max RSS) is measured per 
 It reports seed-steps per second and the ratio batched / loop. Only training steps are timed (no model
 construction, no monitoring, and not the batched run's first step, which compiles the data generator when
 ``--compile on``); peak memory is the child process's max RSS. The seed-by-seed loop runs as ``nalu train``
-would run a single seed (``train.compile: auto``, which is off for these short runs).
+would run a single seed (``train.compile: auto``, which is off for these short runs); its first step per seed
+is not timed either (one-time work: the preconditioner of a madsen2020 recipe, first-call allocations), unless
+``--time-first-loop-step`` (the method before 2026-11-30, which charged that one-time work to 20 steps).
 
 Then, for the largest S, the cost of one seed-step split into drawing the batch (data and target), the
 forward and backward pass, and the optimiser (Adam, NaN/Inf check, clamps), each timed on its own.
@@ -43,7 +45,8 @@ def _sync(device: Any) -> None:
 
 def cost_split(trainer: Any, steps: int) -> dict[str, float]:
     """Seconds per step of (data, forward + backward, optimiser), each phase timed on its own over ``steps``
-    steps of ``trainer`` (the phases of ``Trainer.train_step``, without its bookkeeping)."""
+    steps of ``trainer`` (the phases of ``Trainer.train_step``, without its bookkeeping; forward + backward
+    includes the regulariser and the first layer's preconditioner where the recipe uses them)."""
     import torch
 
     t = trainer.config.train
@@ -53,13 +56,17 @@ def cost_split(trainer: Any, steps: int) -> dict[str, float]:
         start = time.perf_counter()
         x, y = trainer.task.batch(
             trainer.member_seeds, 1, trainer.step, t.batch_size, trainer.task.interpolation, trainer.dtype,
-            trainer._selection,
+            trainer._selection, trainer._x_buffer,
         )  # fmt: skip
         _sync(trainer.device)
         mid = time.perf_counter()
         loss = ((trainer.model(x) - y) ** 2).mean(dim=(1, 2))
-        total = loss.sum()
+        lam = t.regularizer.weight(trainer.step)
+        total = (loss + trainer.model.regularizer() * lam if lam > 0 else loss).sum()
         grads = list(torch.autograd.grad(total, trainer.params))
+        if trainer.precond is not None:
+            index, p = trainer.precond
+            grads[index] = torch.bmm(grads[index].contiguous(), p)
         _sync(trainer.device)
         end = time.perf_counter()
         p_next, mv_next = trainer.optimizer.propose(grads, trainer.lr_at(trainer.step))
@@ -74,7 +81,16 @@ def cost_split(trainer: Any, steps: int) -> dict[str, float]:
 
 
 def _measure(
-    task: str, s: int, steps: int, batched: bool, threads: int, compile_mode: str, split: bool, device: str, queue: Any
+    task: str,
+    s: int,
+    steps: int,
+    batched: bool,
+    threads: int,
+    compile_mode: str,
+    split: bool,
+    device: str,
+    time_first: bool,
+    queue: Any,
 ) -> None:
     import torch
 
@@ -106,7 +122,9 @@ def _measure(
             info["split"] = cost_split(trainer, max(3, steps // 5))
     else:
         for seed in range(s):
-            trainer = Trainer(_config(task, [seed], steps, "auto", device), dev)
+            trainer = Trainer(_config(task, [seed], steps + 1, "auto", device), dev)
+            if not time_first:  # like the batched side: the first step's one-time work (preconditioner) untimed
+                trainer.train_step()
             start = time.perf_counter()
             for _ in range(steps):
                 trainer.train_step()
@@ -124,11 +142,12 @@ def measure(
     compile_mode: str = "on",
     split: bool = False,
     device: str = "cpu",
+    time_first: bool = False,
 ) -> tuple[float, float, dict[str, Any]]:
     """(seconds for s × steps seed-steps, peak RSS in MB, details) from a fresh child process."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    args = (task, s, steps, batched, threads, compile_mode, split, device, queue)
+    args = (task, s, steps, batched, threads, compile_mode, split, device, time_first, queue)
     proc = ctx.Process(target=_measure, args=args)
     proc.start()
     result = queue.get()
@@ -147,6 +166,12 @@ def main() -> None:
     parser.add_argument("--compile", default="on", choices=["on", "off", "auto"], help="train.compile, batched side")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
     parser.add_argument("--no-loop", action="store_true", help="batched side only (GPU runs: the loop is slow)")
+    parser.add_argument(
+        "--time-first-loop-step",
+        action="store_true",
+        help="time each looped seed's first step too (the method before 2026-11-30: it charges the loop with the "
+        "preconditioner's one-time setup, over only --loop-steps steps)",
+    )
     args = parser.parse_args()
     sizes = [1, 100] if args.quick else [int(x) for x in args.sizes.split(",")]
     print(
@@ -167,7 +192,10 @@ def main() -> None:
             if args.no_loop:
                 loop, ratio, mem_loop = "-", "-", "-"
             else:
-                t_loop, mem, _ = measure(task, s, args.loop_steps, False, args.threads, "auto", False, args.device)
+                t_loop, mem, _ = measure(
+                    task, s, args.loop_steps, False, args.threads, "auto", False, args.device,
+                    args.time_first_loop_step,
+                )  # fmt: skip
                 rate_loop = s * args.loop_steps / t_loop
                 loop, ratio, mem_loop = f"{rate_loop:,.0f}", f"{rate_batch / rate_loop:.1f}×", f"{mem:.0f}"
             print(

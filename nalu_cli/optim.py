@@ -46,6 +46,9 @@ def flatten_(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return flat
 
 
+CORRECTION_BLOCK = 1024  # steps per table of Adam's bias corrections
+
+
 class BatchedAdam:
     """Adam (Kingma & Ba 2015) over parameters whose first dimension is the seed.
 
@@ -74,6 +77,8 @@ class BatchedAdam:
         self._one_minus_betas = torch.tensor([1.0 - self.beta1, 1.0 - self.beta2], dtype=dtype, device=device)[
             :, None, None
         ]
+        self._table = torch.empty(0)  # bias corrections of CORRECTION_BLOCK steps (``_corrections``)
+        self._table_block = -1
         self.all_updated = False  # the last step updated every seed (known on the CPU only)
         self.lr_scale: torch.Tensor | None = None  # [1, P] learning-rate multipliers, None: all 1
         if lr_scales is not None and any(scale is not None for scale in lr_scales):
@@ -116,13 +121,25 @@ class BatchedAdam:
         g = self.flat_grad(grads)  # [S, P]
         g_g2 = torch.stack([g, g * g])  # [2, S, P]
         mv_next = self._mv * self._betas + g_g2 * self._one_minus_betas  # [2, S, P]: m, v
-        corrections = torch.tensor([1.0 - self.beta1**t, 1.0 - self.beta2**t], dtype=g.dtype)
-        mv_hat = mv_next / corrections.to(g.device, non_blocking=True)[:, None, None]  # [2, S, P]
-        denom = torch.sqrt(mv_hat[1]) + self.eps
-        update = mv_hat[0] / denom * lr  # [S, P]
+        mv_hat = mv_next / self._corrections(t)  # [2, S, P]
+        m_hat, v_hat = mv_hat.unbind(0)  # [S, P] each
+        denom = torch.sqrt(v_hat) + self.eps
+        update = m_hat / denom * lr  # [S, P]
         if self.lr_scale is not None:
             update = update * self.lr_scale  # [S, P]
         return self.flat - update, mv_next
+
+    def _corrections(self, t: int) -> torch.Tensor:
+        """Adam's bias corrections (1 - β1^t, 1 - β2^t) for step t: [2, 1, 1], a view into a table made for
+        ``CORRECTION_BLOCK`` steps at a time (a tensor made every step costs more than the update's arithmetic)."""
+        block = (t - 1) // CORRECTION_BLOCK
+        if self._table_block != block:
+            first = block * CORRECTION_BLOCK + 1
+            values = [[1.0 - self.beta1**k, 1.0 - self.beta2**k] for k in range(first, first + CORRECTION_BLOCK)]
+            table = torch.tensor(values, dtype=self.flat.dtype)  # [CORRECTION_BLOCK, 2]
+            self._table = table.to(self.flat.device)[:, :, None, None]  # [CORRECTION_BLOCK, 2, 1, 1]
+            self._table_block = block
+        return self._table[(t - 1) % CORRECTION_BLOCK]  # [2, 1, 1]
 
     def commit(self, p_next: torch.Tensor, mv_next: torch.Tensor, ok: torch.Tensor | None) -> None:
         """Take the proposed step for the seeds where ``ok`` [S] is True (every seed when ``ok`` is None);

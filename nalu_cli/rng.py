@@ -118,9 +118,17 @@ def keys32(seeds: torch.Tensor, stream: int, step: int) -> torch.Tensor:
     return torch.where(key >= 2**31, key - 2**32, key).to(torch.int32)[:, None]  # [S, 1]
 
 
+@functools.lru_cache(maxsize=64)
+def _indices_np(offset: int, n: int) -> np.ndarray:
+    """The indices offset..offset+n-1 as a read-only uint32 row [1, n] (made once per shape, not every step)."""
+    idx = np.arange(offset, offset + n, dtype=np.uint32)[None, :]
+    idx.flags.writeable = False
+    return idx
+
+
 def _bits_np(seeds: torch.Tensor, stream: int, step: int, n: int, offset: int) -> np.ndarray:
     """[S, n] uint32 patterns for indices offset..offset+n-1 (CPU)."""
-    x = np.arange(offset, offset + n, dtype=np.uint32)[None, :] ^ _keys_np(seeds, stream, step)[:, None]
+    x = _indices_np(offset, n) ^ _keys_np(seeds, stream, step)[:, None]
     return _mix_np_(x)  # [S, n]
 
 
@@ -167,8 +175,8 @@ def _draw(
         if affine is not None:
             v += shift
     else:
-        v = (x >> 8).astype(np.float32)
-        v *= np.float32(folded)  # == (k / 2**24) * float32(scale), see _unit_scale
+        x >>= 8  # k < 2**24: exact in float32
+        v = np.multiply(x, np.float32(folded), dtype=np.float32)  # == (k / 2**24) * float32(scale), see _unit_scale
         if affine is not None:
             v += np.float32(shift)  # torch adds a Python float to a float32 tensor as float32(shift) too
     return torch.from_numpy(v)
@@ -190,24 +198,30 @@ def uniform(
     dtype: torch.dtype,
     affine: Affine | None = None,
     compiled: bool = False,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Uniform floats in [0, 1), or ``u * scale + shift`` for ``affine=(scale, shift)``.
     seeds: [S] -> [S, *shape], the same values on every device and with ``compiled`` on or off.
 
     ``compiled`` uses one fused loop made by torch.compile (no intermediate arrays, no chunks); use
-    ``check_compiled`` first to know whether it works on this platform."""
+    ``check_compiled`` first to know whether it works on this platform. ``out`` (contiguous, S·n values of
+    ``dtype`` on the seeds' device) is a buffer the large draws (compiled, or chunked on the CPU) write into
+    and return a view of, instead of a fresh array: a trainer that draws a batch of the same shape every step
+    reuses memory that is already mapped (a fresh 51 MB batch costs as much in page faults as generating it)."""
     n = 1
     for d in shape:
         n *= d
     s = seeds.shape[0]
+    if out is not None and (out.numel() != s * n or out.dtype != dtype or not out.is_contiguous()):
+        raise ValueError("out does not fit the draw")
     if compiled and dtype in (torch.float32, torch.float64):
         scale, shift = affine if affine is not None else (1.0, 0.0)
-        return _compiled_kernel(dtype)(keys32(seeds, stream, step), n, scale, shift, affine is not None).reshape(
-            s, *shape
-        )
+        buffer = torch.empty(s, n, dtype=dtype, device=seeds.device) if out is None else out.view(s, n)
+        _compiled_kernel(dtype)(buffer, keys32(seeds, stream, step), n, scale, shift, affine is not None)
+        return buffer.view(s, *shape)
     if seeds.device.type != "cpu" or s * n <= CPU_CHUNK:
         return _draw(seeds, stream, step, n, 0, dtype, affine).view(s, *shape)
-    out = torch.empty(s, n, dtype=dtype, device=seeds.device)  # [S, n]
+    out = torch.empty(s, n, dtype=dtype, device=seeds.device) if out is None else out.view(s, n)  # [S, n]
     if n >= CPU_CHUNK:  # long rows: chunk along each seed's indices
         for i in range(s):
             for start in range(0, n, CPU_CHUNK):
@@ -248,17 +262,25 @@ def _fused_uniform(
     return u
 
 
-_KERNELS: dict[torch.dtype, Callable[..., torch.Tensor]] = {}
+def _fused_uniform_into(
+    out: torch.Tensor, key32: torch.Tensor, n: int, scale: float, shift: float, apply: bool, float64: bool,
+    folded: float | None,
+) -> None:  # fmt: skip
+    """``_fused_uniform`` written into ``out`` [S, n] (inductor stores straight into it: one pass, no copy)."""
+    out.copy_(_fused_uniform(key32, n, scale, shift, apply, float64, folded))
 
 
-def _compiled_kernel(dtype: torch.dtype) -> Callable[..., torch.Tensor]:
+_KERNELS: dict[torch.dtype, Callable[..., None]] = {}
+
+
+def _compiled_kernel(dtype: torch.dtype) -> Callable[..., None]:
     kernel = _KERNELS.get(dtype)
     if kernel is None:
-        compiled = torch.compile(_fused_uniform, fullgraph=True, dynamic=False)
+        compiled = torch.compile(_fused_uniform_into, fullgraph=True, dynamic=False)
         float64 = dtype == torch.float64
 
-        def kernel(key32: torch.Tensor, n: int, scale: float, shift: float, apply: bool) -> torch.Tensor:
-            return compiled(key32, n, scale, shift, apply, float64, _unit_scale(dtype, scale))
+        def kernel(out: torch.Tensor, key32: torch.Tensor, n: int, scale: float, shift: float, apply: bool) -> None:
+            compiled(out, key32, n, scale, shift, apply, float64, _unit_scale(dtype, scale))
 
         _KERNELS[dtype] = kernel
     return kernel

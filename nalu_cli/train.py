@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
 PRECOND_SAMPLES = 4096  # training-range inputs that estimate E[x x^T] for train.precondition
+PRECOND_CHUNK = 32  # members whose inputs for that estimate are drawn at once (32 x 4096 x 100 float64: 105 MB)
 RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
 GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member seed + g · 2**52
 
@@ -209,7 +210,7 @@ class Trainer:
             lr_scales = scales_of(scale if scale is not None else 1.0 / config.task.length)
         self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2), lr_scales=lr_scales)
         self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
-        self._selection = Task.selection(self.masks, self.dtype)  # [M, I, 2], built once for train_step
+        self._selection = Task.selection(self.masks, self.dtype)  # [M, 2, I], built once for train_step
         m = self.members.count
         self.step = 0
         self.alive = torch.ones(m, dtype=torch.bool, device=device)
@@ -220,12 +221,18 @@ class Trainer:
         # that isolate dead members; on a GPU it would need a device sync per step, so it stays False there.
         self._cpu = device.type == "cpu"
         self._everyone_alive = self._cpu
-        self._one = torch.ones((), dtype=self.dtype, device=device)  # d total / d total, made once
+        self._ones = torch.ones(m, dtype=self.dtype, device=device)  # d Σ objective / d objective, made once
         # train.compile: decided now, compiled (and checked against the eager generator) on the first step.
         self.compile_wanted = compile_wanted(config, m)
         self.compiled = False
         self.compile_seconds: float | None = None
         self._compile_pending = self.compile_wanted
+        # The training batch's memory, reused every step by the large draws (compiled, or chunked on the CPU):
+        # a fresh [M, B, I] array each step costs as much in page faults as generating it (rng.uniform).
+        self._x_buffer: torch.Tensor | None = None
+        numbers = m * config.train.batch_size * self.task.input_size
+        if type(self.task).sample_inputs is Task.sample_inputs and (numbers > rng.CPU_CHUNK or self.compile_wanted):
+            self._x_buffer = torch.empty(numbers, dtype=self.dtype, device=device)
         # stagnation tracking for re-initialisation (train.reinit)
         self.best_valid = torch.full((m,), math.inf, dtype=torch.float64, device=device)
         self.stale = torch.zeros(m, dtype=torch.int64, device=device)
@@ -251,10 +258,14 @@ class Trainer:
         ):
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
-        x = self.task.sample_inputs(
-            self.member_seeds, rng.STREAM_PROBE, 1, PRECOND_SAMPLES, self.task.interpolation, torch.float64
-        )  # [M, N, I]
-        sigma = torch.bmm(x.transpose(1, 2), x) / x.shape[1]  # [M, I, I]
+        parts = []
+        for start in range(0, self.members.count, PRECOND_CHUNK):  # a few seeds at a time: [M, N, I] is large
+            x = self.task.sample_inputs(
+                self.member_seeds[start : start + PRECOND_CHUNK],
+                rng.STREAM_PROBE, 1, PRECOND_SAMPLES, self.task.interpolation, torch.float64,
+            )  # fmt: skip  # [C, N, I]
+            parts.append(torch.bmm(x.transpose(1, 2), x) / x.shape[1])  # [C, I, I]
+        sigma = torch.cat(parts)  # [M, I, I]
         eye = torch.eye(sigma.shape[-1], dtype=torch.float64, device=sigma.device)
         scale = torch.diagonal(sigma, dim1=1, dim2=2).mean(dim=1)[:, None, None]  # [M, 1, 1]
         p = torch.linalg.inv(sigma / scale + self.config.train.precondition_damping * eye)  # [M, I, I]
@@ -303,15 +314,11 @@ class Trainer:
         if self._compile_pending:
             self._setup_compile()
         t = self.config.train
-        x, y = self.task.batch(
-            self.member_seeds,
-            rng.STREAM_TRAIN,
-            self.step,
-            t.batch_size,
-            self.task.interpolation,
-            self.dtype,
-            self._selection,
-        )  # [M, B, I], [M, B, 1]
+        args = (self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype)
+        if self._x_buffer is None:
+            x, y = self.task.batch(*args, self._selection)  # [M, B, I], [M, B, 1]
+        else:
+            x, y = self.task.batch(*args, self._selection, out=self._x_buffer)
         pred = self.model(x)  # [M, B, 1]
         loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]
         if t.loss_scale == "target":
@@ -320,15 +327,20 @@ class Trainer:
             loss = loss / (y.detach() ** 2).mean(dim=(1, 2)).clamp(min=1e-12)  # [M]
         lam = t.regularizer.weight(self.step)
         objective = loss + self.model.regularizer() * lam if lam > 0 else loss  # [M]
-        # Dead members must not feed NaN into the sum (it would reach every member's gradient).
-        if not self._everyone_alive:
-            total = torch.where(self.alive, objective, 0.0).sum()
-        else:  # one member: its objective itself (a view, not a sum kernel; the same gradient)
-            total = objective.sum() if objective.shape[0] > 1 else objective.reshape(())
-        grads = list(torch.autograd.grad(total, self.params, grad_outputs=self._one))
+        # The gradient of Σ objective over the living members, seeded per member (1 alive, 0 dead) instead of
+        # through a sum node: the same gradients, a node less; a dead member's NaN stays in its own slice.
+        if self._everyone_alive:
+            weights = self._ones  # [M]
+            total = objective.detach().sum() if objective.shape[0] > 1 else objective.detach()  # for the check
+        else:
+            weights = self.alive.to(objective.dtype)  # [M]
+            total = None  # the exact per-member check below runs instead
+        grads = list(torch.autograd.grad(objective, self.params, grad_outputs=weights))
         if self.precond is not None:
             index, p = self.precond
-            grads[index] = torch.bmm(grads[index], p)  # [M, O, I] @ [M, I, I]
+            # contiguous: the gradient's layout differs between one seed and several (units._linear), and the
+            # product must not depend on it (a seed batched equals the seed alone)
+            grads[index] = torch.bmm(grads[index].contiguous(), p)  # [M, O, I] @ [M, I, I]
         if t.clip_grad is not None:
             grads = clip_per_seed(grads, t.clip_grad)
         p_next, mv_next = self.optimizer.propose(grads, self.lr_at(self.step))  # [M, P], [2, M, P]
@@ -336,7 +348,7 @@ class Trainer:
         # through Adam's moments), so checking the objective and the new weights covers the gradients too.
         # On the CPU one sum answers "is everything finite?" (any NaN/Inf makes it non-finite; an overflow of
         # the sum itself only sends the step to the exact per-member check below).
-        if self._everyone_alive and math.isfinite(float(p_next.sum() + total.detach())):
+        if total is not None and math.isfinite(float(p_next.sum() + total)):
             self.optimizer.commit(p_next, mv_next, None)
         else:
             ok = self.alive & finite(objective) & finite(p_next).all(dim=1)  # [M]

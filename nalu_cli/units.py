@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,9 +90,48 @@ class Unit(nn.Module):
         return None
 
 
+# For more than one seed and from this many inputs on, ``_linear`` computes its weight gradient as g^T x
+# (``_Linear``) rather than autograd's (x^T g)^T: the same floats (MKL sums each entry over the batch in the same
+# order; tests/test_units.py checks them against autograd's), 2-5x faster for few outputs (the madsen2020 NAU:
+# 100 inputs, 2 outputs).
+LINEAR_FN_MIN_INPUTS = 8
+
+
+def _matmul_wt(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x [S, B, I] @ w^T -> [S, B, O], the same floats for a seed whatever the batch of seeds.
+
+    For one seed and one output MKL takes a matrix-vector path that sums in another order than for a batch of
+    seeds (100 inputs: batched and alone differed); a batch of one is computed as a batch of two copies
+    (stride 0: no copy made), which takes the batched path."""
+    if x.shape[0] == 1 and w.shape[1] == 1 and x.shape[2] > 2:
+        return torch.bmm(x.expand(2, -1, -1), w.expand(2, -1, -1).transpose(1, 2))[:1]  # [1, B, 1]
+    return torch.bmm(x, w.transpose(1, 2))  # [S, B, O]
+
+
+class _Linear(torch.autograd.Function):
+    """y = x w^T per seed, with the weight gradient computed as g^T x (see ``LINEAR_FN_MIN_INPUTS``)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        return _matmul_wt(x, w)  # [S, B, O]
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, w = ctx.saved_tensors
+        grad_x = torch.bmm(g, w) if ctx.needs_input_grad[0] else None  # [S, B, O] @ [S, O, I] -> [S, B, I]
+        grad_w = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None  # [S, O, B] @ [S, B, I]
+        return grad_x, grad_w
+
+
 def _linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """x [S, B, I], w [S, O, I] -> [S, B, O]."""
-    return torch.bmm(x, w.transpose(1, 2))
+    # One seed: autograd's own nodes cost less per call than a Python Function, and the layout matters little.
+    many = x.shape[0] > 1 and x.shape[2] >= LINEAR_FN_MIN_INPUTS
+    if many and torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
+        out: torch.Tensor = _Linear.apply(x, w)
+        return out
+    return _matmul_wt(x, w)
 
 
 class NACAdd(Unit):
@@ -188,9 +228,61 @@ class NAU(Unit):
         w = self.W.abs()
         return torch.minimum(w, 1.0 - w).mean(dim=(1, 2))  # [S]
 
-    @torch.no_grad()
     def post_step(self) -> None:
-        self.W.clamp_(-1.0, 1.0)
+        self.W.detach().clamp_(-1.0, 1.0)  # in place on the weights' memory (cheaper than a no_grad block)
+
+
+def _nmu_terms(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """NMU terms W_ij x_i + 1 - W_ij: x [S, B, I], W [S, O, I] -> [S, B, O, I]."""
+    w = W.unsqueeze(1)  # [S, 1, O, I]  (unsqueeze: cheaper to call than indexing with None)
+    return w * x.unsqueeze(2) + 1.0 - w  # [S, B, O, I]  (float literals: no int-to-float casts)
+
+
+class _NMUProduct(torch.autograd.Function):
+    """z = Π_i (W x + 1 - W) with a hand-written backward: the floats autograd would give, in fewer operations.
+
+    Autograd's chain for the same expression is prod -> sub -> add -> mul -> unsqueeze, whose gradients are
+    g z / t (``prod``'s formula when no term t is zero), then (g z / t) x and -(g z / t) summed over the batch
+    for W, and (g z / t) W summed over the outputs for x. Written out here with the same operations in the same
+    order (one rounding each; negation and the sum of two terms are exact to reorder), so the gradients are
+    bit-identical to autograd's (tests/test_units.py checks). Where a seed's product is zero (a zero term, or
+    underflow), autograd takes another formula: that seed's gradient is recomputed by autograd itself, for that
+    seed only, so a seed's gradient never depends on the other seeds of the batch."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        terms = _nmu_terms(x, W)  # [S, B, O, I]
+        z = terms.prod(dim=-1)  # [S, B, O]
+        ctx.save_for_backward(x, W, terms, z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, W, terms, z = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gt = g[..., None] * (z[..., None] / terms)  # [S, B, O, I]: d z / d terms, times g
+        grad_w = (gt * x[:, :, None, :]).sum(dim=1) - gt.sum(dim=1) if need_w else None  # [S, O, I]
+        grad_x = (gt * W[:, None, :, :]).sum(dim=2) if need_x else None  # [S, B, I]
+        if bool((z == 0).any()):
+            _nmu_zero_product_grads(x, W, g, z, grad_x, grad_w)
+        return grad_x, grad_w
+
+
+def _nmu_zero_product_grads(
+    x: torch.Tensor, W: torch.Tensor, g: torch.Tensor, z: torch.Tensor, grad_x: torch.Tensor | None,
+    grad_w: torch.Tensor | None,
+) -> None:  # fmt: skip
+    """Replace, in place, the gradients of the seeds with a zero product by autograd's, computed for them alone."""
+    rows = (z == 0).reshape(z.shape[0], -1).any(dim=1).nonzero().flatten()  # seeds with a zero product
+    with torch.enable_grad():
+        xs = x[rows].detach().requires_grad_(grad_x is not None)  # [R, B, I]
+        ws = W[rows].detach().requires_grad_(grad_w is not None)  # [R, O, I]
+        inputs = [t for t in (xs, ws) if t.requires_grad]
+        got = list(torch.autograd.grad(_nmu_terms(xs, ws).prod(dim=-1), inputs, g[rows]))
+    if grad_x is not None:
+        grad_x[rows] = got.pop(0)
+    if grad_w is not None:
+        grad_w[rows] = got.pop(0)
 
 
 class NMU(Unit):
@@ -203,16 +295,19 @@ class NMU(Unit):
         self.W = self._uniform((out_features, in_features), 0.25, 0.75)  # [S, O, I]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.W[:, None, :, :]  # [S, 1, O, I]
-        terms = w * x[:, :, None, :] + 1.0 - w  # [S, B, O, I]  (float literals: no int-to-float casts)
-        return terms.prod(dim=-1)  # [S, B, O]
+        # Several seeds: the hand-written backward keeps a zero product in one seed from changing the others'
+        # gradients (autograd switches formula for the whole tensor). One seed: autograd's nodes are the same
+        # floats (``_NMUProduct`` reproduces autograd for a seed alone) at less cost per call.
+        if x.shape[0] > 1 and torch.is_grad_enabled() and (x.requires_grad or self.W.requires_grad):
+            out: torch.Tensor = _NMUProduct.apply(x, self.W)
+            return out  # [S, B, O]
+        return _nmu_terms(x, self.W).prod(dim=-1)  # [S, B, O]
 
     def regularizer(self) -> torch.Tensor:
         return torch.minimum(self.W, 1.0 - self.W).mean(dim=(1, 2))  # [S]
 
-    @torch.no_grad()
     def post_step(self) -> None:
-        self.W.clamp_(0.0, 1.0)
+        self.W.detach().clamp_(0.0, 1.0)  # in place on the weights' memory (cheaper than a no_grad block)
 
 
 class INALU(Unit):
@@ -286,9 +381,8 @@ class NPU(Unit):
             angle = angle + _linear(log_r, self.W_im)
         return torch.exp(magnitude) * torch.cos(angle)  # [S, B, O]
 
-    @torch.no_grad()
     def post_step(self) -> None:
-        self.g.clamp_(0.0, 1.0)
+        self.g.detach().clamp_(0.0, 1.0)  # in place on the gate's memory (cheaper than a no_grad block)
 
     def effective_weights(self) -> dict[str, torch.Tensor]:
         weights = {"W": self.W_re.detach()}

@@ -79,6 +79,9 @@ def test_compiled_generator_equals_eager_and_reference() -> None:
         else:
             want = torch.tensor([[b >> 8 for b in row] for row in bits], dtype=torch.float32) * (9.0 / 2**24) + 1.0
         assert torch.equal(got.reshape(len(SEEDS), 35), want)
+        buffer = torch.full((len(SEEDS) * 35,), -1.0, dtype=dtype)  # written into a caller's buffer (trainer)
+        into = rng.uniform(seeds, 1, 3, shape, dtype, affine, compiled=True, out=buffer)
+        assert torch.equal(into, got) and into.data_ptr() == buffer.data_ptr()
 
 
 @pytest.mark.cuda

@@ -93,6 +93,23 @@ def test_static_mode_subsets() -> None:
     assert torch.allclose(y[..., 0], a + b)
 
 
+@pytest.mark.parametrize("mode", ["static", "pair"])
+def test_targets_of_a_seed_are_the_same_floats_in_any_batch(mode: str) -> None:
+    """The subset sums (static: selection @ x^T; pair: x0, x1 themselves) do not depend on the other seeds."""
+    t = task("mul", mode, "1,2", "2,6")
+    seeds = rng.seed_tensor(list(range(40, 57)))  # 17 seeds
+    selection = t.selection(t.masks(seeds, torch.float32), torch.float32)  # [S, 2, I]
+    x, y = t.batch(seeds, rng.STREAM_TRAIN, 3, 128, t.interpolation, torch.float32, selection)
+    for start, count in [(0, 1), (8, 1), (16, 1), (3, 2), (5, 9)]:
+        part = slice(start, start + count)
+        _, y_part = t.batch(seeds[part], rng.STREAM_TRAIN, 3, 128, t.interpolation, torch.float32, selection[part])
+        assert torch.equal(y_part, y[part]), (start, count)
+    a, b = t.operands(x, t.masks(seeds, torch.float32))  # the mask pair gives what the precomputed selection gives
+    assert torch.equal(t.op.fn(a, b), y)
+    if mode == "pair":
+        assert torch.equal(y, x[..., 0:1] * x[..., 1:2])
+
+
 def test_near_perfect_threshold_is_positive_and_scales() -> None:
     for op in ("add", "sub", "mul", "div", "square", "sqrt", "identity"):
         t = task(op)
@@ -136,6 +153,12 @@ def test_chunked_generation_equals_one_pass(monkeypatch: pytest.MonkeyPatch, dty
         monkeypatch.setattr(rng, "CPU_CHUNK", chunk)
         for shape, want in whole.items():
             assert torch.equal(rng.uniform(seeds, rng.STREAM_TRAIN, 5, shape, dtype), want), (chunk, shape)
+        for shape, want in whole.items():  # written into a caller's buffer: the same values, in that buffer
+            buffer = torch.full((37 * want[0].numel(),), -1.0, dtype=dtype)
+            got = rng.uniform(seeds, rng.STREAM_TRAIN, 5, shape, dtype, out=buffer)
+            assert torch.equal(got, want) and got.data_ptr() == buffer.data_ptr(), (chunk, shape)
+    with pytest.raises(ValueError, match="out"):
+        rng.uniform(seeds, rng.STREAM_TRAIN, 5, (8, 10), dtype, out=torch.empty(5, dtype=dtype))
     # and offsets address the same stream: the second half of a row is the row's second half
     full = rng.random_bits(seeds, rng.STREAM_TRAIN, 9, 50)
     assert torch.equal(rng.random_bits(seeds, rng.STREAM_TRAIN, 9, 20, offset=30), full[:, 30:])

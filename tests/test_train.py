@@ -21,7 +21,6 @@ def run_steps(cfg: config.Config, n: int) -> Trainer:
     return trainer
 
 
-STATIC_BUG = "100-input NAC-family layers: batched floats differ from a seed alone (issue 15 finding)"
 BATCHED_CASES = [
         ("mul", "nmu", [], "pair", False),
         ("add", "nalu", [2], "pair", False),
@@ -35,13 +34,10 @@ BATCHED_CASES = [
         ("sqrt", "nac_mul", [], "pair", False),
         ("add", "nau", [], "pair", False),
         ("mul", "npu", [], "pair", False),
-        # Known bug (found by this test, not fixed here): with 100 inputs, NAC-family layers of a batch of 3 seeds
-        # and of 1 seed give different floats (the forward already differs for a one-layer NAC+: the batched matrix
-        # product takes another code path for a batch of one). Strict: the fix will make these pass and fail here.
-        # The NALU case passes since issue 14's changes (most likely the flat parameter buffer: weights are views
-        # with the same strides for any batch size); the one-layer NAC+ still differs.
+        # 100 inputs: NAC-family layers differed between a batch of seeds and one seed until 2026-11-30 (issue 15's
+        # finding: for one seed and one output MKL took its matrix-vector path; units._matmul_wt avoids it).
         ("add", "nalu", [2], "static", False),
-        pytest.param("add", "nac_add", [], "static", False, marks=pytest.mark.xfail(strict=True, reason=STATIC_BUG)),
+        ("add", "nac_add", [], "static", False),
 ]  # fmt: skip
 
 
@@ -72,6 +68,20 @@ def test_batched_seeds_are_bit_identical_to_training_alone(
     for m_all, m_one in zip(together.optimizer.m, alone.optimizer.m, strict=True):
         assert torch.equal(m_all[1], m_one[0])
     assert torch.equal(together.last_loss[1], alone.last_loss[0])
+
+
+@pytest.mark.parametrize("count", [2, 5, 17])
+def test_static_stack_batched_equals_alone_at_several_batch_sizes(count: int) -> None:
+    """madsen2020's stack (100 inputs, NAU -> NMU, preconditioned) at several batch sizes; the seed alone sits
+    first, in the middle and last (vector bodies and scalar tails of every elementwise kernel)."""
+    common = {"model.unit": ["nau", "nmu"], "model.hidden": [2], "task.mode": "static", "train.precondition": True}
+    seeds = [100 + i for i in range(count)]
+    together = run_steps(tiny_config("mul", **common, **{"train.seeds": seeds, "train.restarts": 1}), 25)
+    for position in sorted({0, count // 2, count - 1}):
+        alone = run_steps(tiny_config("mul", **common, **{"train.seeds": [seeds[position]], "train.restarts": 1}), 25)
+        for p_all, p_one in zip(together.params, alone.params, strict=True):
+            assert torch.equal(p_all[position], p_one[0]), (count, position)
+        assert torch.equal(together.last_loss[position], alone.last_loss[0])
 
 
 def test_nan_in_one_seed_never_touches_the_others() -> None:

@@ -193,3 +193,58 @@ def test_npu_is_the_real_part_of_a_complex_power() -> None:
         real.W_re.copy_(torch.tensor([[[1.0, 0.0]]], dtype=torch.float64).expand_as(real.W_re))
         real.g.fill_(1.0)
     np.testing.assert_allclose(real(x)[..., 0].detach().numpy(), xn[..., 0], rtol=1e-9)
+
+
+# -- hand-written backward passes: the floats autograd gives, per seed --------------------------------------------
+def _nmu_autograd(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The NMU as plain autograd operations (the reference for units._NMUProduct)."""
+    w4 = w[:, None, :, :]
+    return (w4 * x[:, :, None, :] + 1.0 - w4).prod(dim=-1)
+
+
+@pytest.mark.parametrize(("s", "b", "i", "o"), [(3, 64, 2, 1), (5, 128, 2, 2), (4, 128, 100, 2), (2, 16, 7, 3)])
+def test_nmu_backward_equals_autograd_for_each_seed_alone(s: int, b: int, i: int, o: int) -> None:
+    from nalu_cli.units import _NMUProduct
+
+    g = torch.Generator().manual_seed(s * 100 + i)
+    x = (torch.rand(s, b, i, generator=g) * 3 - 0.5).requires_grad_()
+    w = torch.rand(s, o, i, generator=g).requires_grad_()
+    grad_out = torch.randn(s, b, o, generator=g)
+    with torch.no_grad():  # seed 0 gets a zero term (W = 1, x = 0): autograd takes its zero-safe formula there
+        w[0, 0, 0] = 1.0
+        x[0, 3, 0] = 0.0
+    z = _NMUProduct.apply(x, w)
+    got = torch.autograd.grad(z, (x, w), grad_out)
+    for k in range(s):
+        xs, ws = x[k : k + 1].detach().requires_grad_(), w[k : k + 1].detach().requires_grad_()
+        z_ref = _nmu_autograd(xs, ws)
+        want = torch.autograd.grad(z_ref, (xs, ws), grad_out[k : k + 1])
+        assert torch.equal(z[k], z_ref[0])
+        assert torch.equal(got[0][k], want[0][0]) and torch.equal(got[1][k], want[1][0]), k
+    assert not bool((got[1][1:] == 0).all())  # the check can fail: real gradients
+
+
+@pytest.mark.parametrize(("s", "b", "i", "o"), [(3, 128, 100, 2), (2, 128, 100, 1), (5, 64, 8, 3), (4, 128, 20, 2)])
+def test_linear_backward_equals_autograd(s: int, b: int, i: int, o: int) -> None:
+    from nalu_cli.units import _Linear
+
+    g = torch.Generator().manual_seed(s * 100 + i)
+    x = (torch.rand(s, b, i, generator=g) + 0.5).requires_grad_()
+    w = (torch.rand(s, o, i, generator=g) - 0.5).requires_grad_()
+    grad_out = torch.randn(s, b, o, generator=g)
+    got = torch.autograd.grad(_Linear.apply(x, w), (x, w), grad_out)
+    want = torch.autograd.grad(torch.bmm(x, w.transpose(1, 2)), (x, w), grad_out)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("o", [1, 2])
+def test_linear_gives_a_seed_the_same_floats_in_any_batch(o: int) -> None:
+    from nalu_cli.units import _linear
+
+    g = torch.Generator().manual_seed(o)
+    x = torch.rand(9, 128, 100, generator=g) + 1.0
+    w = torch.rand(9, o, 100, generator=g) - 0.5
+    full = _linear(x, w)
+    for start, count in [(0, 1), (4, 1), (8, 1), (2, 2), (1, 7)]:
+        part = _linear(x[start : start + count].clone(), w[start : start + count].clone())
+        assert torch.equal(part, full[start : start + count]), (start, count)
