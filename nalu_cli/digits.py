@@ -177,8 +177,9 @@ class DigitsTask(RecurrentTask):
         ranges: Ranges,
         dtype: torch.dtype,
         masks: Any = None,
+        out: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A training batch: (x [S, B, T, 64], y [S, B, 1])."""
+        """A training batch: (x [S, B, T, 64], y [S, B, 1]). ``out`` (a reusable buffer) is not used here."""
         x, labels = self.sequences(seeds, stream, step, batch, self.length_for(ranges), dtype)
         return x, self.label_target(labels).to(dtype)
 
