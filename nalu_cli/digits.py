@@ -5,8 +5,9 @@ Task: a sequence of T images from scikit-learn's bundled 8×8 digits (``load_dig
 0..16 scaled to [0, 1]); the target is the sum of the digits shown (op ``add``), their product (op ``mul``,
 short sequences), or, with ``task.count_digit: K``, how many of the images show digit K (op ``add`` over
 indicators). The images are split once, by position: every fifth image (index 4, 9, 14, …; 359 images) is
-a test image, the other 1438 are training images. Training and validation sequences draw from the training images, test sequences
-(``eval``, ``extrapolate``, the solved flag) only from the test images, so a test image is never trained on.
+a test image, the other 1438 are training images. Training and validation sequences draw from the training
+images, test sequences (``eval``, ``extrapolate``, the solved flag) only from the test images, so a test
+image is never trained on.
 
 Model: an image network (64 → ``model.image_hidden`` → 10, ReLU, softmax) maps each image to a number, the
 probability-weighted value of its ten classes; the values are fixed: 0..9 (sum, product) or 1 for class K
