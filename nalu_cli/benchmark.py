@@ -133,6 +133,14 @@ def cell_config(
         overrides["task.extrapolation"] = cell.extrapolation
     overrides.update(extra)
     published = cfgmod.PUBLISHED_SETTINGS.get(preset or "", {}) if not tuned else {}
+    if extra.get("task.mode") == "digits":
+        # a cell is an op × unit column on a pair of value ranges under a preset's task; digit images have
+        # neither ranges nor a preset (and their LSTM baseline is no unit column)
+        raise ConfigError(
+            "task.mode digits: benchmark and sweep cells are op × unit on value ranges; train digits runs with"
+            " nalu train --mode digits --seeds N (--unit nau,nau or lstm,mlp) and compare them with"
+            " nalu extrapolate RUN (README, 'Digit images')"
+        )
     return cfgmod.resolve(published, overrides, preset)
 
 

@@ -367,7 +367,7 @@ def train(
     mode: Annotated[
         str | None,
         typer.Option(
-            help="Input mode: pair (x0, x1), static (sums of subsets of x) or recurrent (sums over a sequence of x_t).",
+            help="Input mode: pair (x0, x1), static (sums of subsets of x), recurrent (sums over a sequence of x_t) or digits (sums/products/counts of digit images; needs nalu[digits]).",
         ),
     ] = None,
     hidden: Annotated[

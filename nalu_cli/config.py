@@ -60,7 +60,9 @@ class TaskConfig(_Section):
     """What to learn: the op, the input mode and the ranges."""
 
     op: str = "mul"
-    mode: Literal["pair", "static", "recurrent"] = "pair"
+    mode: Literal["pair", "static", "recurrent", "digits"] = "pair"
+    # digits mode: count the images showing this digit (op add over indicators) instead of summing the digits
+    count_digit: int | None = Field(None, ge=0, le=9)
     input_size: int = Field(100, ge=4, le=100_000)
     # recurrent mode: vectors of vector_size entries, train on sequences of `length`, test on extrapolation_length
     vector_size: int = Field(10, ge=1, le=100_000)
@@ -135,10 +137,14 @@ class ModelConfig(_Section):
     shared_weights: bool = True
     eps: float = Field(1e-7, gt=0.0, le=1.0, allow_inf_nan=False)
     init_range: float = Field(2.0, gt=0.0, le=100.0, allow_inf_nan=False)
-    initial_state: Literal["zero", "learned"] = "zero"  # recurrent mode: h_0
+    initial_state: Literal["zero", "one", "learned"] = "zero"  # recurrent/digits mode: h_0 (one: products)
     recurrent_init: Literal["identity", "random"] = "identity"  # recurrent mode: the cell's h_{t-1} block
     # recurrent mode: learning-rate multiplier of the cell's h_{t-1} -> h_t block; None: 1 / task.length
     recurrent_lr_scale: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
+    # digits mode: the image network (an MLP 64 -> image_hidden -> 10, or with image_channels > 0 a tiny CNN)
+    image_hidden: int = Field(64, ge=1, le=4096)
+    image_channels: int = Field(0, ge=0, le=256)
+    image_weight_decay: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)  # added to the regulariser
 
     @field_validator("unit")
     @classmethod
@@ -312,13 +318,17 @@ class Config(_Section):
         t, m = self.task, self.model
         units = m.units()
         baselines = [u for u in units if u in BASELINE_CELLS]
-        if t.mode != "recurrent":
+        if t.count_digit is not None and t.mode != "digits":
+            return ["task.count_digit counts digit images: use it with task.mode digits"]
+        if t.mode not in ("recurrent", "digits"):
             return (
-                [f"model.unit: {baselines[0]} is a recurrent cell; use it with task.mode recurrent"]
+                [f"model.unit: {baselines[0]} is a recurrent cell; use it with task.mode recurrent or digits"]
                 if baselines
                 else []
             )
-        problems = []
+        problems: list[str] = []
+        if t.mode == "digits":
+            return problems + self._digits_problems(units)
         size = max(1, round(t.vector_size * t.subset_ratio))
         span = 2 * size - round(size * t.overlap_ratio)
         if span > t.vector_size:
@@ -343,6 +353,45 @@ class Config(_Section):
             )
         return problems
 
+    def _digits_problems(self, units: list[str]) -> list[str]:
+        from nalu_cli import digits
+
+        t, m = self.task, self.model
+        problems = []
+        if t.op not in digits.DIGIT_OPS:
+            problems.append(
+                f"task.op: digits mode sums (add), counts (add with task.count_digit) or multiplies (mul) digits,"
+                f" not {t.op!r}"
+            )
+        if t.count_digit is not None and t.op != "add":
+            problems.append("task.count_digit: counting is a sum of indicators; use it with task.op add")
+        if t.op == "mul":
+            longest = max([t.length, t.extrapolation_length, *self.eval.lengths])
+            if longest > digits.MAX_PRODUCT_LENGTH:
+                problems.append(
+                    f"task: a product of {longest} digits (up to 9^{longest}) has no meaningful rounded value;"
+                    f" digits mode multiplies sequences of at most {digits.MAX_PRODUCT_LENGTH} images"
+                    " (task.length, task.extrapolation_length, eval.lengths)"
+                )
+        if len(units) != 2 or len(m.hidden) > 1:
+            problems.append(
+                "model: a digits model is an accumulator cell and an output unit: model.unit [CELL, OUTPUT] with"
+                " model.hidden [H] (the state size)"
+            )
+            return problems
+        if units[1] in BASELINE_CELLS:
+            problems.append(f"model.unit: {units[1]} is a cell, not an output unit")
+        hidden = m.hidden[0] if m.hidden else 1
+        members = len(self.train.seed_list()) * self.train.restarts
+        need = digits.training_bytes(members, self.train.batch_size, t.length, m.image_hidden, hidden, units[0])
+        if need > self.train.memory_budget_mb * 2**20:
+            problems.append(
+                f"train: a step at length {t.length} with batch {self.train.batch_size} holds about"
+                f" {need / 2**20:.0f} MB of activations, above train.memory_budget_mb {self.train.memory_budget_mb:g}"
+                " (use a shorter task.length, a smaller batch or fewer seeds)"
+            )
+        return problems
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ranges as lists), suitable for YAML, JSON and checkpoints."""
         data = self.model_dump(mode="python")
@@ -355,6 +404,11 @@ class Config(_Section):
     def describe(self) -> str:
         t, m = self.task, self.model
         units = "+".join(m.units())
+        if t.mode == "digits":
+            what = f"count of {t.count_digit}s" if t.count_digit is not None else t.op
+            return (
+                f"{what} (digit images, T={t.length}→{t.extrapolation_length}) · {units} · train images → test images"
+            )
         if t.mode == "recurrent":
             return (
                 f"{t.op} (recurrent, T={t.length}→{t.extrapolation_length}) · {units} · train"
@@ -651,6 +705,11 @@ def resolve(
     op = task_data.get("op", "mul")
     op = op if isinstance(op, str) and op in OPS else "mul"  # an unknown op is reported by validate
     mode = task_data.get("mode", "pair")
+    if mode == "digits":  # the digits mode's own defaults (issue 13), measured in the README
+        from nalu_cli.digits import DIGITS_DEFAULTS
+
+        layered = deep_merge({}, DIGITS_DEFAULTS.get(op, DIGITS_DEFAULTS["add"]))
+        return validate(deep_merge(deep_merge(layered, preset_data), user))
     if mode == "recurrent":  # the recurrent mode's own defaults (issue 13), not (yet) in the recipe book
         layered = deep_merge({}, RECURRENT_DEFAULTS.get(op, RECURRENT_DEFAULTS["mul"]))
         return validate(deep_merge(deep_merge(layered, preset_data), user))

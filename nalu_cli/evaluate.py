@@ -31,10 +31,11 @@ class RangeMetrics:
     rel_err: torch.Tensor
     threshold: torch.Tensor
     solved: torch.Tensor
+    accuracy: torch.Tensor | None = None  # digits mode: the share of outputs that round to the exact target
 
     def row(self, i: int) -> dict[str, object]:
         """Plain-data metrics of seed ``i`` (NaN/Inf kept as floats; the JSON layer spells them)."""
-        return {
+        row: dict[str, object] = {
             "range": format_ranges(self.ranges),
             "mse": float(self.mse[i]),
             "mae": float(self.mae[i]),
@@ -42,6 +43,9 @@ class RangeMetrics:
             "threshold": float(self.threshold[i]),
             "solved": bool(self.solved[i]),
         }
+        if self.accuracy is not None:
+            row["accuracy"] = float(self.accuracy[i])
+        return row
 
 
 @torch.no_grad()
@@ -63,6 +67,13 @@ def evaluate_range(
     alone, not on the model), so monitoring does not recompute it; None computes it.
     Sequence tasks stream their sequences through ``recurrent.evaluate_sequences``.
     """
+    if task.mode == "digits":
+        from nalu_cli.digits import SOLVED_ACCURACY, evaluate_digits
+
+        m = evaluate_digits(model, task, seeds, samples, stream, dtype)  # type: ignore[arg-type]
+        mse, mae, rel_err, accuracy = (v / samples for v in (m.sq, m.abs, m.rel, m.correct))
+        threshold = torch.full_like(mse, math.nan)  # no MSE yardstick: solved is by accuracy (digits.py)
+        return RangeMetrics(ranges, mse, mae, rel_err, threshold, accuracy >= SOLVED_ACCURACY, accuracy)
     if getattr(task, "sequential", False):
         from nalu_cli.recurrent import evaluate_sequences
 

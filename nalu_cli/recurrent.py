@@ -193,6 +193,7 @@ class RecurrentModel(nn.Module):
                     w[:, :, :hidden] = torch.eye(hidden)
         self.output = UNITS[out_name](seeds, 1, hidden, 1, opts)
         self.h0: nn.Parameter | None = None
+        self.initial_value = initial_state
         if initial_state == "learned":
             self.h0 = nn.Parameter(torch.zeros(seeds.shape[0], hidden))  # [S, H]
 
@@ -220,8 +221,9 @@ class RecurrentModel(nn.Module):
         s = like.shape[0]
         if self.h0 is not None:
             h = self.h0[:, None, :].to(like.dtype).expand(s, batch, self.hidden)  # [S, B, H]
-        else:
-            h = torch.zeros(s, batch, self.hidden, dtype=like.dtype, device=like.device)  # [S, B, H]
+        else:  # "zero", or "one": the neutral start of a product (digits mode's NMU cell)
+            fill = 1.0 if self.initial_value == "one" else 0.0
+            h = torch.full((s, batch, self.hidden), fill, dtype=like.dtype, device=like.device)  # [S, B, H]
         if isinstance(self.cell, TorchCell) and self.cell.kind == "lstm":
             return (h, torch.zeros_like(h))
         return h

@@ -34,6 +34,10 @@ def _solved_text(solved: bool) -> Text:
     return Text("yes", style="bold green") if solved else Text("no", style="bold red")
 
 
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 def success_line(solved: int, total: int) -> str:
     lo, hi = wilson_interval(solved, total)
     return f"solved {solved}/{total} ({100 * solved / total:.0f}%, 95% CI {100 * lo:.0f}–{100 * hi:.0f}%)"
@@ -47,7 +51,13 @@ def train_summary(result: dict[str, Any]) -> Group:
         table.add_column("restart", justify="right")
     table.add_column("interp MSE", justify="right")
     table.add_column("extrap MSE", justify="right")
-    table.add_column("threshold", justify="right")
+    # digits mode: solved is by the rounded output's accuracy, not by an MSE threshold
+    by_accuracy = any("accuracy" in s["extrapolation"] for s in result["seeds"])
+    if by_accuracy:
+        table.add_column("interp acc.", justify="right")
+        table.add_column("extrap acc.", justify="right")
+    else:
+        table.add_column("threshold", justify="right")
     table.add_column("solved", justify="center")
     table.add_column("solved at", justify="right")
     table.add_column("formula")
@@ -68,7 +78,11 @@ def train_summary(result: dict[str, Any]) -> Group:
         row += [
             fmt_float(s["interpolation"]["mse"]),
             fmt_float(s["extrapolation"]["mse"]),
-            fmt_float(s["extrapolation"]["threshold"]),
+            *(
+                [_accuracy(s["interpolation"].get("accuracy")), _accuracy(s["extrapolation"].get("accuracy"))]
+                if by_accuracy
+                else [fmt_float(s["extrapolation"]["threshold"])]
+            ),
             _solved_text(s["solved"]),  # type: ignore[list-item]
             str(s["solved_at"]) if s["solved_at"] is not None else "-",
             note,
@@ -100,7 +114,9 @@ def eval_table(report: dict[str, Any], title: str) -> Group:
     table = Table(title=title, title_justify="left")
     if many:
         table.add_column("seed", justify="right")
-    for name in ("range", "MSE", "MAE", "rel. error", "threshold", "solved"):
+    by_accuracy = any("accuracy" in r for s in report["seeds"] for r in s["ranges"])
+    last = "accuracy" if by_accuracy else "threshold"  # digits mode: solved is by accuracy
+    for name in ("range", "MSE", "MAE", "rel. error", last, "solved"):
         table.add_column(name, justify="right" if name != "range" else "left")
     if "factor" in report["seeds"][0]["ranges"][0]:
         table.add_column("×", justify="right")
@@ -112,7 +128,7 @@ def eval_table(report: dict[str, Any], title: str) -> Group:
                 fmt_float(r["mse"]),
                 fmt_float(r["mae"]),
                 fmt_float(r["rel_err"]),
-                fmt_float(r["threshold"]),
+                _accuracy(r.get("accuracy")) if by_accuracy else fmt_float(r["threshold"]),
                 _solved_text(r["solved"]),  # type: ignore[list-item]
             ]
             if "factor" in r:

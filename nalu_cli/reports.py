@@ -48,8 +48,8 @@ def train_report(result: TrainResult) -> dict[str, Any]:
         "describe": cfg.describe(),
         "op": cfg.task.op,
         "units": cfg.model.units(),
-        "interpolation": format_ranges(cfg.task.interpolation),
-        "extrapolation": format_ranges(cfg.task.extrapolation),
+        "interpolation": _range_text(cfg, "interpolation"),
+        "extrapolation": _range_text(cfg, "extrapolation"),
         "steps": result.step,
         "restarts": cfg.train.restarts,
         "interrupted": result.interrupted,
@@ -63,6 +63,16 @@ def train_report(result: TrainResult) -> dict[str, Any]:
         "seeds": result.seeds,
         "warnings": result.warnings,
     }
+
+
+def _range_text(cfg: Any, which: str) -> str:
+    """The range a train summary names; digits runs name their images and sequence length instead."""
+    t = cfg.task
+    if t.mode == "digits":
+        if which == "interpolation":
+            return f"training images · T={t.length}"
+        return f"test images · T={t.extrapolation_length}"
+    return format_ranges(getattr(t, which))
 
 
 CHECK_FAILED = 3  # the exit code of --check when not every seed is solved
@@ -146,7 +156,8 @@ def _with_length(trainer: Trainer, label: dict[str, Any], r: Ranges) -> tuple[di
     if not isinstance(task, RecurrentTask):
         return label, r
     length = label.get("length", task.length_for(r))
-    return label | {"length": length, "range": f"{format_ranges(r)} · T={length}"}, r
+    where = "test images" if task.mode == "digits" else format_ranges(r)
+    return label | {"length": length, "range": f"{where} · T={length}"}, r
 
 
 def _length_ladder(trainer: Trainer, ladder: list[tuple[float, Ranges]]) -> list[tuple[dict[str, Any], Ranges]]:
@@ -165,9 +176,19 @@ def eval_report(
     """
     chosen = resolve_device(device)
     trainer, data = Run.open(run).load(chosen)
+    digits = trainer.task.mode == "digits"
+    labelled: list[tuple[dict[str, Any], Ranges]]
+    if ranges and digits:
+        raise ConfigError("--range: a digits run reads images, not values from a range; eval shows its test images")
     if ranges:
         _check_ranges(trainer, ranges)
         labelled = [({"name": "custom"}, r) for r in ranges]
+    elif digits:  # test images at the training length and at the extrapolation length
+        t = trainer.config.task
+        labelled = [
+            ({"name": "interpolation", "length": t.length}, trainer.task.interpolation),
+            ({"name": "extrapolation", "length": t.extrapolation_length}, trainer.task.extrapolation),
+        ]
     else:
         labelled = [
             ({"name": "interpolation"}, trainer.task.interpolation),
@@ -191,6 +212,13 @@ def extrapolate_report(
     """Errors on the interpolation range scaled by each factor (×1, ×10, ×100, ×1000 by default)."""
     chosen = resolve_device(device)
     trainer, data = Run.open(run).load(chosen)
+    if trainer.task.mode == "digits":
+        if factors:
+            raise ConfigError(
+                "--factors: a digits run has no value range to scale; extrapolate walks the sequence lengths"
+                " of eval.lengths (set them with --set eval.lengths=[1,10,100,1000] when training)"
+            )
+        factors = [1.0]
     ladder = ladder_ranges(trainer.task, factors or trainer.config.eval.ladder)
     _check_ranges(trainer, [r for _, r in ladder])
     n = samples or trainer.config.eval.samples

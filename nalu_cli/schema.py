@@ -20,6 +20,7 @@ RANGE_METRICS: dict[str, Any] = {
     "rel_err": "number",
     "threshold": "number",
     "solved": "bool",
+    "accuracy?": "number",  # digits mode: the share of outputs that round to the exact target
 }
 
 TRAIN_SEED: dict[str, Any] = {
@@ -248,7 +249,12 @@ NOTES: dict[str, str] = {
         "`seeds` has one entry per reported seed (the selected restart when `restarts` > 1); `solved` is the"
         " count of solved seeds out of `total`; `elapsed` is seconds; `run_dir` is where the run was saved."
     ),
-    "eval": "`seeds[].ranges[].name` is `interpolation`, `extrapolation`, or `custom` for a `--range`.",
+    "eval": (
+        "`seeds[].ranges[].name` is `interpolation`, `extrapolation`, or `custom` for a `--range`. Digits runs"
+        " (`task.mode: digits`) add each row's `accuracy`: the share of test sequences whose rounded output is"
+        " the exact sum, product or count (in `train`, `extrapolate` and `plot` too); their `threshold` is"
+        ' `"nan"` (solved means an accuracy of at least 50%).'
+    ),
     "extrapolate": (
         "`factor` scales the training range: the range of `factor` 10 is the training range × 10. Recurrent"
         " runs also give each row's sequence `length` (in `eval` too)."

@@ -34,6 +34,12 @@ def read_any_formula(model: Any, member: int, probe: torch.Tensor, layer_inputs:
     """The formula of member ``member`` of a static or recurrent model (``layer_inputs``: see ``read_formula``)."""
     if isinstance(model, RecurrentModel):
         return read_recurrent(model, member)
+    accumulator = getattr(model, "accumulator", None)  # digits mode: the cell over the image network's numbers
+    if isinstance(accumulator, RecurrentModel):
+        readout = read_recurrent(accumulator, member)
+        if readout.formula is not None:
+            readout.formula = readout.formula.replace("x_t[0]", "d_t").replace("x[0]", "d")
+        return readout
     from nalu_cli.formula import read_formula
 
     return read_formula(model, member, probe, layer_inputs=layer_inputs)

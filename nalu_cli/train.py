@@ -95,12 +95,18 @@ def compile_wanted(config: Config, members: int) -> bool:
     if mode != "auto":
         return mode == "on"
     t = config.train
+    if config.task.mode == "digits":
+        return False  # digits mode picks images from a table: there is no generator worth compiling
     inputs = 2 if config.task.mode == "pair" else config.task.input_size
     return t.steps * members * t.batch_size * inputs >= COMPILE_AUTO_NUMBERS
 
 
 def build_task(config: Config) -> Task:
     t = config.task
+    if t.mode == "digits":
+        from nalu_cli.digits import make_digits_task
+
+        return make_digits_task(t.op, t.length, t.extrapolation_length, t.count_digit)
     if t.mode == "recurrent":
         return make_task(
             t.op, t.mode, t.vector_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation,
@@ -138,7 +144,15 @@ def build_model(
     in_features = input_count(lookup_op(config.task.op), config.task.mode, config.task.input_size)
     seeds = members.member_seeds(torch.device("cpu")) if member_seeds is None else member_seeds
     model: ArithmeticModel | RecurrentModel
-    if config.task.mode == "recurrent":
+    if config.task.mode == "digits":
+        from nalu_cli.digits import DigitsModel, class_values
+
+        model = DigitsModel(  # type: ignore[assignment]
+            seeds, m.units(), m.hidden[0] if m.hidden else 1, m.image_hidden,
+            class_values(config.task.count_digit), opts, m.initial_state, m.recurrent_init, m.image_channels,
+            m.image_weight_decay,
+        )  # fmt: skip
+    elif config.task.mode == "recurrent":
         hidden = m.hidden[0] if m.hidden else 2
         model = RecurrentModel(
             seeds, config.task.vector_size, m.units(), hidden, opts, m.initial_state, m.recurrent_init
@@ -190,9 +204,10 @@ class Trainer:
         self.model = build_model(config, self.members, device)
         self.params = [p for p in self.model.parameters()]
         lr_scales = None
-        if isinstance(self.model, RecurrentModel):
+        scales_of = getattr(self.model, "lr_scales", None)  # recurrent and digits models: the recurrent block
+        if scales_of is not None:
             scale = config.model.recurrent_lr_scale
-            lr_scales = self.model.lr_scales(scale if scale is not None else 1.0 / config.task.length)
+            lr_scales = scales_of(scale if scale is not None else 1.0 / config.task.length)
         self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2), lr_scales=lr_scales)
         self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
         self._selection = Task.selection(self.masks, self.dtype)  # [M, 2, I], built once for train_step
@@ -236,7 +251,11 @@ class Trainer:
         evens that out. Uses interpolation-range inputs only (a separate stream, never extrapolation data).
         """
         first = self.model.units[0]
-        if not self.config.train.precondition or not isinstance(first, NAU) or self.config.task.mode == "recurrent":
+        if (
+            not self.config.train.precondition
+            or not isinstance(first, NAU)
+            or self.config.task.mode in ("recurrent", "digits")
+        ):
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
         parts = []
