@@ -2,7 +2,9 @@
 peak memory of evaluating length-1000 sequences at batch 1000.
 
 Run: ``OMP_NUM_THREADS=1 python -m benchmarks.recurrent_table [--seeds 10] [--first-seed 0] [--ops add,sub,mul]
-[--set train.loss_scale=none]``.
+[--set train.loss_scale=none] [--units nac_add,nac_add --units lstm,nau]``.
+``--units CELL,OUTPUT`` (repeatable) replaces each op's default stack: the op × unit table is the defaults plus
+one run of this script per alternative stack.
 Prints a Markdown table (the README's recurrent table comes from it) and the memory line.
 """
 
@@ -37,9 +39,15 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (held-out: 10)")
     parser.add_argument("--ops", default="add,sub,mul")
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument(
+        "--units", action="append", default=[], metavar="CELL,OUTPUT", help="stacks to run instead of the defaults"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (ablations)")
     args = parser.parse_args()
     extra = dict(parse_assignment(item) for item in args.set)
+    stacks = [u.split(",") for u in args.units]
+    if any(len(s) != 2 for s in stacks):
+        parser.error("--units takes CELL,OUTPUT, e.g. --units lstm,nau")
     before, after = peak_eval_memory_mb(1000, 1000)
     print(
         f"peak RSS evaluating 1000 sequences of length 1000 (1 seed, no_grad, streamed): {before:.0f} MB before, {after:.0f} MB after"
@@ -47,7 +55,7 @@ def main() -> None:
     print("| op | cell → output | solved at T=1000 (of seeds) | 95% CI | median extrap. MSE | time |")
     print("|---|---|---|---|---|---|")
     for op in args.ops.split(","):
-        for units in CELLS[op]:
+        for units in stacks or CELLS[op]:
             cfg = resolve(
                 {},
                 {
