@@ -6,6 +6,11 @@ solved seeds. Diverged (NaN/Inf) seeds count as failures. Model selection inside
 interpolation validation error only. For ``trask2018`` it also reports Trask et al.'s (2018) measure: the
 error as a percentage of the same model's error at its random initialisation. Every cell's config comes
 from ``config.resolve`` and the recipe book, exactly as `nalu train --preset P --op OP --unit COLUMN`.
+
+In digits mode (overrides with ``task.mode: digits``) the same cell builder makes op × digits column cells
+(``DIGITS_COLUMNS``) without a preset or value ranges, exactly as `nalu train --mode digits --op OP` with
+the column's model; a seed is solved by the digits rule and the cell also reports the median accuracy at
+the extrapolation length.
 """
 
 from __future__ import annotations
@@ -46,9 +51,51 @@ DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def default_grid(preset: str | None) -> tuple[list[str], list[str]]:
-    """(ops, unit columns) of ``nalu benchmark --preset PRESET`` without --ops and --units."""
-    ops, units = DEFAULT_GRID.get(preset or "", DEFAULT_GRID["madsen2020"])
+DEFAULT_PRESET = "madsen2020"
+
+# Digits mode (``task.mode: digits``, README "Digit images"): a cell is an op × one of these columns and has
+# no value ranges; it trains at ``task.length`` and is solved at ``task.extrapolation_length`` (accuracy of
+# the rounded output ≥ 50%). ``accumulator`` is the op's own default model (``digits.DIGITS_DEFAULTS``:
+# NAU cell -> NAU output for sums and counts, NMU cell -> NAU output for products); ``lstm`` is the
+# baseline, torch's LSTM (hidden 16) -> MLP output. Column -> the model overrides (None: the op's default).
+DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
+    "accumulator": None,
+    "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
+}
+# Sum and product: a product trains at T = 2, so its cells cost a fraction of the sum's (README).
+DIGITS_GRID: tuple[list[str], list[str]] = (["add", "mul"], ["accumulator", "lstm"])
+
+
+def mode_of(extra: dict[str, Any] | None) -> str | None:
+    """The task mode a benchmark's ``--set`` overrides (or a sweep grid's ``set:``) ask for, if any."""
+    mode = (extra or {}).get("task.mode")
+    return mode if isinstance(mode, str) else None
+
+
+def columns(extra: dict[str, Any] | None) -> tuple[str, ...]:
+    """The unit column names a benchmark in this mode accepts."""
+    return tuple(DIGITS_COLUMNS) if mode_of(extra) == "digits" else tuple(STACKS)
+
+
+def preset_for(preset: str | None, extra: dict[str, Any] | None) -> str | None:
+    """The preset a benchmark or sweep runs under: ``preset``, else madsen2020; digits mode takes none (its
+    defaults are the digits mode's own, and a preset's value ranges and sizes mean nothing for images)."""
+    if mode_of(extra) != "digits":
+        return preset or DEFAULT_PRESET
+    if preset is not None:
+        raise ConfigError(
+            f"preset {preset}: presets pose value-range tasks; digits mode has its own defaults"
+            " (README, 'Digit images'): leave the preset out"
+        )
+    return None
+
+
+def default_grid(preset: str | None, extra: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(ops, unit columns) of ``nalu benchmark --preset PRESET`` (or in digits mode) without --ops and --units."""
+    if mode_of(extra) == "digits":
+        ops, units = DIGITS_GRID
+    else:
+        ops, units = DEFAULT_GRID.get(preset or "", DEFAULT_GRID[DEFAULT_PRESET])
     return list(ops), list(units)
 
 
@@ -96,8 +143,23 @@ class Cell:
     extrapolation: str
 
 
-def grid(ops: list[str], units: list[str], ranges: list[tuple[str, str]] | None) -> list[Cell]:
-    problems = [f"unknown unit column {u!r}{cfgmod.did_you_mean(u, tuple(STACKS))}" for u in units if u not in STACKS]
+def grid(
+    ops: list[str], units: list[str], ranges: list[tuple[str, str]] | None, extra: dict[str, Any] | None = None
+) -> list[Cell]:
+    """The cells op × unit column (× range pair); ``extra`` (the overrides) decides the mode's columns."""
+    names = columns(extra)
+    digits = mode_of(extra) == "digits"
+    what = "digits column" if digits else "unit column"
+    problems = [
+        f"unknown {what} {u!r}{cfgmod.did_you_mean(u, names)} (choose from {', '.join(names)})"
+        for u in units
+        if u not in names
+    ]
+    if digits and ranges:
+        problems.append(
+            "ranges: digit images have no value ranges; a digits cell trains at task.length and is tested at"
+            " task.extrapolation_length (set those instead)"
+        )
     if problems:
         raise ConfigError(problems)
     pairs = ranges or [("", "")]
@@ -117,12 +179,17 @@ def cell_config(
     (the preset's task, the column's stack, the recipe book's recipe), with the cell's seeds. ``tuned``
     False trains with the preset's published optimiser settings instead of the recipe's. ``seeds`` is a
     count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's."""
+    digits = mode_of(extra) == "digits"
     overrides: dict[str, Any] = {
         "task.op": cell.op,
-        "model.unit": "mlp" if cell.unit in MLP_COLUMNS else cell.unit,
         "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
     }
-    if cell.unit in MLP_COLUMNS:
+    if digits:
+        overrides |= digits_column(cell.op, cell.unit)
+        preset, tuned = None, True  # digits mode has neither a preset nor published settings
+    else:
+        overrides["model.unit"] = "mlp" if cell.unit in MLP_COLUMNS else cell.unit
+    if cell.unit in MLP_COLUMNS and not digits:
         overrides["model.activation"] = MLP_COLUMNS[cell.unit]
     if steps is not None:
         overrides["train.steps"] = steps
@@ -133,15 +200,26 @@ def cell_config(
         overrides["task.extrapolation"] = cell.extrapolation
     overrides.update(extra)
     published = cfgmod.PUBLISHED_SETTINGS.get(preset or "", {}) if not tuned else {}
-    if extra.get("task.mode") == "digits":
-        # a cell is an op × unit column on a pair of value ranges under a preset's task; digit images have
-        # neither ranges nor a preset (and their LSTM baseline is no unit column)
-        raise ConfigError(
-            "task.mode digits: benchmark and sweep cells are op × unit on value ranges; train digits runs with"
-            " nalu train --mode digits --seeds N (--unit nau,nau or lstm,mlp) and compare them with"
-            " nalu extrapolate RUN (README, 'Digit images')"
-        )
     return cfgmod.resolve(published, overrides, preset)
+
+
+def digits_column(op: str, column: str) -> dict[str, Any]:
+    """The model overrides of a digits column (``DIGITS_COLUMNS``) for ``op``."""
+    from nalu_cli.digits import DIGITS_DEFAULTS
+
+    chosen = DIGITS_COLUMNS[column]
+    if chosen is not None:
+        return dict(chosen)
+    model = DIGITS_DEFAULTS.get(op, DIGITS_DEFAULTS["add"])["model"]  # an unknown op is reported by validate
+    return {"model.unit": list(model["unit"]), "model.hidden": list(model["hidden"])}
+
+
+def range_text(cfg: cfgmod.Config) -> tuple[str, str]:
+    """What a cell trains on and is tested on, as the table's range column shows it: the value ranges, or
+    in digits mode the sequence lengths (``images, T=10`` -> ``T=1000``)."""
+    if cfg.task.mode == "digits":
+        return f"images, T={cfg.task.length}", f"T={cfg.task.extrapolation_length}"
+    return format_ranges(cfg.task.interpolation), format_ranges(cfg.task.extrapolation)
 
 
 def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
@@ -190,14 +268,17 @@ def summarise(
     solved = [s for s in seeds if s["solved"]]
     lo, hi = wilson_interval(len(solved), n)
     solved_at = [s["solved_at"] for s in solved if s["solved_at"] is not None]
-    sparsity = [s["sparsity_error"] for s in solved]
+    # float(): a sweep's records spell NaN as "nan" (an LSTM has no sparsity error)
+    sparsity = [float(s["sparsity_error"]) for s in solved]
     published = PUBLISHED_MADSEN2020.get(cell.op, {}).get(cell.unit) if is_madsen2020_task(cfg) else None
+    interpolation, extrapolation = range_text(cfg)
+    accuracy = [float(s["extrapolation"]["accuracy"]) for s in seeds if "accuracy" in s["extrapolation"]]
     return {
         "op": cell.op,
         "unit": cell.unit,
         "layers": cfg.model.units(),
-        "interpolation": format_ranges(cfg.task.interpolation),
-        "extrapolation": format_ranges(cfg.task.extrapolation),
+        "interpolation": interpolation,
+        "extrapolation": extrapolation,
         "seeds": n,
         "restarts": cfg.train.restarts,
         "steps": cfg.train.steps,
@@ -207,6 +288,9 @@ def summarise(
         "ci_high": hi,
         "solved_at_median": statistics.median(solved_at) if solved_at else None,
         "sparsity_error_median": statistics.median(sparsity) if sparsity else None,
+        # digits mode: median over all seeds of the accuracy at the extrapolation length (a NaN output is never
+        # right, so every seed has one); None in the other modes
+        "accuracy_median": statistics.median(accuracy) if accuracy else None,
         "diverged": sum(1 for s in seeds if s["diverged_at"] is not None),
         "failed_seeds": [s["seed"] for s in seeds if not s["solved"]],  # to rerun or inspect one by one
         "seconds": elapsed,
@@ -252,7 +336,7 @@ def run_benchmark(
     on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train every cell (seeds batched within a cell) and summarise it. Configs are validated first."""
-    cells = grid(ops, units, ranges)
+    cells = grid(ops, units, ranges, extra)
     configs = [cell_config(c, preset, seeds, steps, restarts, tuned, extra or {}) for c in cells]
     rows = []
     for i, (cell, cfg) in enumerate(zip(cells, configs, strict=True)):
@@ -293,7 +377,8 @@ def parse_range_sets(values: list[str] | None) -> list[tuple[str, str]] | None:
 
 CSV_FIELDS = [
     "op", "unit", "interpolation", "extrapolation", "seeds", "restarts", "steps", "solved", "success_rate",
-    "ci_low", "ci_high", "solved_at_median", "sparsity_error_median", "diverged", "seconds", "published",
+    "ci_low", "ci_high", "solved_at_median", "sparsity_error_median", "accuracy_median", "diverged", "seconds",
+    "published",
     "interp_percent_of_random", "extrap_percent_of_random",
 ]  # fmt: skip
 

@@ -955,7 +955,10 @@ def export_tb(
 
 @app.command()
 def benchmark(
-    preset: Annotated[str, typer.Option(help=f"Task setup: {PRESETS_HELP}.")] = "madsen2020",
+    preset: Annotated[
+        str | None,
+        typer.Option(help=f"Task setup: {PRESETS_HELP} (default madsen2020; none in digits mode)."),
+    ] = None,
     ops: Annotated[
         str | None, typer.Option(help="Operations, comma-separated (default: the preset's, e.g. add,sub,mul,div).")
     ] = None,
@@ -963,7 +966,7 @@ def benchmark(
         str | None,
         typer.Option(
             help="Unit columns, comma-separated (nmu means NAU -> NMU, mlp_relu6 an MLP with ReLU6, ...;"
-            " default: the preset's)."
+            " default: the preset's; digits mode: accumulator, lstm)."
         ),
     ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per cell, trained as one batched model.", min=1, max=100_000)] = 10,
@@ -997,11 +1000,13 @@ def benchmark(
       nalu benchmark --seeds 100 --steps 20000
 
       nalu benchmark --ops mul --units nmu,nalu --ranges mistry2021 --csv mul.csv
+
+      nalu benchmark --set task.mode=digits --ops add --seeds 3 --steps 2000
     """
 
     def body() -> None:
         from nalu_cli import config as cfgmod
-        from nalu_cli.benchmark import default_grid, parse_range_sets, run_benchmark, to_csv
+        from nalu_cli.benchmark import default_grid, parse_range_sets, preset_for, run_benchmark, to_csv
         from nalu_cli.files import atomic_write_bytes
         from nalu_cli.render import benchmark_table
 
@@ -1015,13 +1020,14 @@ def benchmark(
             if progress_line:
                 stderr.print(f"[dim]cell {i + 1}/{total}: {cell.op} · {cell.unit} {cell.interpolation}[/]")
 
-        grid_ops, grid_units = default_grid(preset)
+        chosen = preset_for(preset, extra)
+        grid_ops, grid_units = default_grid(chosen, extra)
         rows = run_benchmark(
             [o.strip() for o in ops.split(",") if o.strip()] if ops is not None else grid_ops,
             [u.strip() for u in units.split(",") if u.strip()] if units is not None else grid_units,
             seeds,
             steps,
-            preset=preset,
+            preset=chosen,
             restarts=restarts,
             ranges=parse_range_sets(ranges),
             tuned=not published_settings,
@@ -1031,9 +1037,9 @@ def benchmark(
         if csv_out is not None:
             atomic_write_bytes(csv_out, to_csv(rows).encode("utf-8"))
         if as_json:
-            emit_json({"command": "benchmark", "preset": preset, "cells": rows})
+            emit_json({"command": "benchmark", "preset": chosen, "cells": rows})
         else:
-            stdout.print(benchmark_table(rows, preset))
+            stdout.print(benchmark_table(rows, chosen))
 
     guarded(body)
 

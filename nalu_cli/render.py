@@ -543,20 +543,13 @@ def plot_summary(report: dict[str, Any], out: str) -> Text:
 
 
 def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str = "benchmark") -> Table:
-    """One row per cell: success rate with its Wilson interval next to the published rate."""
-    table = Table(title=f"nalu {command} · {preset or 'custom'}", title_justify="left")
-    for name in (
-        "op",
-        "unit",
-        "range",
-        "success",
-        "95% CI",
-        "published",
-        "solved at (median)",
-        "sparsity err",
-        "steps",
-        "time",
-    ):
+    """One row per cell: success rate with its Wilson interval next to the published rate (digits mode: next
+    to the median accuracy at the extrapolation length; no rate is published for this task)."""
+    digits = any(r.get("accuracy_median") is not None for r in rows)
+    table = Table(title=f"nalu {command} · {preset or ('digits' if digits else 'custom')}", title_justify="left")
+    names = ["op", "unit", "range", "success", "95% CI", "accuracy (median)" if digits else "published"]
+    names += ["solved at (median)", "sparsity err", "steps", "time"]
+    for name in names:
         table.add_column(name, justify="left" if name in ("op", "unit", "range") else "right")
     relative = any("interp_percent_of_random" in r for r in rows)
     if relative:  # Trask et al.'s measure: % of a randomly initialised model's error (0 perfect, 100 random)
@@ -571,7 +564,7 @@ def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str
             f"{r['interpolation']} → {r['extrapolation']}",
             f"{r['solved']}/{r['seeds']} ({100 * r['success_rate']:.0f}%)",
             f"{100 * r['ci_low']:.0f}–{100 * r['ci_high']:.0f}%",
-            published,
+            _accuracy(r.get("accuracy_median")) if digits else published,
             "-" if r["solved_at_median"] is None else f"{r['solved_at_median']:.0f}",
             "-" if r["sparsity_error_median"] is None else f"{r['sparsity_error_median']:.2g}",
             str(r["steps"]),

@@ -61,6 +61,7 @@ BENCHMARK_CELL: dict[str, Any] = {
     "ci_high": "number",
     "solved_at_median": "number|null",
     "sparsity_error_median": "number|null",
+    "accuracy_median": "number|null",
     "diverged": "int",
     "failed_seeds": ["int"],
     "seconds": "number",
@@ -288,7 +289,10 @@ NOTES: dict[str, str] = {
     ),
     "benchmark": (
         "One cell per op × unit (× range pair); `success_rate`, `ci_low`, `ci_high` are fractions (0–1);"
-        " `published` is the paper's rate or `null`."
+        " `published` is the paper's rate or `null`. Digits cells (`--set task.mode=digits`) have `unit`"
+        " `accumulator` or `lstm`, `interpolation` `images, T=LENGTH` and `extrapolation` `T=LENGTH` (the"
+        " training and the test sequence length), `preset` `null`, and `accuracy_median`: the median over"
+        " seeds of the accuracy at the extrapolation length (a fraction; `null` in the other modes)."
     ),
 }
 

@@ -1,6 +1,7 @@
 """Sweeps: a benchmark grid cut into tasks that run anywhere, written as they finish, resumable.
 
-A grid (a YAML file, ``load_grid``) names ops × units × range pairs and a number of seeds. Each cell's
+A grid (a YAML file, ``load_grid``) names ops × units × range pairs and a number of seeds (in digits
+mode, ``set: {task.mode: digits}``, ops × digits columns without ranges or preset, as ``nalu benchmark``). Each cell's
 seeds are cut into blocks of ``seed_block``; one (cell, block) is one *task*: one process trains the
 block's seeds as one batched model (``train.train``), exactly as ``nalu benchmark`` trains a whole cell.
 
@@ -40,11 +41,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nalu_cli import __version__, budget
 from nalu_cli import config as cfgmod
 from nalu_cli.benchmark import (
+    DIGITS_COLUMNS,
     RANGE_SETS,
     STACKS,
     Cell,
     cell_config,
+    columns,
+    mode_of,
     parse_range_sets,
+    preset_for,
+    range_text,
     summarise,
     to_csv,
     union_of_blocks,
@@ -52,7 +58,7 @@ from nalu_cli.benchmark import (
 from nalu_cli.benchmark import grid as cells_of
 from nalu_cli.checkpoint import atomic_write_bytes
 from nalu_cli.errors import ConfigError, NaluError
-from nalu_cli.tasks import OPS, format_ranges, parse_ranges
+from nalu_cli.tasks import OPS, parse_ranges
 
 TASK_FORMAT = "nalu-sweep-task"
 TASK_VERSION = 1  # part of every task key: bump it when a task's results would change for the same config
@@ -263,7 +269,8 @@ class GridFile(BaseModel):
     @field_validator("units", mode="before")
     @classmethod
     def _units(cls, v: Any) -> list[str]:
-        return _names(v, "units", tuple(STACKS))
+        # static columns and digits columns (set: {task.mode: digits}); ``plan`` checks them against the mode
+        return _names(v, "units", tuple(STACKS) + tuple(DIGITS_COLUMNS))
 
     @field_validator("ranges", mode="before")
     @classmethod
@@ -348,10 +355,13 @@ def validate_grid(data: dict[str, Any]) -> Grid:
         overrides: dict[str, Any] = {}
         _flatten(raw_set, "", overrides, [])
         ops, units = data.get("ops"), data.get("units")
+        names = columns(overrides)
+        digits = mode_of(overrides) == "digits"
+        preset = data.get("preset", GRID_DEFAULTS["preset"])
         provisional = Grid(
             ops=[o for o in (ops if isinstance(ops, list) else []) if o in OPS] or ["add"],
-            units=[u for u in (units if isinstance(units, list) else []) if u in STACKS] or ["nau"],
-            preset=data.get("preset", GRID_DEFAULTS["preset"]) if data.get("preset") in cfgmod.PRESETS else None,
+            units=[u for u in (units if isinstance(units, list) else []) if u in names] or [names[0]],
+            preset=preset if preset in cfgmod.PRESETS and not digits else None,
             seeds=1,
             seed_block=1,
             steps=1,
@@ -363,10 +373,13 @@ def validate_grid(data: dict[str, Any]) -> Grid:
             problems += [p for p in cell_err.problems if p not in problems]
         raise ConfigError(problems) from None
     seed_block = spec.seed_block if spec.seed_block is not None else min(spec.seeds, GRID_DEFAULTS["seed_block"])
+    preset = spec.preset
+    if mode_of(spec.set) == "digits":  # no preset in digits mode: only a preset named in the file is an error
+        preset = preset_for(spec.preset if "preset" in spec.model_fields_set else None, spec.set)
     grid = Grid(
         ops=spec.ops,
         units=spec.units,
-        preset=spec.preset,
+        preset=preset,
         ranges=spec.ranges,
         seeds=spec.seeds,
         seed_block=min(seed_block, spec.seeds),
@@ -422,7 +435,7 @@ def _seed_span(seeds: list[int]) -> str:
 
 def plan(grid: Grid) -> list[TaskSpec]:
     """Every task of the grid, cell by cell, block by block (``ConfigError`` listing every cell problem)."""
-    cells = cells_of(grid.ops, grid.units, grid.ranges)
+    cells = cells_of(grid.ops, grid.units, grid.ranges, grid.overrides)
     specs: list[TaskSpec] = []
     problems: dict[str, list[str]] = {}  # problem -> cells that have it
     for cell in cells:
@@ -438,7 +451,7 @@ def plan(grid: Grid) -> list[TaskSpec]:
                     problems.setdefault(problem, []).append(name)
                 break  # the other blocks of this cell differ only in their seeds
             config = cfg.to_dict()
-            ranges = f"{format_ranges(cfg.task.interpolation)} → {format_ranges(cfg.task.extrapolation)}"
+            ranges = " → ".join(range_text(cfg))
             specs.append(TaskSpec(task_key(cell, config), cell, seeds, config, f"{cell.op} · {cell.unit} · {ranges}"))
     if problems:
         lines = []
