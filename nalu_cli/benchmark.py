@@ -272,7 +272,8 @@ def summarise(
     sparsity = [float(s["sparsity_error"]) for s in solved]
     published = PUBLISHED_MADSEN2020.get(cell.op, {}).get(cell.unit) if is_madsen2020_task(cfg) else None
     interpolation, extrapolation = range_text(cfg)
-    accuracy = [float(s["extrapolation"]["accuracy"]) for s in seeds if "accuracy" in s["extrapolation"]]
+    digits = cfg.task.mode == "digits"
+    accuracy = [float(s["extrapolation"]["accuracy"]) for s in seeds] if digits else []
     return {
         "op": cell.op,
         "unit": cell.unit,

@@ -250,15 +250,123 @@ def test_sum_defaults_read_digits_from_sums_only() -> None:
     assert acc1 >= 0.7 and acc10 >= 0.15, (acc1, acc10)
 
 
-def test_benchmark_and_sweep_refuse_digits_mode_in_one_line(tmp_path: Path) -> None:
-    runner = CliRunner()
-    result = runner.invoke(app, ["benchmark", "--ops", "add", "--units", "nau", "--seeds", "1", "--steps", "1",
-                                 "--set", "task.mode=digits"])  # fmt: skip
-    assert "nalu train --mode digits" in assert_error_line(result, (2,))
-    grid = tmp_path / "g.yaml"
-    grid.write_text("preset: madsen2020\nops: [add]\nunits: [nau]\nseeds: 1\nsteps: 1\nset:\n  task.mode: digits\n")
-    result = runner.invoke(app, ["sweep", str(grid), "--out", str(tmp_path / "sw")])
-    assert "nalu train --mode digits" in assert_error_line(result, (2,))
+# Benchmark and sweep cells in digits mode: counting zeros, trained at T = 5, solved at T = 10 (2 s a cell).
+BENCH_SETS = ["task.mode=digits", "task.count_digit=0", "task.length=5", "task.extrapolation_length=10",
+              "eval.lengths=[1,5,10]", "eval.samples=200", "train.valid_samples=50", "train.log_every=1000",
+              "train.batch_size=32"]  # fmt: skip
+
+
+def _sets(items: list[str]) -> list[str]:
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def test_benchmark_digits_cells_are_the_train_configs() -> None:
+    """One cell builder: a digits cell's config is exactly `nalu train --mode digits --op OP` (with the lstm
+    column's model), with no preset's task or sizes mixed in."""
+    from nalu_cli import benchmark
+
+    extra = {"task.mode": "digits"}
+    for op in ("add", "mul"):
+        cell = benchmark.cell_config(benchmark.Cell(op, "accumulator", "", ""), None, 2, None, None, True, extra)
+        alone = config.resolve(overrides={"task.mode": "digits", "task.op": op, "train.seeds": [0, 1]})
+        assert cell.to_dict() == alone.to_dict()
+        lstm = benchmark.cell_config(benchmark.Cell(op, "lstm", "", ""), "madsen2020", 2, 30, None, False, extra)
+        assert lstm.model.units() == ["lstm", "mlp"] and lstm.model.hidden == [16] and lstm.train.steps == 30
+        # neither the preset's batch (128) nor its published optimiser settings
+        assert (lstm.train.batch_size, lstm.train.lr, lstm.train.schedule) == (
+            alone.train.batch_size, alone.train.lr, alone.train.schedule
+        )  # fmt: skip
+    assert config.resolve(overrides={"task.mode": "digits", "task.op": "mul"}).model.units() == ["nmu", "nau"]
+    assert benchmark.default_grid(None, extra) == (["add", "mul"], ["accumulator", "lstm"])
+
+
+def test_benchmark_cli_digits_json_matches_training_the_cell(tmp_path: Path) -> None:
+    """`nalu benchmark --set task.mode=digits --json`: schema-valid, and each cell's success is the runs' own
+    solved flag (accuracy >= 50% at the extrapolation length) and its accuracy_median their median accuracy."""
+    from nalu_cli import benchmark
+
+    args = ["benchmark", "--ops", "add", "--seeds", "2", "--steps", "200", *_sets(BENCH_SETS), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert not check(data, SCHEMAS["benchmark"]), check(data, SCHEMAS["benchmark"])
+    assert data["preset"] is None
+    cells = data["cells"]
+    assert [(c["op"], c["unit"], c["layers"]) for c in cells] == [
+        ("add", "accumulator", ["nau", "nau"]),
+        ("add", "lstm", ["lstm", "mlp"]),
+    ]
+    assert cells[0]["interpolation"] == "images, T=5" and cells[0]["extrapolation"] == "T=10"
+    extra = dict(config.parse_assignment(a) for a in BENCH_SETS)
+    for c in cells:
+        cfg = benchmark.cell_config(benchmark.Cell("add", c["unit"], "", ""), None, 2, 200, None, True, extra)
+        seeds = train(cfg, stop_on_divergence=False).seeds
+        accuracy = [s["extrapolation"]["accuracy"] for s in seeds]
+        assert [s["solved"] for s in seeds] == [a >= digits.SOLVED_ACCURACY for a in accuracy]
+        assert c["solved"] == sum(s["solved"] for s in seeds)
+        assert c["failed_seeds"] == [s["seed"] for s in seeds if not s["solved"]]
+        assert c["accuracy_median"] == pytest.approx(sorted(accuracy)[0] / 2 + sorted(accuracy)[1] / 2)
+    # measured 2026-11-30: the accumulator counts zeros right on every test sequence of 10 after 200 steps
+    assert cells[0]["solved"] == 2 and cells[0]["accuracy_median"] >= 0.9
+
+
+def test_benchmark_cli_digits_table_runs_the_default_grid() -> None:
+    sets = ["task.mode=digits", "task.length=2", "task.extrapolation_length=3", "eval.lengths=[1,2,3]",
+            "eval.samples=50", "train.valid_samples=20", "train.log_every=1000"]  # fmt: skip
+    result = CliRunner().invoke(app, ["benchmark", "--seeds", "2", "--steps", "5", *_sets(sets)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "nalu benchmark · digits" in out and "accuracy" in out and "published" not in out
+    rows = [[part.strip() for part in line.split("│")[1:4]] for line in out.splitlines() if "images, T=2" in line]
+    assert [r[:2] for r in rows] == [["add", "accumulator"], ["add", "lstm"], ["mul", "accumulator"], ["mul", "lstm"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--ranges", "1,2:2,6"], "digit images have no value ranges"),
+        (["--units", "nau"], "unknown digits column 'nau' (choose from accumulator, lstm)"),
+        (["--units", "lstmm"], "did you mean 'lstm'"),
+        (["--preset", "madsen2020"], "leave the preset out"),
+        (["--ops", "sub"], "task.op"),
+    ],
+)
+def test_benchmark_digits_usage_errors_are_one_line(args: list[str], needle: str) -> None:
+    result = CliRunner().invoke(app, ["benchmark", "--seeds", "1", "--steps", "1", "--set", "task.mode=digits", *args])
+    assert needle in assert_error_line(result, (2,))
+
+
+def test_sweep_runs_a_digits_grid_as_the_benchmark_does(tmp_path: Path) -> None:
+    """A grid with set: {task.mode: digits}, one seed per task: the same cells, and (seeds bit-identical
+    alone) the same outcome as the benchmark's batched cell."""
+    import yaml
+
+    sets = dict(config.parse_assignment(a) for a in BENCH_SETS)
+    grid = {"ops": ["add"], "units": ["accumulator"], "seeds": 2, "seed_block": 1, "steps": 200, "set": sets}
+    path = tmp_path / "digits.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "sw"), "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (cell,) = report["cells"]
+    assert (cell["unit"], cell["layers"], cell["extrapolation"], cell["blocks"]) == (
+        "accumulator",
+        ["nau", "nau"],
+        "T=10",
+        2,
+    )
+    args = ["benchmark", "--ops", "add", "--units", "accumulator", "--seeds", "2", "--steps", "200", *_sets(BENCH_SETS)]
+    bench = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)["cells"][0]
+    for key in ("solved", "failed_seeds", "accuracy_median", "solved_at_median", "sparsity_error_median"):
+        assert cell[key] == bench[key], key
+    for bad, needle in [
+        ({"preset": "madsen2020"}, "leave the preset out"),
+        ({"units": ["nau"]}, "unknown digits column 'nau'"),
+        ({"ranges": "1,2:2,6"}, "digit images have no value ranges"),
+    ]:
+        path.write_text(yaml.safe_dump(grid | bad))
+        result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "bad")])
+        assert needle in assert_error_line(result, (2,)), bad
 
 
 def test_sample_config_is_the_documented_sum_model() -> None:
