@@ -185,8 +185,13 @@ def cell_config(
         "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
     }
     if digits:
+        if not tuned:
+            raise ConfigError(
+                "published settings (--published-settings, tuned: false): no optimiser settings are published"
+                " for digits mode; its defaults are measured in the README ('Digit images')"
+            )
         overrides |= digits_column(cell.op, cell.unit)
-        preset, tuned = None, True  # digits mode has neither a preset nor published settings
+        preset = None  # digits mode has its own defaults, not a preset's task
     else:
         overrides["model.unit"] = "mlp" if cell.unit in MLP_COLUMNS else cell.unit
     if cell.unit in MLP_COLUMNS and not digits:

@@ -270,7 +270,7 @@ def test_benchmark_digits_cells_are_the_train_configs() -> None:
         cell = benchmark.cell_config(benchmark.Cell(op, "accumulator", "", ""), None, 2, None, None, True, extra)
         alone = config.resolve(overrides={"task.mode": "digits", "task.op": op, "train.seeds": [0, 1]})
         assert cell.to_dict() == alone.to_dict()
-        lstm = benchmark.cell_config(benchmark.Cell(op, "lstm", "", ""), "madsen2020", 2, 30, None, False, extra)
+        lstm = benchmark.cell_config(benchmark.Cell(op, "lstm", "", ""), "madsen2020", 2, 30, None, True, extra)
         assert lstm.model.units() == ["lstm", "mlp"] and lstm.model.hidden == [16] and lstm.train.steps == 30
         # neither the preset's batch (128) nor its published optimiser settings
         assert (lstm.train.batch_size, lstm.train.lr, lstm.train.schedule) == (
@@ -329,6 +329,7 @@ def test_benchmark_cli_digits_table_runs_the_default_grid() -> None:
         (["--units", "lstmm"], "did you mean 'lstm'"),
         (["--preset", "madsen2020"], "leave the preset out"),
         (["--ops", "sub"], "task.op"),
+        (["--published-settings"], "no optimiser settings are published for digits mode"),
     ],
 )
 def test_benchmark_digits_usage_errors_are_one_line(args: list[str], needle: str) -> None:
@@ -363,6 +364,7 @@ def test_sweep_runs_a_digits_grid_as_the_benchmark_does(tmp_path: Path) -> None:
         ({"preset": "madsen2020"}, "leave the preset out"),
         ({"units": ["nau"]}, "unknown digits column 'nau'"),
         ({"ranges": "1,2:2,6"}, "digit images have no value ranges"),
+        ({"tuned": False}, "no optimiser settings are published"),
     ]:
         path.write_text(yaml.safe_dump(grid | bad))
         result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "bad")])
