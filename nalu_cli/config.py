@@ -345,13 +345,17 @@ class Config(_Section):
             len(self.train.seed_list()) * self.train.restarts, self.train.batch_size, t.length, t.vector_size,
             hidden, units[0],
         )  # fmt: skip
-        if need > self.train.memory_budget_mb * 2**20:
-            problems.append(
-                f"train: a step at length {t.length} with batch {self.train.batch_size} holds about"
-                f" {need / 2**20:.0f} MB of activations, above train.memory_budget_mb {self.train.memory_budget_mb:g}"
-                " (use a shorter task.length, a smaller batch or fewer seeds)"
-            )
-        return problems
+        return problems + self._activation_budget_problems(need)
+
+    def _activation_budget_problems(self, need: int) -> list[str]:
+        """A sequence model's training step that would hold ``need`` bytes of activations, over the budget."""
+        if need <= self.train.memory_budget_mb * 2**20:
+            return []
+        return [
+            f"train: a step at length {self.task.length} with batch {self.train.batch_size} holds about"
+            f" {need / 2**20:.0f} MB of activations, above train.memory_budget_mb {self.train.memory_budget_mb:g}"
+            " (use a shorter task.length, a smaller batch or fewer seeds)"
+        ]
 
     def _digits_problems(self, units: list[str]) -> list[str]:
         from nalu_cli import digits
@@ -384,13 +388,7 @@ class Config(_Section):
         hidden = m.hidden[0] if m.hidden else 1
         members = len(self.train.seed_list()) * self.train.restarts
         need = digits.training_bytes(members, self.train.batch_size, t.length, m.image_hidden, hidden, units[0])
-        if need > self.train.memory_budget_mb * 2**20:
-            problems.append(
-                f"train: a step at length {t.length} with batch {self.train.batch_size} holds about"
-                f" {need / 2**20:.0f} MB of activations, above train.memory_budget_mb {self.train.memory_budget_mb:g}"
-                " (use a shorter task.length, a smaller batch or fewer seeds)"
-            )
-        return problems
+        return problems + self._activation_budget_problems(need)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ranges as lists), suitable for YAML, JSON and checkpoints."""
