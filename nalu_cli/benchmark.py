@@ -178,7 +178,9 @@ def cell_config(
     """The run config of one cell: exactly what ``nalu train --preset PRESET --op OP --unit COLUMN`` builds
     (the preset's task, the column's stack, the recipe book's recipe), with the cell's seeds. ``tuned``
     False trains with the preset's published optimiser settings instead of the recipe's. ``seeds`` is a
-    count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's."""
+    count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's.
+    With ``task.mode: digits`` in ``extra`` the cell is ``nalu train --mode digits --op OP`` with the digits
+    column's model (``digits_column``): no preset, no published settings, no ranges."""
     digits = mode_of(extra) == "digits"
     overrides: dict[str, Any] = {
         "task.op": cell.op,

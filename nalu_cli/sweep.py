@@ -1,8 +1,8 @@
 """Sweeps: a benchmark grid cut into tasks that run anywhere, written as they finish, resumable.
 
-A grid (a YAML file, ``load_grid``) names ops × units × range pairs and a number of seeds (in digits
-mode, ``set: {task.mode: digits}``, ops × digits columns without ranges or preset, as ``nalu benchmark``). Each cell's
-seeds are cut into blocks of ``seed_block``; one (cell, block) is one *task*: one process trains the
+A grid (a YAML file, ``load_grid``) names ops × units × range pairs and a number of seeds (in digits mode,
+``set: {task.mode: digits}``, ops × digits columns without ranges or preset, as ``nalu benchmark``). Each
+cell's seeds are cut into blocks of ``seed_block``; one (cell, block) is one *task*: one process trains the
 block's seeds as one batched model (``train.train``), exactly as ``nalu benchmark`` trains a whole cell.
 
 Tasks are independent and deterministic, so they may run in any order and on any machine:
