@@ -710,7 +710,11 @@ def resolve(
         return validate(deep_merge(deep_merge(layered, preset_data), user))
     if mode == "recurrent":  # the recurrent mode's own defaults (issue 13), not (yet) in the recipe book
         layered = deep_merge({}, RECURRENT_DEFAULTS.get(op, RECURRENT_DEFAULTS["mul"]))
-        return validate(deep_merge(deep_merge(layered, preset_data), user))
+        merged = deep_merge(deep_merge(layered, preset_data), user)
+        unit = _mapping(merged.get("model")).get("unit")
+        if isinstance(unit, str):  # one name: a [CELL, OUTPUT] model (``--unit nmu``, a benchmark column)
+            merged["model"]["unit"] = list(recurrent_stack(_canonical_unit(unit)))
+        return validate(merged)
     derived = _derived(task_data.get("op", "mul"), mode)
     if derived is not None:  # an expression: the stack derived from its structure, unless the user names one
         stack_data, derived_recipe = derived
@@ -768,6 +772,15 @@ def _requested_stack(task: str, mode: str, op: str, model_data: dict[str, Any]) 
         return (name,) * (len(hidden) + 1), None
     stack = recipes.expand_unit(mode, name)
     return stack, (list(stack) if len(stack) > 1 else None)
+
+
+def recurrent_stack(unit: str) -> tuple[str, ...]:
+    """A single unit name in recurrent mode as [CELL, OUTPUT]: its benchmark column, as in the static task
+    (``nmu``: NAU cell → NMU output; ``nac_mul``: NAC+ cell → NAC• output; ``nau``: NAU → NAU); a baseline
+    cell (``lstm``, ``rnn``) reads out through a NAU."""
+    if unit in BASELINE_CELLS:
+        return (unit, "nau")
+    return recipes.COLUMNS.get(unit, (unit, unit))
 
 
 def _place_window(layered: dict[str, Any], user_regularizer: dict[str, Any], recipe: recipes.Recipe) -> None:

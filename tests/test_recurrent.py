@@ -268,3 +268,17 @@ def test_add_defaults_extrapolate_to_length_1000() -> None:
     )
     seed = train(cfg).seeds[0]
     assert seed["solved"], seed["extrapolation"]
+
+
+@pytest.mark.parametrize(
+    ("unit", "stack"),
+    [("nmu", ["nau", "nmu"]), ("nau", ["nau", "nau"]), ("nac_mul", ["nac_add", "nac_mul"]), ("lstm", ["lstm", "nau"])],
+)
+def test_one_unit_name_is_a_cell_and_output_as_in_a_benchmark_column(unit: str, stack: list[str]) -> None:
+    """`--unit nmu --mode recurrent` and a recurrent benchmark's `nmu` column mean NAU cell → NMU output (the
+    static task's column), not an NMU cell, which cannot accumulate a sum."""
+    from nalu_cli.benchmark import Cell, cell_config
+
+    assert config.resolve({}, {"task.op": "mul", "task.mode": "recurrent", "model.unit": unit}).model.unit == stack
+    cell = cell_config(Cell("mul", unit, "1,2", "2,6"), "madsen2020", 2, 5, None, True, {"task.mode": "recurrent"})
+    assert cell.model.unit == stack and cell.task.mode == "recurrent"
