@@ -62,6 +62,8 @@ DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
     "accumulator": None,
     "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
 }
+# Recurrent mode without a preset: the ops of the README's recurrent table, the default cells and the baseline.
+RECURRENT_GRID: tuple[list[str], list[str]] = (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
 # Sum and product: a product trains at T = 2, so its cells cost a fraction of the sum's (README).
 DIGITS_GRID: tuple[list[str], list[str]] = (["add", "mul"], ["accumulator", "lstm"])
 
@@ -74,12 +76,23 @@ def mode_of(extra: dict[str, Any] | None) -> str | None:
 
 def columns(extra: dict[str, Any] | None) -> tuple[str, ...]:
     """The unit column names a benchmark in this mode accepts."""
-    return tuple(DIGITS_COLUMNS) if mode_of(extra) == "digits" else tuple(STACKS)
+    mode = mode_of(extra)
+    if mode == "digits":
+        return tuple(DIGITS_COLUMNS)
+    if mode == "recurrent":  # the baseline cells too (config.recurrent_stack: LSTM/RNN cell -> NAU output)
+        from nalu_cli.recurrent import BASELINE_CELLS
+
+        return tuple(STACKS) + BASELINE_CELLS
+    return tuple(STACKS)
 
 
 def preset_for(preset: str | None, extra: dict[str, Any] | None) -> str | None:
-    """The preset a benchmark or sweep runs under: ``preset``, else madsen2020; digits mode takes none (its
-    defaults are the digits mode's own, and a preset's value ranges and sizes mean nothing for images)."""
+    """The preset a benchmark or sweep runs under: ``preset``, else madsen2020; recurrent mode runs under
+    its own defaults unless a preset is named (the cells are then what ``nalu train --mode recurrent`` builds);
+    digits mode takes none (its defaults are the digits mode's own, and a preset's value ranges and sizes mean
+    nothing for images)."""
+    if mode_of(extra) == "recurrent":
+        return preset
     if mode_of(extra) != "digits":
         return preset or DEFAULT_PRESET
     if preset is not None:
@@ -94,6 +107,8 @@ def default_grid(preset: str | None, extra: dict[str, Any] | None = None) -> tup
     """(ops, unit columns) of ``nalu benchmark --preset PRESET`` (or in digits mode) without --ops and --units."""
     if mode_of(extra) == "digits":
         ops, units = DIGITS_GRID
+    elif mode_of(extra) == "recurrent" and preset is None:
+        ops, units = RECURRENT_GRID
     else:
         ops, units = DEFAULT_GRID.get(preset or "", DEFAULT_GRID[DEFAULT_PRESET])
     return list(ops), list(units)

@@ -282,3 +282,18 @@ def test_one_unit_name_is_a_cell_and_output_as_in_a_benchmark_column(unit: str, 
     assert config.resolve({}, {"task.op": "mul", "task.mode": "recurrent", "model.unit": unit}).model.unit == stack
     cell = cell_config(Cell("mul", unit, "1,2", "2,6"), "madsen2020", 2, 5, None, True, {"task.mode": "recurrent"})
     assert cell.model.unit == stack and cell.task.mode == "recurrent"
+
+
+def test_recurrent_benchmark_cells_are_the_train_configs_unless_a_preset_is_named() -> None:
+    from nalu_cli.benchmark import Cell, cell_config, default_grid, preset_for
+
+    extra = {"task.mode": "recurrent"}
+    assert preset_for(None, extra) is None and preset_for("madsen2020", extra) == "madsen2020"
+    assert default_grid(None, extra) == (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
+    cell = cell_config(Cell("mul", "nmu", "", ""), preset_for(None, extra), 3, None, None, True, extra)
+    trained = config.resolve(
+        {}, {"task.op": "mul", "task.mode": "recurrent", "model.unit": "nmu", "train.seeds": [0, 1, 2]}
+    )
+    assert cell.to_dict() == trained.to_dict()
+    under_preset = cell_config(Cell("mul", "nmu", "", ""), "madsen2020", 3, None, None, True, extra)
+    assert under_preset.train.batch_size == 128 and under_preset.task.interpolation != trained.task.interpolation
