@@ -231,6 +231,12 @@ class Task:
         """Inputs drawn uniformly from the union of ``ranges``. -> x [S, B, I]."""
         return self._draw_inputs(seeds, stream, step, batch, ranges, dtype, None)
 
+    @property
+    def draws_into_buffer(self) -> bool:
+        """Whether ``batch`` can draw into a reusable buffer: tasks that draw their own way (recurrent
+        sequences, digit images) override ``sample_inputs`` and leave ``out`` unused."""
+        return type(self).sample_inputs is Task.sample_inputs
+
     def _draw_inputs(
         self,
         seeds: torch.Tensor,
@@ -307,7 +313,7 @@ class Task:
         """One batch per seed: (x [S, B, I], y [S, B, 1]); ``out`` as in ``sample_inputs``."""
         if masks is None:
             masks = self.masks(seeds, dtype)
-        if out is not None and type(self).sample_inputs is Task.sample_inputs:
+        if out is not None and self.draws_into_buffer:
             x = self._draw_inputs(seeds, stream, step, batch, ranges, dtype, out)
         else:  # no buffer, or a task that draws its own way (recurrent sequences)
             x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype)

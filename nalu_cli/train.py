@@ -231,7 +231,7 @@ class Trainer:
         # a fresh [M, B, I] array each step costs as much in page faults as generating it (rng.uniform).
         self._x_buffer: torch.Tensor | None = None
         numbers = m * config.train.batch_size * self.task.input_size
-        if type(self.task).sample_inputs is Task.sample_inputs and (numbers > rng.CPU_CHUNK or self.compile_wanted):
+        if self.task.draws_into_buffer and (numbers > rng.CPU_CHUNK or self.compile_wanted):
             self._x_buffer = torch.empty(numbers, dtype=self.dtype, device=device)
         # stagnation tracking for re-initialisation (train.reinit)
         self.best_valid = torch.full((m,), math.inf, dtype=torch.float64, device=device)
@@ -251,10 +251,11 @@ class Trainer:
         evens that out. Uses interpolation-range inputs only (a separate stream, never extrapolation data).
         """
         first = self.model.units[0]
+        # a feed-forward model only: a recurrent or digits model's first unit is its cell over [h_{t-1}, x_t]
         if (
             not self.config.train.precondition
+            or not isinstance(self.model, ArithmeticModel)
             or not isinstance(first, NAU)
-            or self.config.task.mode in ("recurrent", "digits")
         ):
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
