@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nalu_cli import config
-from nalu_cli.train import train
+from nalu_cli.train import Trainer, train
 
 torch.set_num_threads(1)
 
@@ -90,3 +90,13 @@ def sweep_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
     report = sweep.run_sweep(sweep.validate_grid(SWEEP_GRID), out, sweep.LocalExecutor(2))
     assert report["tasks"] == {"total": 8, "cached": 0, "trained": 8, "failed": 0}
     return out, report
+
+
+def assert_member_equals_alone(together: Trainer, alone: Trainer, member: int) -> None:
+    """Member ``member`` of a batched trainer equals the lone trainer's only member bit for bit: every parameter
+    (named in the message) and the last loss."""
+    for (name, p_all), (_, p_one) in zip(
+        together.model.named_parameters(), alone.model.named_parameters(), strict=True
+    ):
+        assert torch.equal(p_all[member], p_one[0]), name
+    assert torch.equal(together.last_loss[member], alone.last_loss[0])

@@ -18,7 +18,7 @@ from nalu_cli.errors import ConfigError, NaluError  # noqa: E402
 from nalu_cli.evaluate import evaluate_range  # noqa: E402
 from nalu_cli.schema import SCHEMAS, check  # noqa: E402
 from nalu_cli.train import Trainer, train  # noqa: E402
-from tests.conftest import assert_error_line  # noqa: E402
+from tests.conftest import assert_error_line, assert_member_equals_alone  # noqa: E402
 
 SMALL = {
     "task.mode": "digits",
@@ -104,11 +104,7 @@ def test_batched_seeds_are_bit_identical_to_training_alone(overrides: dict[str, 
     for _ in range(8):
         together.train_step()
         alone.train_step()
-    for (name, p_all), (_, p_one) in zip(
-        together.model.named_parameters(), alone.model.named_parameters(), strict=True
-    ):
-        assert torch.equal(p_all[1], p_one[0]), name
-    assert torch.equal(together.last_loss[1], alone.last_loss[0])
+    assert_member_equals_alone(together, alone, 1)
 
 
 def test_accumulator_starts_exact_and_reads_as_a_running_sum() -> None:

@@ -16,7 +16,7 @@ from nalu_cli.evaluate import evaluate_range
 from nalu_cli.recurrent import RecurrentModel, RecurrentTask
 from nalu_cli.seqformula import read_recurrent
 from nalu_cli.train import Trainer, train
-from tests.conftest import assert_error_line, tiny_config
+from tests.conftest import assert_error_line, assert_member_equals_alone, tiny_config
 
 
 def rec_config(op: str = "mul", **overrides: object) -> config.Config:
@@ -93,11 +93,7 @@ def test_batched_seeds_are_bit_identical_to_training_alone(units: list[str]) -> 
     for _ in range(25):
         together.train_step()
         alone.train_step()
-    for (name, p_all), (_, p_one) in zip(
-        together.model.named_parameters(), alone.model.named_parameters(), strict=True
-    ):
-        assert torch.equal(p_all[1], p_one[0]), name
-    assert torch.equal(together.last_loss[1], alone.last_loss[0])
+    assert_member_equals_alone(together, alone, 1)
 
 
 def test_formula_over_time_reads_the_exact_solution() -> None:

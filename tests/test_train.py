@@ -11,7 +11,7 @@ from nalu_cli import config, rng
 from nalu_cli.train import Trainer, train
 from nalu_cli.units import UNITS
 
-from .conftest import tiny_config
+from .conftest import assert_member_equals_alone, tiny_config
 
 
 def run_steps(cfg: config.Config, n: int) -> Trainer:
@@ -61,13 +61,9 @@ def test_batched_seeds_are_bit_identical_to_training_alone(
     }
     together = run_steps(tiny_config(op, **common, **{"train.seeds": [4, 0, 9]}), 60)
     alone = run_steps(tiny_config(op, **common, **{"train.seeds": [0]}), 60)
-    for (name, p_all), (_, p_one) in zip(
-        together.model.named_parameters(), alone.model.named_parameters(), strict=True
-    ):
-        assert torch.equal(p_all[1], p_one[0]), name
+    assert_member_equals_alone(together, alone, 1)
     for m_all, m_one in zip(together.optimizer.m, alone.optimizer.m, strict=True):
         assert torch.equal(m_all[1], m_one[0])
-    assert torch.equal(together.last_loss[1], alone.last_loss[0])
 
 
 @pytest.mark.parametrize("count", [2, 5, 17])
@@ -79,9 +75,7 @@ def test_static_stack_batched_equals_alone_at_several_batch_sizes(count: int) ->
     together = run_steps(tiny_config("mul", **common, **{"train.seeds": seeds, "train.restarts": 1}), 25)
     for position in sorted({0, count // 2, count - 1}):
         alone = run_steps(tiny_config("mul", **common, **{"train.seeds": [seeds[position]], "train.restarts": 1}), 25)
-        for p_all, p_one in zip(together.params, alone.params, strict=True):
-            assert torch.equal(p_all[position], p_one[0]), (count, position)
-        assert torch.equal(together.last_loss[position], alone.last_loss[0])
+        assert_member_equals_alone(together, alone, position)
 
 
 def test_nan_in_one_seed_never_touches_the_others() -> None:
