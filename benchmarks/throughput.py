@@ -45,8 +45,10 @@ def _sync(device: Any) -> None:
 
 def cost_split(trainer: Any, steps: int) -> dict[str, float]:
     """Seconds per step of (data, forward + backward, optimiser), each phase timed on its own over ``steps``
-    steps of ``trainer`` (the phases of ``Trainer.train_step``, without its bookkeeping; forward + backward
-    includes the regulariser and the first layer's preconditioner where the recipe uses them)."""
+    steps of ``trainer`` (the phases of ``Trainer.train_step``, without its bookkeeping). Data is
+    ``Trainer.draw_batch`` (the inputs, and the targets unless the first layer's product computes the static
+    task's subset sums); forward + backward includes the regulariser and the first layer's preconditioner
+    where the recipe uses them, and those subset sums where they are computed there."""
     import torch
 
     t = trainer.config.train
@@ -54,19 +56,16 @@ def cost_split(trainer: Any, steps: int) -> dict[str, float]:
     for _ in range(steps):
         _sync(trainer.device)
         start = time.perf_counter()
-        x, y = trainer.task.batch(
-            trainer.member_seeds, 1, trainer.step, t.batch_size, trainer.task.interpolation, trainer.dtype,
-            trainer._selection, trainer._x_buffer,
-        )  # fmt: skip
+        batch = trainer.draw_batch()
         _sync(trainer.device)
         mid = time.perf_counter()
-        loss = ((trainer.model(x) - y) ** 2).mean(dim=(1, 2))
+        pred, y = trainer.predict(*batch)
+        loss = ((pred - y) ** 2).mean(dim=(1, 2))
         lam = t.regularizer.weight(trainer.step)
         total = (loss + trainer.model.regularizer() * lam if lam > 0 else loss).sum()
         grads = list(torch.autograd.grad(total, trainer.params))
         if trainer.precond is not None:
-            index, p = trainer.precond
-            grads[index] = torch.bmm(grads[index].contiguous(), p)
+            grads[trainer.precond.index] = trainer.precond.apply(grads[trainer.precond.index])
         _sync(trainer.device)
         end = time.perf_counter()
         p_next, mv_next = trainer.optimizer.propose(grads, trainer.lr_at(trainer.step))

@@ -39,7 +39,6 @@ _MATRICES = {"nac_add": 2, "nac_mul": 2, "nalu": 5, "inalu": 5, "nau": 1, "nmu":
 _STATE_COPIES = 6  # weights, gradient, Adam m and v, a clipped/updated copy, a saved copy
 _ACTIVATION_COPIES = 12  # intermediate tensors autograd keeps per layer output (NALU's log/exp paths)
 EVAL_ROWS = 256  # evaluation draws this many samples per member at a time (evaluate.EVAL_CHUNK)
-PRECOND_ROWS = 4096  # training-range inputs of the first-layer preconditioner
 
 
 @dataclass(frozen=True)
@@ -87,11 +86,7 @@ def estimate(config: Config) -> Estimate:
     width = sum(sizes)
     rows = max(t.batch_size, EVAL_ROWS)
     dtype_bytes = 8 if t.dtype == "float64" else 4
-    per_member_bytes = (
-        per_member * _STATE_COPIES * dtype_bytes
-        + rows * width * _ACTIVATION_COPIES * dtype_bytes
-        + (PRECOND_ROWS * in_features * 8 + 3 * in_features * in_features * 8 if t.precondition else 0)
-    )
+    per_member_bytes = per_member * _STATE_COPIES * dtype_bytes + rows * width * _ACTIVATION_COPIES * dtype_bytes
     return Estimate(members=members, params=members * per_member, bytes=members * per_member_bytes)
 
 

@@ -12,7 +12,7 @@ import functools
 import torch
 from torch import nn
 
-from nalu_cli.units import UNITS, Unit, UnitOptions, activation
+from nalu_cli.units import UNITS, Unit, UnitOptions, activation, linear_with_riders
 
 
 class ArithmeticModel(nn.Module):
@@ -47,6 +47,24 @@ class ArithmeticModel(nn.Module):
         for layer, act in self._steps:
             x = layer(x) if act is None else act(layer(x))  # [S, B, O_layer]
         return x  # [S, B, 1]
+
+    def first_layer_is_linear(self) -> bool:
+        """Whether ``forward_with_riders`` computes the riders in the first layer's product."""
+        first, act = self._steps[0]
+        with torch.no_grad():
+            return act is None and isinstance(first, Unit) and first.linear_weight() is not None
+
+    def forward_with_riders(self, x: torch.Tensor, riders: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output [S, B, 1] and x riders^T [S, B, R] (riders [S, R, I], constant), computed in the first
+        layer's product when that layer is linear (``Unit.linear_weight``): the batch is read once."""
+        (first, act), *rest = self._steps
+        w = first.linear_weight() if act is None and isinstance(first, Unit) else None
+        if w is None:
+            return self(x), torch.bmm(x, riders.transpose(1, 2))
+        h, r = linear_with_riders(x, w, riders)  # [S, B, O], [S, B, R]
+        for layer, act in rest:
+            h = layer(h) if act is None else act(layer(h))  # [S, B, O_layer]
+        return h, r
 
     @functools.cached_property
     def _steps(self) -> tuple[tuple[nn.Module, nn.Module | None], ...]:

@@ -299,6 +299,16 @@ class Task:
         a, b = self.operands(x, masks)
         return self.op.fn(a, b)
 
+    @property
+    def operands_are_products(self) -> bool:
+        """Whether a and b are ``selection @ x`` (the static task's subset sums): a trainer may then compute them
+        in its first linear layer's product (``ArithmeticModel.forward_with_riders``) and call ``target_of``."""
+        return self.mode == "static" and self.op.expression is None
+
+    def target_of(self, ab: torch.Tensor) -> torch.Tensor:
+        """op(a, b) from the operands side by side: ab [S, B, 2] -> y [S, B, 1]."""
+        return self.op.fn(ab[..., 0:1], ab[..., 1:2])
+
     def batch(
         self,
         seeds: torch.Tensor,
@@ -310,14 +320,27 @@ class Task:
         masks: Masks | None = None,
         out: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch per seed: (x [S, B, I], y [S, B, 1]); ``out`` as in ``sample_inputs``."""
+        """One batch per seed: (x [S, B, I], y [S, B, 1]); ``out`` as in ``draw``."""
         if masks is None:
             masks = self.masks(seeds, dtype)
-        if out is not None and self.draws_into_buffer:
-            x = self._draw_inputs(seeds, stream, step, batch, ranges, dtype, out)
-        else:  # no buffer, or a task that draws its own way (recurrent sequences)
-            x = self.sample_inputs(seeds, stream, step, batch, ranges, dtype)
+        x = self.draw(seeds, stream, step, batch, ranges, dtype, out)
         return x, self.target(x, masks)
+
+    def draw(
+        self,
+        seeds: torch.Tensor,
+        stream: int,
+        step: int,
+        batch: int,
+        ranges: Ranges,
+        dtype: torch.dtype,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``sample_inputs``, written into ``out`` (a reusable buffer of S·B·I values) where the task draws
+        uniform inputs; the result is then a view of it, valid until the buffer's next use. -> x [S, B, I]."""
+        if out is not None and self.draws_into_buffer:
+            return self._draw_inputs(seeds, stream, step, batch, ranges, dtype, out)
+        return self.sample_inputs(seeds, stream, step, batch, ranges, dtype)  # a task that draws its own way
 
     def near_perfect_mse(self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], eps: float) -> torch.Tensor:
         """MSE of a nearly perfect model (SPEC section 4), per seed: [S].

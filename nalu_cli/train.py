@@ -30,6 +30,7 @@ from nalu_cli.evaluate import RangeMetrics, evaluate_range, sparsity_error
 from nalu_cli.formula import formula_fields
 from nalu_cli.models import ArithmeticModel
 from nalu_cli.optim import BatchedAdam, clip_per_seed, finite, per_seed_all_finite
+from nalu_cli.precondition import Preconditioner
 from nalu_cli.recurrent import RecurrentModel
 from nalu_cli.seqformula import read_all_formulas
 from nalu_cli.tasks import Task, input_count, lookup_op, make_task, target_expression
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from nalu_cli.run import RunWriter
 
 PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
-PRECOND_SAMPLES = 4096  # training-range inputs that estimate E[x x^T] for train.precondition
-PRECOND_CHUNK = 32  # members whose inputs for that estimate are drawn at once (32 x 4096 x 100 float64: 105 MB)
 RESTART_STRIDE = 2**32  # member seed = seed + restart · 2**32; restart 0 is the seed itself
 GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member seed + g · 2**52
 
@@ -211,6 +210,10 @@ class Trainer:
         self.optimizer = BatchedAdam(self.params, betas=(config.train.beta1, config.train.beta2), lr_scales=lr_scales)
         self.masks = self.task.masks(self.task_seeds, self.dtype)  # ([M, I], [M, I])
         self._selection = Task.selection(self.masks, self.dtype)  # [M, 2, I], built once for train_step
+        # The static task's subset sums come out of the first layer's product when that layer is linear (one pass
+        # over the batch instead of two; ArithmeticModel.forward_with_riders), else from Task.batch.
+        fuse = isinstance(self.model, ArithmeticModel) and self.model.first_layer_is_linear()
+        self._riders = self._selection if fuse and self.task.operands_are_products else None
         m = self.members.count
         self.step = 0
         self.alive = torch.ones(m, dtype=torch.bool, device=device)
@@ -239,17 +242,9 @@ class Trainer:
         self.generation = torch.zeros(m, dtype=torch.int64, device=device)
 
     @cached_property
-    def precond(self) -> tuple[int, torch.Tensor] | None:
-        """(index of the first layer's NAU weight in ``params``, P [M, I, I]) or None (``train.precondition``).
-
-        Computed on the first training step, so a run loaded only to be evaluated never pays for it.
-
-        P = (Σ / s + δ I)^-1, Σ = E[x x^T] of training-range inputs (s: mean diagonal, δ: damping),
-        scaled to mean diagonal 1. The static task's inputs share a large common mean (U[1,2]: Σ has one
-        eigenvalue ~2700x the others), so Adam spends its steps on the row-sum direction while the
-        directions that tell a's inputs from b's barely move; multiplying the first layer's gradient by P
-        evens that out. Uses interpolation-range inputs only (a separate stream, never extrapolation data).
-        """
+    def precond(self) -> Preconditioner | None:
+        """The first layer's gradient preconditioner (``train.precondition``; ``nalu_cli/precondition.py``), or
+        None: only a feed-forward model whose first unit is a NAU has one."""
         first = self.model.units[0]
         # a feed-forward model only: a recurrent or digits model's first unit is its cell over [h_{t-1}, x_t]
         if (
@@ -259,19 +254,8 @@ class Trainer:
         ):
             return None
         index = next(i for i, p in enumerate(self.params) if p is first.W)
-        parts = []
-        for start in range(0, self.members.count, PRECOND_CHUNK):  # a few seeds at a time: [M, N, I] is large
-            x = self.task.sample_inputs(
-                self.member_seeds[start : start + PRECOND_CHUNK],
-                rng.STREAM_PROBE, 1, PRECOND_SAMPLES, self.task.interpolation, torch.float64,
-            )  # fmt: skip  # [C, N, I]
-            parts.append(torch.bmm(x.transpose(1, 2), x) / x.shape[1])  # [C, I, I]
-        sigma = torch.cat(parts)  # [M, I, I]
-        eye = torch.eye(sigma.shape[-1], dtype=torch.float64, device=sigma.device)
-        scale = torch.diagonal(sigma, dim1=1, dim2=2).mean(dim=1)[:, None, None]  # [M, 1, 1]
-        p = torch.linalg.inv(sigma / scale + self.config.train.precondition_damping * eye)  # [M, I, I]
-        p = p / torch.diagonal(p, dim1=1, dim2=2).mean(dim=1)[:, None, None]
-        return index, p.to(self.dtype)
+        inputs = first.W.shape[-1]
+        return Preconditioner.for_inputs(index, self.task.interpolation, inputs, self.config.train.precondition_damping)
 
     # -- one step ------------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -310,17 +294,29 @@ class Trainer:
         self.task = compiled_task
         self.compiled = True
 
+    def draw_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This step's training inputs x [M, B, I] and targets y [M, B, 1], or None for y when ``predict``
+        computes the operands in the first layer's product."""
+        t = self.config.train
+        args = (self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype)
+        if self._riders is not None:
+            return self.task.draw(*args, self._x_buffer), None
+        return self.task.batch(*args, self._selection, out=self._x_buffer)
+
+    def predict(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's output and the targets for a ``draw_batch``: [M, B, 1] each."""
+        if y is not None:
+            return self.model(x), y
+        assert self._riders is not None and isinstance(self.model, ArithmeticModel)
+        pred, ab = self.model.forward_with_riders(x, self._riders)  # [M, B, 1], [M, B, 2]
+        return pred, self.task.target_of(ab)
+
     def train_step(self) -> None:
         """One optimiser step for every living member."""
         if self._compile_pending:
             self._setup_compile()
         t = self.config.train
-        args = (self.member_seeds, rng.STREAM_TRAIN, self.step, t.batch_size, self.task.interpolation, self.dtype)
-        if self._x_buffer is None:
-            x, y = self.task.batch(*args, self._selection)  # [M, B, I], [M, B, 1]
-        else:
-            x, y = self.task.batch(*args, self._selection, out=self._x_buffer)
-        pred = self.model(x)  # [M, B, 1]
+        pred, y = self.predict(*self.draw_batch())  # [M, B, 1], [M, B, 1]
         loss = ((pred - y) ** 2).mean(dim=(1, 2))  # [M]
         if t.loss_scale == "target":
             # relative MSE: the batch's mean squared target (no gradient) divides the loss, so the
@@ -338,10 +334,7 @@ class Trainer:
             total = None  # the exact per-member check below runs instead
         grads = list(torch.autograd.grad(objective, self.params, grad_outputs=weights))
         if self.precond is not None:
-            index, p = self.precond
-            # contiguous: the gradient's layout differs between one seed and several (units._linear), and the
-            # product must not depend on it (a seed batched equals the seed alone)
-            grads[index] = torch.bmm(grads[index].contiguous(), p)  # [M, O, I] @ [M, I, I]
+            grads[self.precond.index] = self.precond.apply(grads[self.precond.index])  # [M, O, I]
         if t.clip_grad is not None:
             grads = clip_per_seed(grads, t.clip_grad)
         p_next, mv_next = self.optimizer.propose(grads, self.lr_at(self.step))  # [M, P], [2, M, P]

@@ -89,6 +89,11 @@ class Unit(nn.Module):
         """Gate values g for inputs x [S, B, I] -> [S, B, O] (None for ungated units)."""
         return None
 
+    def linear_weight(self) -> torch.Tensor | None:
+        """W [S, O, I] when the unit is z = x W^T (no bias, nothing after the product), else None: a trainer may
+        then compute other linear readouts of x in the same product (``linear_with_riders``)."""
+        return None
+
 
 # For more than one seed and from this many inputs on, ``_linear`` computes its weight gradient as g^T x
 # (``_Linear``) rather than autograd's (x^T g)^T: the same floats (MKL sums each entry over the batch in the same
@@ -124,6 +129,35 @@ class _Linear(torch.autograd.Function):
         return grad_x, grad_w
 
 
+class _LinearWithRiders(torch.autograd.Function):
+    """(x w^T, x r^T) from one product x [w; r]^T, for constant rows r (no gradient)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, riders: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(x, w)
+        out = torch.bmm(x, torch.cat([w, riders], dim=1).transpose(1, 2))  # [S, B, O + R]
+        z, r = out[..., : w.shape[1]], out[..., w.shape[1] :]  # [S, B, O], [S, B, R]
+        ctx.mark_non_differentiable(r)
+        return z, r
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor, _: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        grad_x = torch.bmm(g, w) if ctx.needs_input_grad[0] else None  # [S, B, O] @ [S, O, I] -> [S, B, I]
+        grad_w = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None  # [S, O, B] @ [S, B, I]
+        return grad_x, grad_w, None
+
+
+def linear_with_riders(x: torch.Tensor, w: torch.Tensor, riders: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [S, B, I] @ w^T and @ riders^T from one pass over x: -> z [S, B, O], r [S, B, R].
+
+    The madsen2020 trainer reads its 51 MB batch once for the first NAU layer and the subset sums (riders: the
+    task's selection) instead of twice (README, "Throughput"). For every number of seeds, one seed included,
+    the same product with the same columns, so a seed's floats do not depend on the batch of seeds."""
+    z, r = _LinearWithRiders.apply(x, w, riders)
+    return z, r
+
+
 def _linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """x [S, B, I], w [S, O, I] -> [S, B, O]."""
     # One seed: autograd's own nodes cost less per call than a Python Function, and the layout matters little.
@@ -151,6 +185,9 @@ class NACAdd(Unit):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _linear(x, self.weight())  # [S, B, O]
 
+    def linear_weight(self) -> torch.Tensor | None:
+        return self.weight()  # [S, O, I]
+
     def effective_weights(self) -> dict[str, torch.Tensor]:
         return {"W": self.weight().detach()}
 
@@ -163,6 +200,9 @@ class NACMul(NACAdd):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         log_x = torch.log(torch.abs(x) + self.opts.eps)  # [S, B, I]
         return torch.exp(_linear(log_x, self.weight()))  # [S, B, O]
+
+    def linear_weight(self) -> torch.Tensor | None:
+        return None  # a product in log space
 
 
 class NALU(Unit):
@@ -223,6 +263,9 @@ class NAU(Unit):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _linear(x, self.W)  # [S, B, O]
+
+    def linear_weight(self) -> torch.Tensor | None:
+        return self.W  # [S, O, I]
 
     def regularizer(self) -> torch.Tensor:
         w = self.W.abs()

@@ -78,6 +78,22 @@ def test_static_stack_batched_equals_alone_at_several_batch_sizes(count: int) ->
         assert_member_equals_alone(together, alone, position)
 
 
+@pytest.mark.parametrize(("unit", "fused"), [(["nau", "nmu"], True), (["nac_add", "nac_add"], True), ("nalu", False)])
+def test_static_targets_come_from_the_first_layers_product_when_it_is_linear(unit: object, fused: bool) -> None:
+    """The static task's subset sums are computed in the first layer's product when that layer is linear (the
+    batch read once); the targets equal the task's own to rounding, and the step trains on them."""
+    cfg = tiny_config("mul", **{"model.unit": unit, "model.hidden": [2], "task.mode": "static", "train.seeds": [0, 1]})
+    trainer = Trainer(cfg, torch.device("cpu"))
+    x, y = trainer.draw_batch()
+    assert (y is None) is fused
+    pred, target = trainer.predict(x, y)
+    torch.testing.assert_close(target, trainer.task.target(x, trainer.masks), rtol=1e-6, atol=0)
+    torch.testing.assert_close(pred, trainer.model(x), rtol=1e-5, atol=1e-6)
+    before = [p.detach().clone() for p in trainer.params]
+    trainer.train_step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.params, strict=True))
+
+
 def test_nan_in_one_seed_never_touches_the_others() -> None:
     """Seed 1 trains on a range that overflows float32; seeds 0 and 2 are unaffected, bit for bit."""
     cfg = tiny_config("mul", **{"train.seeds": [0, 1, 2], "train.lr": 0.05})
@@ -87,8 +103,8 @@ def test_nan_in_one_seed_never_touches_the_others() -> None:
         poisoned.model.layers[0].W[1] = 1.0
     original_batch = poisoned.task.batch
 
-    def batch(seeds, stream, step, size, ranges, dtype, masks=None):  # type: ignore[no-untyped-def]
-        x, y = original_batch(seeds, stream, step, size, ranges, dtype, masks)
+    def batch(seeds, stream, step, size, ranges, dtype, masks=None, out=None):  # type: ignore[no-untyped-def]
+        x, y = original_batch(seeds, stream, step, size, ranges, dtype, masks, out)
         if step == 10:
             x[1] = 1e30
             y[1] = x[1, :, :1] * x[1, :, 1:]
@@ -192,14 +208,34 @@ def test_preconditioner_changes_only_the_first_nau_layer_update() -> None:
     plain = Trainer(tiny_config("mul", **common, **{"train.precondition": False}), torch.device("cpu"))
     whitened = Trainer(tiny_config("mul", **common, **{"train.precondition": True}), torch.device("cpu"))
     assert plain.precond is None
-    index, p = whitened.precond
-    assert whitened.params[index] is whitened.model.units[0].W and p.shape == (1, 100, 100)
+    assert whitened.precond is not None and whitened.params[whitened.precond.index] is whitened.model.units[0].W
     plain.train_step()
     whitened.train_step()
     first, second = (dict(t.model.named_parameters()) for t in (plain, whitened))
     names = list(first)
     assert not torch.equal(first[names[0]], second[names[0]])  # the NAU layer moved differently
     assert torch.equal(first[names[1]], second[names[1]])  # the NMU layer's first step did not depend on P
+
+
+@pytest.mark.parametrize("ranges", [((1.0, 2.0),), ((-3.0, -1.0), (0.5, 2.0)), ((0.0, 0.1),)])
+def test_preconditioner_is_the_closed_form_of_the_inputs_second_moments(ranges: tuple) -> None:
+    """P = (E[x x^T] / s + δ I)^-1 with a unit diagonal, estimated from 400,000 drawn inputs, equals the closed
+    form α I + β 1 1^T the trainer applies; and applying it equals multiplying by that matrix."""
+    from nalu_cli.precondition import Preconditioner
+    from nalu_cli.tasks import make_task
+
+    inputs, damping = 10, 0.3
+    task = make_task("add", "static", inputs, 0.25, 0.5, list(ranges), list(ranges))
+    x = task.sample_inputs(torch.arange(100), rng.STREAM_PROBE, 0, 4000, task.interpolation, torch.float64)
+    x = x.reshape(-1, inputs)  # [N, I]
+    sigma = x.T @ x / x.shape[0]  # [I, I]
+    estimate = torch.linalg.inv(sigma / sigma.diagonal().mean() + damping * torch.eye(inputs, dtype=torch.float64))
+    estimate = estimate / estimate.diagonal().mean()
+    closed = Preconditioner.for_inputs(0, task.interpolation, inputs, damping)
+    assert torch.allclose(closed.matrix(inputs), estimate, atol=0.02), (closed, estimate)
+    assert closed.alpha + closed.beta == pytest.approx(1.0)  # a unit diagonal
+    grad = torch.randn(3, 2, inputs, dtype=torch.float64)
+    assert torch.allclose(closed.apply(grad), grad @ closed.matrix(inputs), rtol=0, atol=1e-12)
 
 
 def test_results_read_every_seeds_formula_with_one_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:

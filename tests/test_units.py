@@ -248,3 +248,59 @@ def test_linear_gives_a_seed_the_same_floats_in_any_batch(o: int) -> None:
     for start, count in [(0, 1), (4, 1), (8, 1), (2, 2), (1, 7)]:
         part = _linear(x[start : start + count].clone(), w[start : start + count].clone())
         assert torch.equal(part, full[start : start + count]), (start, count)
+
+
+@pytest.mark.parametrize(("o", "r"), [(1, 2), (2, 2), (3, 1)])
+def test_linear_with_riders_is_both_products_from_one(o: int, r: int) -> None:
+    """``linear_with_riders``: x w^T and x riders^T (to rounding: another product shape), the weight gradient
+    of x w^T alone (autograd's floats for the same z), none for the riders; a seed's floats in any batch."""
+    from nalu_cli.units import linear_with_riders
+
+    g = torch.Generator().manual_seed(o * 10 + r)
+    x = torch.rand(9, 128, 100, generator=g) + 1.0
+    w = (torch.rand(9, o, 100, generator=g) - 0.5).requires_grad_()
+    riders = (torch.rand(9, r, 100, generator=g) < 0.25).float()
+    z, ab = linear_with_riders(x, w, riders)
+    assert z.shape == (9, 128, o) and ab.shape == (9, 128, r) and not ab.requires_grad
+    torch.testing.assert_close(z, torch.bmm(x, w.transpose(1, 2)), rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(ab, torch.bmm(riders, x.transpose(1, 2)).transpose(1, 2), rtol=1e-6, atol=1e-5)
+    grad_out = torch.randn(9, 128, o, generator=g)
+    (got,) = torch.autograd.grad(z, w, grad_out)
+    assert torch.equal(got, torch.bmm(grad_out.transpose(1, 2), x))
+    for start, count in [(0, 1), (4, 1), (8, 1), (1, 7)]:
+        sl = slice(start, start + count)
+        z_part, ab_part = linear_with_riders(x[sl].clone(), w[sl].detach().clone(), riders[sl].clone())
+        assert torch.equal(z_part, z[sl].detach()) and torch.equal(ab_part, ab[sl]), (start, count)
+
+
+def test_forward_with_riders_uses_a_linear_first_layer_and_otherwise_the_plain_forward() -> None:
+    """``ArithmeticModel.forward_with_riders``: NAU and NAC+ first layers read the batch once and give the plain
+    forward's output (to rounding); a NALU first layer (not linear) gives the plain forward exactly."""
+    from nalu_cli.models import ArithmeticModel
+    from nalu_cli.units import _LinearWithRiders
+
+    seeds = torch.arange(3)
+    x = torch.rand(3, 64, 20, generator=torch.Generator().manual_seed(1)) + 1.0
+    riders = torch.zeros(3, 2, 20)
+    riders[:, 0, :5], riders[:, 1, 5:10] = 1.0, 1.0
+    for units, linear in [(["nau", "nmu"], True), (["nac_add", "nac_add"], True), (["nalu", "nalu"], False)]:
+        model = ArithmeticModel(seeds, 20, units, [2], UnitOptions())
+        out, ab = model.forward_with_riders(x, riders)
+        torch.testing.assert_close(ab, torch.bmm(x, riders.transpose(1, 2)), rtol=1e-6, atol=1e-5)
+        if linear:
+            assert out.grad_fn is not None and _LinearWithRiders.__name__ in repr(_graph_nodes(out))
+            torch.testing.assert_close(out, model(x), rtol=1e-5, atol=1e-5)
+        else:
+            assert torch.equal(out, model(x))
+
+
+def _graph_nodes(t: torch.Tensor) -> list[str]:
+    seen, stack, names = set(), [t.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        stack.extend(n for n, _ in node.next_functions)
+    return names

@@ -1,0 +1,147 @@
+"""Madsen & Johansen's benchmark at 100 seeds per cell: run every cell, or print the README's table from the files.
+
+    python benchmarks/madsen2020_table.py --run            # every cell, one after another (about 40 min, 1 core)
+    python benchmarks/madsen2020_table.py --run --only mul_nmu,mul_nmu_restarts2
+    python benchmarks/madsen2020_table.py --markdown       # the README's two tables, from the result files
+
+Each cell is one command, whose JSON and CSV are the cell's files in ``benchmarks/results/madsen2020/``:
+
+    nalu -q benchmark --ops OP --units UNIT --seeds 100 [--restarts 2] --json --csv OP_UNIT.csv > OP_UNIT.json
+
+``progress.log`` there records when each cell started and ended. ``docs/make_readme.py`` renders the tables
+(block ``madsen2020-table``) from the files with ``markdown``; it never trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "madsen2020"
+OPS = ["add", "sub", "mul", "div"]
+UNITS = ["nac_add", "nac_mul", "nalu", "nau", "nmu"]
+RESTART_CELLS = [("add", "nau"), ("mul", "nmu")]  # the "with restarts" rows: --restarts 2
+SEEDS = 100
+LABELS = {
+    "nac_add": "NAC+ (NAC+ → NAC+)",
+    "nac_mul": "NAC• (NAC+ → NAC•)",
+    "nalu": "NALU (NALU → NALU)",
+    "nau": "NAU (NAU → NAU)",
+    "nmu": "NMU (NAU → NMU)",
+}
+SHORT = {"nac_add": "NAC+", "nac_mul": "NAC•", "nalu": "NALU", "nau": "NAU", "nmu": "NMU"}
+
+
+def cells() -> list[tuple[str, str, int]]:
+    """(op, unit, restarts) of every file pair, table cells first."""
+    return [(op, unit, 1) for op in OPS for unit in UNITS] + [(op, unit, 2) for op, unit in RESTART_CELLS]
+
+
+def stem(op: str, unit: str, restarts: int) -> str:
+    return f"{op}_{unit}" + (f"_restarts{restarts}" if restarts > 1 else "")
+
+
+def run(only: set[str] | None, seeds: int, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    nalu = [str(Path(sys.executable).with_name("nalu"))]  # the nalu installed next to this Python
+    failed = 0
+    for op, unit, restarts in cells():
+        name = stem(op, unit, restarts)
+        if only is not None and name not in only:
+            continue
+        command = [*nalu, "-q", "benchmark", "--ops", op, "--units", unit, "--seeds", str(seeds)]
+        command += ["--restarts", str(restarts)] if restarts > 1 else []
+        command += ["--json", "--csv", str(out / f"{name}.csv")]
+        _log(out, f"start {name}")
+        with open(out / f"{name}.json.part", "w") as stdout:
+            rc = subprocess.call(command, stdout=stdout, env={**os.environ, "NO_COLOR": "1"})
+        if rc == 0:
+            os.replace(out / f"{name}.json.part", out / f"{name}.json")
+        failed += rc != 0
+        _log(out, f"done {name} rc={rc}")
+    return 1 if failed else 0
+
+
+def _log(out: Path, line: str) -> None:
+    with open(out / "progress.log", "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC {line}\n")
+
+
+def _cell(op: str, unit: str, restarts: int, results: Path) -> dict | None:
+    path = results / f"{stem(op, unit, restarts)}.json"
+    if not path.exists():
+        return None
+    (cell,) = json.loads(path.read_text())["cells"]
+    return cell
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}"
+
+
+def markdown(results: Path = RESULTS) -> str:
+    """The README's table (20 cells) and its restarts table, from the result files."""
+    lines = [
+        "| op | unit (layers) | steps | solved / 100 | 95% CI | published (5·10⁶ steps) | median solved at "
+        "| median sparsity error | time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for op in OPS:
+        row = {unit: _cell(op, unit, 1, results) for unit in UNITS}
+        top = max((c["solved"] for c in row.values() if c is not None), default=0)
+        for unit, c in row.items():
+            if c is None:
+                lines.append(f"| {op} | {LABELS[unit]} | – | not run | | | | | |")
+                continue
+            solved = f"**{c['solved']}**" if c["solved"] == top > 0 else str(c["solved"])  # the op's best in bold
+            published = "–" if c.get("published") is None else f"{_pct(c['published'])}%"
+            at = "–" if c["solved_at_median"] is None else f"{c['solved_at_median']:.0f}"
+            sparsity = "–" if c["sparsity_error_median"] is None else f"{c['sparsity_error_median']:.1e}"
+            lines.append(
+                f"| {op} | {LABELS[unit]} | {c['steps']} | {solved} | {_pct(c['ci_low'])}–{_pct(c['ci_high'])}% "
+                f"| {published} | {at} | {sparsity} | {c['seconds'] / 60:.1f} min |"
+            )
+    lines += [
+        "",
+        "With restarts (`--restarts 2`: two members per seed, the one with the lower *interpolation* validation "
+        "error is kept, extrapolation data never consulted):",
+        "",
+        "| op | unit | restarts | steps | solved / 100 | 95% CI | best published |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    best_published = {"add": "100% (NAU, NAC+, MLP)", "mul": "98% (NMU)"}
+    for op, unit in RESTART_CELLS:
+        c = _cell(op, unit, 2, results)
+        if c is None:
+            lines.append(f"| {op} | {SHORT[unit]} | 2 | – | not run | | |")
+            continue
+        lines.append(
+            f"| {op} | {SHORT[unit]} | {c['restarts']} | {c['steps']} | **{c['solved']}** "
+            f"| {_pct(c['ci_low'])}–{_pct(c['ci_high'])}% | {best_published[op]} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", action="store_true", help="train every cell (or --only) and write its files")
+    parser.add_argument("--only", help="comma-separated file stems, e.g. mul_nmu,mul_nmu_restarts2")
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--markdown", action="store_true", help="print the README's tables from the files")
+    args = parser.parse_args(argv)
+    if not args.run and not args.markdown:
+        parser.error("give --run, --markdown or both")
+    rc = run(set(args.only.split(",")) if args.only else None, args.seeds, args.out) if args.run else 0
+    if args.markdown:
+        sys.stdout.write(markdown(args.out))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
