@@ -54,6 +54,7 @@ RESTARTS = "tests/test_restarts.py"
 UNITS = "tests/test_units.py"
 STREAMS = "tests/test_data_streams.py"
 OPTIM = "tests/test_optim_reference.py"
+TRAIN = "tests/test_train.py"
 
 MUTANTS: list[Mutant] = [
     # -- the seven of issue 15's table ------------------------------------------------------------------------
@@ -74,6 +75,11 @@ MUTANTS: list[Mutant] = [
       'member = by_seed.get(seed, {}).get("member", i * k)', "member = i * k", RESTARTS),
     m("Adam without bias correction of v", "nalu_cli/optim.py",
       "[1.0 - self.beta1**k, 1.0 - self.beta2**k]", "[1.0 - self.beta1**k, 1.0]", OPTIM),
+    m("preconditioner without the damping", "nalu_cli/precondition.py",
+      "a = var / second + damping", "a = var / second", TRAIN),
+    m("first layer's product returns the riders' columns as its output", "nalu_cli/units.py",
+      "z, r = out[..., : w.shape[1]], out[..., w.shape[1] :]", "r, z = out[..., : w.shape[1]], out[..., w.shape[1] :]",
+      UNITS),
     # -- ordering of durable writes ---------------------------------------------------------------------------
     m("rename before the file's fsync", "nalu_cli/files.py",
       "            os.fsync(f.fileno())\n            os.fchmod(f.fileno(), 0o666 & ~current_umask())\n"

@@ -193,6 +193,14 @@ def quick_sweep(s: Session) -> str:
     return console(s.run("nalu sweep sample_configs/sweeps/quick.yaml --workers 2", width=160))
 
 
+def madsen2020_table(s: Session) -> str:
+    """The 100-seed madsen2020 tables, from the committed result files (benchmarks/madsen2020_table.py)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.madsen2020_table import markdown
+
+    return markdown()
+
+
 class Skip(Exception):
     """A block that cannot be made here (a tool is missing): left as it is, and said so."""
 
@@ -213,6 +221,7 @@ BLOCKS = [
     Block("static-mul-yaml", static_mul_yaml),
     Block("jq-metrics", jq_metrics, needs=("worked-train",)),
     Block("check-exit", check_exit),
+    Block("madsen2020-table", madsen2020_table),
     Block("add-nalu", add_nalu, slow=True),
     Block("runs", history_runs, slow=True, needs=("worked-train",)),
     Block("compare", compare, slow=True, needs=("runs",)),

@@ -1039,7 +1039,8 @@ def benchmark(
         if as_json:
             emit_json({"command": "benchmark", "preset": chosen, "cells": rows})
         else:
-            stdout.print(benchmark_table(rows, chosen))
+            mode = extra.get("task.mode")
+            stdout.print(benchmark_table(rows, chosen, mode=mode if isinstance(mode, str) else None))
 
     guarded(body)
 

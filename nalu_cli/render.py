@@ -542,11 +542,15 @@ def plot_summary(report: dict[str, Any], out: str) -> Text:
     return Text(f"Saved plot of {len(report['runs'])} run{'s' if len(report['runs']) != 1 else ''} ({names}) to {out}")
 
 
-def benchmark_table(rows: list[dict[str, Any]], preset: str | None, command: str = "benchmark") -> Table:
+def benchmark_table(
+    rows: list[dict[str, Any]], preset: str | None, command: str = "benchmark", mode: str | None = None
+) -> Table:
     """One row per cell: success rate with its Wilson interval next to the published rate (digits mode: next
-    to the median accuracy at the extrapolation length; no rate is published for this task)."""
+    to the median accuracy at the extrapolation length; no rate is published for this task). The title names
+    the preset, else the task mode (``task.mode`` set on the command line), else "custom"."""
     digits = any(r.get("accuracy_median") is not None for r in rows)
-    table = Table(title=f"nalu {command} · {preset or ('digits' if digits else 'custom')}", title_justify="left")
+    label = preset or mode or ("digits" if digits else "custom")
+    table = Table(title=f"nalu {command} · {label}", title_justify="left")
     names = ["op", "unit", "range", "success", "95% CI", "accuracy (median)" if digits else "published"]
     names += ["solved at (median)", "sparsity err", "steps", "time"]
     for name in names:

@@ -293,3 +293,11 @@ def test_recurrent_benchmark_cells_are_the_train_configs_unless_a_preset_is_name
     assert cell.to_dict() == trained.to_dict()
     under_preset = cell_config(Cell("mul", "nmu", "", ""), "madsen2020", 3, None, None, True, extra)
     assert under_preset.train.batch_size == 128 and under_preset.task.interpolation != trained.task.interpolation
+
+
+def test_recurrent_benchmark_table_is_titled_by_the_mode() -> None:
+    """Without a preset, the table's title names the task mode the cells trained (it read "custom")."""
+    args = ["benchmark", "--set", "task.mode=recurrent", "--ops", "add", "--units", "nau", "--seeds", "1"]
+    result = CliRunner().invoke(app, [*args, "--steps", "5"], env={"COLUMNS": "160", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "nalu benchmark · recurrent" in result.output and "custom" not in result.output

@@ -217,14 +217,15 @@ def test_preconditioner_changes_only_the_first_nau_layer_update() -> None:
     assert torch.equal(first[names[1]], second[names[1]])  # the NMU layer's first step did not depend on P
 
 
+@pytest.mark.parametrize("damping", [0.3, 3.0])
 @pytest.mark.parametrize("ranges", [((1.0, 2.0),), ((-3.0, -1.0), (0.5, 2.0)), ((0.0, 0.1),)])
-def test_preconditioner_is_the_closed_form_of_the_inputs_second_moments(ranges: tuple) -> None:
+def test_preconditioner_is_the_closed_form_of_the_inputs_second_moments(ranges: tuple, damping: float) -> None:
     """P = (E[x x^T] / s + δ I)^-1 with a unit diagonal, estimated from 400,000 drawn inputs, equals the closed
     form α I + β 1 1^T the trainer applies; and applying it equals multiplying by that matrix."""
     from nalu_cli.precondition import Preconditioner
     from nalu_cli.tasks import make_task
 
-    inputs, damping = 10, 0.3
+    inputs = 10
     task = make_task("add", "static", inputs, 0.25, 0.5, list(ranges), list(ranges))
     x = task.sample_inputs(torch.arange(100), rng.STREAM_PROBE, 0, 4000, task.interpolation, torch.float64)
     x = x.reshape(-1, inputs)  # [N, I]
@@ -232,7 +233,7 @@ def test_preconditioner_is_the_closed_form_of_the_inputs_second_moments(ranges: 
     estimate = torch.linalg.inv(sigma / sigma.diagonal().mean() + damping * torch.eye(inputs, dtype=torch.float64))
     estimate = estimate / estimate.diagonal().mean()
     closed = Preconditioner.for_inputs(0, task.interpolation, inputs, damping)
-    assert torch.allclose(closed.matrix(inputs), estimate, atol=0.02), (closed, estimate)
+    assert torch.allclose(closed.matrix(inputs), estimate, atol=0.005), (closed, estimate)  # sampling error ~0.003
     assert closed.alpha + closed.beta == pytest.approx(1.0)  # a unit diagonal
     grad = torch.randn(3, 2, inputs, dtype=torch.float64)
     assert torch.allclose(closed.apply(grad), grad @ closed.matrix(inputs), rtol=0, atol=1e-12)
