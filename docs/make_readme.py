@@ -201,6 +201,14 @@ def madsen2020_table(s: Session) -> str:
     return markdown()
 
 
+def trask2018_table(s: Session) -> str:
+    """The trask2018 "% of random" table, from the committed result file (benchmarks/trask2018_table.py)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.trask2018_table import markdown
+
+    return markdown()
+
+
 class Skip(Exception):
     """A block that cannot be made here (a tool is missing): left as it is, and said so."""
 
@@ -222,6 +230,7 @@ BLOCKS = [
     Block("jq-metrics", jq_metrics, needs=("worked-train",)),
     Block("check-exit", check_exit),
     Block("madsen2020-table", madsen2020_table),
+    Block("trask2018-table", trask2018_table),
     Block("add-nalu", add_nalu, slow=True),
     Block("runs", history_runs, slow=True, needs=("worked-train",)),
     Block("compare", compare, slow=True, needs=("runs",)),
