@@ -36,7 +36,7 @@ from torch import nn
 
 from nalu_cli import rng
 from nalu_cli.errors import NaluError
-from nalu_cli.recurrent import SEQUENCE_CHUNK, TIME_STRIDE, RecurrentModel, RecurrentTask, State
+from nalu_cli.recurrent import SEQUENCE_CHUNK, TIME_STRIDE, RecurrentModel, RecurrentTask, State, stream_predictions
 from nalu_cli.tasks import OPS, Ranges
 from nalu_cli.units import Unit, UnitOptions
 
@@ -347,33 +347,29 @@ def evaluate_digits(
     model: DigitsModel, task: DigitsTask, seeds: torch.Tensor, samples: int, stream: int, dtype: torch.dtype
 ) -> DigitsMetrics:
     """Error sums and the number of sequences whose rounded output is exact, on ``samples`` sequences per
-    seed at ``task.stream_length(stream)``. Streams one image at a time: memory is O(S · chunk · 64)."""
-    length = task.stream_length(stream)
+    seed at ``task.stream_length(stream)``, one image at a time (``recurrent.stream_predictions``)."""
     s = seeds.shape[0]
     sums = [torch.zeros(s, dtype=torch.float64, device=seeds.device) for _ in range(4)]
     values = task.values.to(seeds.device)  # [10] float64
     mul = task.op.name == "mul"
-    done, chunk = 0, 0
-    while done < samples:
-        n = min(SEQUENCE_CHUNK, samples - done)
-        state = None
-        y = torch.full((s, n), 1.0 if mul else 0.0, dtype=torch.float64, device=seeds.device)  # [S, n]
-        for t in range(length):
-            images, labels = task.images_at(seeds, stream, chunk, t, SEQUENCE_CHUNK, dtype)
-            images, labels = images[:, :n], labels[:, :n]  # [S, n, 64], [S, n]
-            if state is None:
-                state = model.initial_state(n, images)
-            state = model.step(state, images)
-            y = y * values[labels] if mul else y + values[labels]
-        assert state is not None
-        pred = model.readout(state).to(torch.float64)[..., 0]  # [S, n]
+    y = torch.empty(0)  # the current chunk's targets, built step by step beside the model
+
+    def inputs(chunk: int, t: int, n: int) -> torch.Tensor:
+        nonlocal y
+        if t == 0:
+            y = torch.full((s, n), 1.0 if mul else 0.0, dtype=torch.float64, device=seeds.device)  # [S, n]
+        images, labels = task.images_at(seeds, stream, chunk, t, SEQUENCE_CHUNK, dtype)
+        images, labels = images[:, :n], labels[:, :n]  # [S, n, 64], [S, n]
+        y = y * values[labels] if mul else y + values[labels]
+        return images
+
+    for _, out in stream_predictions(model, samples, task.stream_length(stream), inputs):
+        pred = out[..., 0]  # [S, n]
         err = pred - y
         sums[0] += (err * err).sum(dim=1)
         sums[1] += err.abs().sum(dim=1)
         sums[2] += (err.abs() / y.abs().clamp(min=1.0)).sum(dim=1)
         sums[3] += (pred.round() == y).to(torch.float64).sum(dim=1)
-        done += n
-        chunk += 1
     return DigitsMetrics(*sums)
 
 

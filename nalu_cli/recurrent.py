@@ -17,8 +17,9 @@ holds the whole sequence or any step's activations (``torch.no_grad``), so memor
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -272,6 +273,33 @@ class RecurrentModel(nn.Module):
 
 
 @torch.no_grad()
+class SequenceModel(Protocol):
+    """What ``stream_predictions`` needs of a model: recurrent and digits models."""
+
+    def initial_state(self, batch: int, x: torch.Tensor) -> Any: ...
+    def step(self, state: Any, x: torch.Tensor) -> Any: ...
+    def readout(self, state: Any) -> torch.Tensor: ...
+
+
+def stream_predictions(
+    model: SequenceModel, samples: int, length: int, inputs: Callable[[int, int, int], torch.Tensor]
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Feed ``samples`` sequences per seed of ``length`` steps, up to ``SEQUENCE_CHUNK`` at a time, one step
+    at a time: ``inputs(chunk, t, n)`` gives step t of chunk ``chunk`` (its first n sequences) as [S, n, V].
+    Yields (n, the readout [S, n, 1] in float64) per chunk. Memory is O(S · chunk · V), whatever the length."""
+    done, chunk = 0, 0
+    while done < samples:
+        n = min(SEQUENCE_CHUNK, samples - done)
+        state = None
+        for t in range(length):
+            x_t = inputs(chunk, t, n)  # [S, n, V]
+            state = model.step(model.initial_state(n, x_t) if state is None else state, x_t)
+        assert state is not None
+        yield n, model.readout(state).to(torch.float64)  # [S, n, 1]
+        done += n
+        chunk += 1
+
+
 def evaluate_sequences(
     model: RecurrentModel,
     task: RecurrentTask,
@@ -283,33 +311,29 @@ def evaluate_sequences(
     dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sums over ``samples`` sequences per seed of squared, absolute and relative error and the near-perfect
-    model's squared error: four [S] float64 tensors. Streams one vector at a time: memory is O(S · chunk · V)."""
-    length = task.length_for(ranges)
+    model's squared error: four [S] float64 tensors (``stream_predictions``)."""
     masks = task.masks(seeds, dtype)
     s = seeds.shape[0]
     sums = [torch.zeros(s, dtype=torch.float64, device=seeds.device) for _ in range(4)]
-    done = 0
-    chunk = 0
-    while done < samples:
-        n = min(SEQUENCE_CHUNK, samples - done)
-        state = None
-        near = NearPerfect(task, masks, solved_eps, s, n, seeds.device)
-        for t in range(length):
-            x_t = task.step_inputs(seeds, stream, chunk, t, SEQUENCE_CHUNK, ranges, dtype)[:, :n]  # [S, n, V]
-            if state is None:
-                state = model.initial_state(n, x_t)
-            state = model.step(state, x_t)
-            near.update(x_t)
-        assert state is not None
-        pred = model.readout(state).to(torch.float64)  # [S, n, 1]
+    near: NearPerfect | None = None  # the exact and near-perfect models, stepped beside the trained one
+
+    def inputs(chunk: int, t: int, n: int) -> torch.Tensor:
+        nonlocal near
+        if t == 0:
+            near = NearPerfect(task, masks, solved_eps, s, n, seeds.device)
+        assert near is not None
+        x_t = task.step_inputs(seeds, stream, chunk, t, SEQUENCE_CHUNK, ranges, dtype)[:, :n]  # [S, n, V]
+        near.update(x_t)
+        return x_t
+
+    for _, pred in stream_predictions(model, samples, task.length_for(ranges), inputs):
+        assert near is not None
         y = near.target()  # [S, n, 1]
         err = pred - y
         sums[0] += (err * err).sum(dim=(1, 2))
         sums[1] += err.abs().sum(dim=(1, 2))
         sums[2] += (err.abs() / y.abs().clamp(min=1e-12)).sum(dim=(1, 2))
         sums[3] += near.sq_error().sum(dim=(1, 2))
-        done += n
-        chunk += 1
     return sums[0], sums[1], sums[2], sums[3]
 
 
