@@ -272,7 +272,6 @@ class RecurrentModel(nn.Module):
             unit.post_step()
 
 
-@torch.no_grad()
 class SequenceModel(Protocol):
     """What ``stream_predictions`` needs of a model: recurrent and digits models."""
 
@@ -300,6 +299,7 @@ def stream_predictions(
         chunk += 1
 
 
+@torch.no_grad()
 def evaluate_sequences(
     model: RecurrentModel,
     task: RecurrentTask,
