@@ -83,6 +83,10 @@ def test_streaming_evaluation_equals_whole_sequences() -> None:
         err = trainer.model(x) - task.target(x, trainer.masks)
     assert torch.allclose(metrics.mse, (err**2).mean(dim=(1, 2)), rtol=1e-10)
     assert torch.allclose(metrics.threshold, task.near_perfect_mse(x, trainer.masks, 1e-5), rtol=1e-10)
+    from nalu_cli.recurrent import evaluate_sequences
+
+    sums = evaluate_sequences(trainer.model, task, trainer.task_seeds, task.interpolation, 40, 1e-5, 1, torch.float64)
+    assert not any(t.requires_grad for t in sums)  # no autograd graph is built (its memory would grow with T)
 
 
 @pytest.mark.parametrize("units", [["nau", "nmu"], ["nau", "nau"], ["lstm", "mlp"], ["rnn", "mlp"]])
