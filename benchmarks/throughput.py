@@ -11,7 +11,8 @@ It reports seed-steps per second and the ratio batched / loop. Only training ste
 construction, no monitoring, and not the batched run's first step, which compiles the data generator when
 ``--compile on``); peak memory is the child process's max RSS. The seed-by-seed loop runs as ``nalu train``
 would run a single seed (``train.compile: auto``, which is off for these short runs); its first step per seed
-is not timed either (one-time work: the preconditioner of a madsen2020 recipe, first-call allocations), unless
+is not timed either (one-time work: first-call allocations; until 2026-12-01 also the estimated madsen2020
+preconditioner, which the closed form replaced), unless
 ``--time-first-loop-step`` (the method before 2026-11-30, which charged that one-time work to 20 steps).
 
 Then, for the largest S, the cost of one seed-step split into drawing the batch (data and target), the
@@ -122,7 +123,7 @@ def _measure(
     else:
         for seed in range(s):
             trainer = Trainer(_config(task, [seed], steps + 1, "auto", device), dev)
-            if not time_first:  # like the batched side: the first step's one-time work (preconditioner) untimed
+            if not time_first:  # like the batched side: the first step's one-time work untimed
                 trainer.train_step()
             start = time.perf_counter()
             for _ in range(steps):
@@ -168,8 +169,8 @@ def main() -> None:
     parser.add_argument(
         "--time-first-loop-step",
         action="store_true",
-        help="time each looped seed's first step too (the method before 2026-11-30: it charges the loop with the "
-        "preconditioner's one-time setup, over only --loop-steps steps)",
+        help="time each looped seed's first step too (the method before 2026-11-30: it charges the loop with "
+        "first-call costs over only --loop-steps steps)",
     )
     args = parser.parse_args()
     sizes = [1, 100] if args.quick else [int(x) for x in args.sizes.split(",")]
