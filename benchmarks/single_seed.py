@@ -9,7 +9,9 @@ dimension, ``torch.rand`` for a fresh batch each step (the same batch size and r
 ``torch.optim.Adam`` with the same learning rate and betas, ``zero_grad`` / ``backward`` / ``step``, and the
 NAU/NMU weight clamp after each step (part of those units' definition). It has none of nalu's guarantees
 (no seed batching, no counter-based data, no NaN isolation), which is the point: it is the floor that
-per-step overhead is measured against.
+per-step overhead is measured against. Nor does it apply madsen2020's first-layer gradient preconditioner
+(``train.precondition``, part of that stack's recipe); the case ``madsen2020-noprecond`` times nalu's step
+without it, like for like.
 
 Each measurement runs in a fresh child process with one torch thread; the two sides alternate in rounds and
 the median round is reported, so a machine shared with other jobs disturbs both sides alike.
@@ -27,6 +29,13 @@ CASES = {
     "nalu": ("2-input NALU (mul)", {"task.op": "mul", "model.unit": "nalu"}, None),
     "nmu": ("2-input NMU (mul)", {"task.op": "mul", "model.unit": "nmu"}, None),
     "madsen2020": ("madsen2020 NAU -> NMU, 100 inputs", {"task.op": "mul", "model.unit": ["nau", "nmu"]}, "madsen2020"),
+    # The recipe's first-layer preconditioner is work the plain loop does not do (about 10 µs a step): the same
+    # stack without it is the like-for-like comparison of per-step overhead.
+    "madsen2020-noprecond": (
+        "  the same, train.precondition=false",
+        {"task.op": "mul", "model.unit": ["nau", "nmu"], "train.precondition": False},
+        "madsen2020",
+    ),
 }
 
 
