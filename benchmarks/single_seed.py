@@ -25,15 +25,16 @@ import statistics
 import time
 from typing import Any
 
+_MADSEN = {"task.op": "mul", "model.unit": ["nau", "nmu"]}
 CASES = {
     "nalu": ("2-input NALU (mul)", {"task.op": "mul", "model.unit": "nalu"}, None),
     "nmu": ("2-input NMU (mul)", {"task.op": "mul", "model.unit": "nmu"}, None),
-    "madsen2020": ("madsen2020 NAU -> NMU, 100 inputs", {"task.op": "mul", "model.unit": ["nau", "nmu"]}, "madsen2020"),
+    "madsen2020": ("madsen2020 NAU -> NMU, 100 inputs", _MADSEN, "madsen2020"),
     # The recipe's first-layer preconditioner is work the plain loop does not do (about 10 µs a step): the same
     # stack without it is the like-for-like comparison of per-step overhead.
     "madsen2020-noprecond": (
         "  the same, train.precondition=false",
-        {"task.op": "mul", "model.unit": ["nau", "nmu"], "train.precondition": False},
+        {**_MADSEN, "train.precondition": False},
         "madsen2020",
     ),
 }
