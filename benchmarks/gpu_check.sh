@@ -17,9 +17,11 @@ failed=()
 step() { echo; echo "== $*"; }
 
 step "device"
-python - <<'PY' || { echo "no CUDA device visible to torch"; exit 1; }
+python - <<'PY' || { echo "no CUDA device visible to torch (torch.cuda.is_available() is False)"; exit 1; }
+import sys
 import torch
-assert torch.cuda.is_available(), "torch.cuda.is_available() is False"
+if not torch.cuda.is_available():
+    sys.exit(1)
 print(torch.__version__, torch.cuda.get_device_name(0))
 PY
 
