@@ -168,7 +168,12 @@ def _draw(
     if seeds.device.type != "cpu" or dtype not in (torch.float32, torch.float64) or folded is None:
         u = _to_unit(random_bits(seeds, stream, step, n, offset), dtype)
         return u.mul_(scale).add_(shift) if affine is not None else u
-    x = _bits_np(seeds, stream, step, n, offset)  # [S, n] uint32
+    return _floats_np(_bits_np(seeds, stream, step, n, offset), dtype, folded, affine)
+
+
+def _floats_np(x: np.ndarray, dtype: torch.dtype, folded: float, affine: Affine | None) -> torch.Tensor:
+    """uint32 patterns [..., n] (overwritten) -> floats k / 2**bits * scale (+ shift), as ``_draw`` maps them."""
+    shift = affine[1] if affine is not None else 0.0
     if dtype == torch.float64:
         v = x.astype(np.float64)
         v *= folded  # == (k / 2**32) * scale, see _unit_scale
@@ -180,6 +185,34 @@ def _draw(
         if affine is not None:
             v += np.float32(shift)  # torch adds a Python float to a float32 tensor as float32(shift) too
     return torch.from_numpy(v)
+
+
+def uniform_ahead(
+    seeds: torch.Tensor, stream: int, first_step: int, steps: int, shape: tuple[int, ...], dtype: torch.dtype,
+    affine: Affine | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """``uniform`` for the steps first_step .. first_step + steps - 1 in one call: [steps, S, *shape], entry k
+    equal bit for bit to ``uniform(seeds, stream, first_step + k, shape, dtype, affine)`` (every value is a
+    function of (seed, stream, step, index) alone, and each float step is one rounding, elementwise).
+
+    For small draws on the CPU, where a call's fixed cost (a dozen numpy passes, keys, conversion) is most of
+    its time: a trainer drawing 128 numbers a step spends a few microseconds per step instead of 15-25."""
+    n = 1
+    for d in shape:
+        n *= d
+    s = seeds.shape[0]
+    scale = affine[0] if affine is not None else 1.0
+    folded = _unit_scale(dtype, scale)
+    if seeds.device.type != "cpu" or dtype not in (torch.float32, torch.float64) or folded is None:
+        return torch.stack([uniform(seeds, stream, first_step + k, shape, dtype, affine) for k in range(steps)])
+    if s <= PYTHON_KEYS_MAX:
+        listed = seeds.tolist()
+        keys = np.array([_key_int(seed, stream, k) for k in range(first_step, first_step + steps) for seed in listed])
+        keys = keys.astype(np.uint32)  # [steps * S]
+    else:
+        keys = np.concatenate([_keys_np(seeds, stream, first_step + k) for k in range(steps)])  # [steps * S]
+    x = _mix_np_(_indices_np(0, n) ^ keys[:, None])  # [steps * S, n]
+    return _floats_np(x, dtype, folded, affine).view(steps, s, *shape)
 
 
 Affine = tuple[float, float]  # (scale, shift): values u * scale + shift, rounded after each operation

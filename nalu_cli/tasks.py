@@ -246,15 +246,23 @@ class Task:
         ranges: Ranges,
         dtype: torch.dtype,
         out: torch.Tensor | None,
+        ahead: int | None = None,
     ) -> torch.Tensor:
         """``sample_inputs``; ``out``: a buffer of S·B·I values that large draws may write into
-        (``rng.uniform``), the result then a view of it, valid until the buffer's next use."""
+        (``rng.uniform``), the result then a view of it, valid until the buffer's next use. ``ahead``: the
+        inputs of that many steps from ``step`` on, [ahead, S, B, I] (``rng.uniform_ahead``)."""
         shape = (batch, self.input_size)
         compiled = stream in self.compiled_streams
+
+        def uniform(affine: rng.Affine | None, out: torch.Tensor | None) -> torch.Tensor:
+            if ahead is not None:
+                return rng.uniform_ahead(seeds, stream, step, ahead, shape, dtype, affine)  # [K, S, B, I]
+            return rng.uniform(seeds, stream, step, shape, dtype, affine, compiled, out)  # [S, B, I]
+
         if len(ranges) == 1:  # u * (hi - lo) + lo, applied while the generator's values are in cache
             lo, hi = ranges[0]
-            return rng.uniform(seeds, stream, step, shape, dtype, (hi - lo, lo), compiled, out)  # [S, B, I]
-        u = rng.uniform(seeds, stream, step, shape, dtype, compiled=compiled)  # [S, B, I]
+            return uniform((hi - lo, lo), out)  # [(K,) S, B, I]
+        u = uniform(None, None)  # [(K,) S, B, I]
         total = float(torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64).sum())
         # Map u onto the concatenated intervals, so each is hit in proportion to its length.
         t = u.to(torch.float64) * total  # [S, B, I]
@@ -325,6 +333,26 @@ class Task:
             masks = self.masks(seeds, dtype)
         x = self.draw(seeds, stream, step, batch, ranges, dtype, out)
         return x, self.target(x, masks)
+
+    def batches_ahead(
+        self,
+        seeds: torch.Tensor,
+        stream: int,
+        first_step: int,
+        steps: int,
+        batch: int,
+        ranges: Ranges,
+        dtype: torch.dtype,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batches of ``steps`` consecutive steps in one call, for a task that draws uniform inputs
+        (``draws_into_buffer``): x [K, S, B, I], entry k equal to ``draw`` at step first_step + k bit for bit,
+        and their targets [K, S, B, 1] where a target is a function of its own row alone (pair mode: op(x0, x1),
+        correctly rounded elementwise whatever the array's shape), else None (``target`` per step then: the
+        subset sums are products whose rounding may depend on the batch's shape)."""
+        x = self._draw_inputs(seeds, stream, first_step, batch, ranges, dtype, None, ahead=steps)  # [K, S, B, I]
+        if self.mode == "pair" and self.op.expression is None:
+            return x, self.op.fn(x[..., 0:1], x[..., 1:2])  # [K, S, B, 1]
+        return x, None
 
     def draw(
         self,

@@ -12,11 +12,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nalu_cli import cli, rng
+from nalu_cli import cli
 from nalu_cli.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
 from nalu_cli.errors import DivergenceError
-from nalu_cli.tasks import Task
-from nalu_cli.train import train
+from nalu_cli.train import Trainer, train
 from tests.conftest import run_nalu, tiny_config
 
 runner = CliRunner()
@@ -44,16 +43,16 @@ def test_huge_lr_or_range_stops_with_the_step(tmp_path: Path, args: list[str]) -
 def _poison_at(monkeypatch: pytest.MonkeyPatch, step: int, member: int) -> None:
     """Feed member ``member`` a NaN training batch at ``step`` (an overflow on cue): the loss and gradient go
     non-finite and the trainer's own checks must catch it."""
-    original = Task.batch
+    original = Trainer.draw_batch
 
-    def batch(self: Task, seeds: torch.Tensor, stream: int, at: int, *args: object, **kwargs: object) -> object:
-        x, y = original(self, seeds, stream, at, *args, **kwargs)
-        if stream == rng.STREAM_TRAIN and at == step:
-            x = x.clone()
+    def draw_batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, y = original(self)
+        if self.step == step:
+            x = x.clone()  # the drawn batch may be a view of batches drawn ahead
             x[member] = math.nan
         return x, y
 
-    monkeypatch.setattr(Task, "batch", batch)
+    monkeypatch.setattr(Trainer, "draw_batch", draw_batch)
 
 
 def test_nan_mid_run_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

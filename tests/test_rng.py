@@ -94,3 +94,19 @@ def test_cuda_generator_equals_cpu(dtype: torch.dtype) -> None:
         assert torch.equal(rng.random_bits(gpu, 1, 5, n).cpu(), rng.random_bits(cpu, 1, 5, n))
         want = rng.uniform(cpu, 1, 5, (n,), dtype, affine)
         assert torch.equal(rng.uniform(gpu, 1, 5, (n,), dtype, affine).cpu(), want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("affine", [None, (4.0, -2.0), (0.1, 1.0), (1e30, 0.0)])
+@pytest.mark.parametrize("count", [1, 3, rng.PYTHON_KEYS_MAX + 3])
+def test_drawing_ahead_equals_a_draw_per_step(
+    dtype: torch.dtype, affine: tuple[float, float] | None, count: int
+) -> None:
+    """uniform_ahead's block of steps is each step's own draw, bit for bit (Python and tensor keys; the folded
+    scale and, for a scale outside its range, the torch path)."""
+    seeds = rng.seed_tensor([3 * i + 1 for i in range(count)])
+    for shape in [(64, 2), (7, 3)]:
+        block = rng.uniform_ahead(seeds, rng.STREAM_TRAIN, 2**32 - 3, 6, shape, dtype, affine)  # step crosses 2**32
+        assert block.shape == (6, count, *shape) and block.dtype == dtype
+        for k in range(6):
+            assert torch.equal(block[k], rng.uniform(seeds, rng.STREAM_TRAIN, 2**32 - 3 + k, shape, dtype, affine))

@@ -110,6 +110,23 @@ def test_targets_of_a_seed_are_the_same_floats_in_any_batch(mode: str) -> None:
         assert torch.equal(y, x[..., 0:1] * x[..., 1:2])
 
 
+@pytest.mark.parametrize(
+    ("op", "mode", "interp", "ahead_targets"),
+    [("mul", "pair", "1,2", True), ("div", "pair", "-6,-2;2,10", True), ("mul", "static", "1,2", False)],
+)
+def test_batches_ahead_equal_a_batch_per_step(op: str, mode: str, interp: str, ahead_targets: bool) -> None:
+    """A block of steps' inputs (and, in pair mode, targets) is each step's own batch, bit for bit."""
+    t = task(op, mode, interp, "20,30")
+    seeds = rng.seed_tensor([5, 0, 9])
+    selection = t.selection(t.masks(seeds, torch.float32), torch.float32)
+    x_ahead, y_ahead = t.batches_ahead(seeds, rng.STREAM_TRAIN, 40, 5, 16, t.interpolation, torch.float32)
+    assert x_ahead.shape == (5, 3, 16, t.input_size) and (y_ahead is not None) is ahead_targets
+    for k in range(5):
+        x, y = t.batch(seeds, rng.STREAM_TRAIN, 40 + k, 16, t.interpolation, torch.float32, selection)
+        assert torch.equal(x_ahead[k], x)
+        assert torch.equal(y_ahead[k] if y_ahead is not None else t.target(x_ahead[k], selection), y)
+
+
 def test_near_perfect_threshold_is_positive_and_scales() -> None:
     for op in ("add", "sub", "mul", "div", "square", "sqrt", "identity"):
         t = task(op)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nalu_cli import config, rng
+from nalu_cli import train as train_module
 from nalu_cli.train import Trainer, train
 from nalu_cli.units import UNITS
 
@@ -94,6 +95,38 @@ def test_static_targets_come_from_the_first_layers_product_when_it_is_linear(uni
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.params, strict=True))
 
 
+AHEAD_CASES = [
+    ("mul", {"model.unit": "nmu"}),  # pair: targets drawn ahead with the inputs
+    ("div", {"model.unit": "nalu", "task.interpolation": "-6,-2;2,10"}),  # a union of ranges
+    ("mul", {"model.unit": ["nau", "nmu"], "model.hidden": [2], "task.mode": "static"}),  # targets from the product
+    ("add", {"model.unit": "nalu", "model.hidden": [2], "task.mode": "static"}),  # targets per step
+]
+
+
+@pytest.mark.parametrize(("op", "overrides"), AHEAD_CASES)
+def test_drawing_ahead_trains_the_same_floats_as_a_draw_per_step(
+    op: str, overrides: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small CPU draws come a block of steps at a time (here at most 7: 30 steps cross several blocks); the weights,
+    moments and losses equal a trainer that draws every step on its own, also after a restore in mid-block."""
+    cfg = tiny_config(op, **overrides, **{"train.seeds": [0, 3]})
+    monkeypatch.setattr(train_module, "AHEAD_STEPS", 7)
+    ahead = run_steps(cfg, 30)
+    half = run_steps(cfg, 12)
+    resumed = Trainer(cfg, torch.device("cpu"))
+    resumed.restore(half.state(finished=False))
+    for _ in range(18):
+        resumed.train_step()
+    monkeypatch.setattr(train_module, "AHEAD_NUMBERS", 0)
+    per_step = run_steps(cfg, 30)
+    assert 2 <= ahead._ahead_steps <= 7 and per_step._ahead_steps == 0  # both paths were taken
+    for other in (per_step, resumed):
+        for (name, p_a), (_, p_b) in zip(ahead.model.named_parameters(), other.model.named_parameters(), strict=True):
+            assert torch.equal(p_a, p_b), name
+        assert torch.equal(ahead.last_loss, other.last_loss)
+        assert torch.equal(ahead.optimizer._mv, other.optimizer._mv)
+
+
 def test_nan_in_one_seed_never_touches_the_others() -> None:
     """Seed 1 trains on a range that overflows float32; seeds 0 and 2 are unaffected, bit for bit."""
     cfg = tiny_config("mul", **{"train.seeds": [0, 1, 2], "train.lr": 0.05})
@@ -101,18 +134,18 @@ def test_nan_in_one_seed_never_touches_the_others() -> None:
     poisoned = Trainer(cfg, torch.device("cpu"))
     with torch.no_grad():
         poisoned.model.layers[0].W[1] = 1.0
-    original_batch = poisoned.task.batch
+    original_draw = poisoned.draw_batch
 
-    def batch(seeds, stream, step, size, ranges, dtype, masks=None, out=None):  # type: ignore[no-untyped-def]
-        x, y = original_batch(seeds, stream, step, size, ranges, dtype, masks, out)
-        if step == 10:
+    def draw_batch() -> tuple[torch.Tensor, torch.Tensor | None]:  # poisons seed 1 at step 10
+        x, y = original_draw()
+        if poisoned.step == 10:
+            assert y is not None
+            x, y = x.clone(), y.clone()  # the drawn batch may be a view of batches drawn ahead
             x[1] = 1e30
             y[1] = x[1, :, :1] * x[1, :, 1:]
         return x, y
 
-    poisoned.task = type("T", (), {})()  # a stand-in task that poisons seed 1 at step 10
-    poisoned.task.batch = batch  # type: ignore[attr-defined]
-    poisoned.task.interpolation = reference.task.interpolation  # type: ignore[attr-defined]
+    poisoned.draw_batch = draw_batch  # type: ignore[method-assign]
     for _ in range(50):
         poisoned.train_step()
     assert poisoned.alive.tolist() == [True, False, True]
