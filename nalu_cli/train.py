@@ -49,8 +49,9 @@ GENERATION_STRIDE = 2**52  # re-initialisation g of a member draws from member s
 # (eager 7-12 ns, compiled ~2.5 ns), so it repays itself after 2-4·10^9 numbers, a fresh compile after ~10^10.
 COMPILE_AUTO_NUMBERS = 5 * 10**9
 
-# Training draws of at most AHEAD_NUMBERS // AHEAD_STEPS numbers a step come AHEAD_STEPS steps at a time (up to
-# AHEAD_NUMBERS numbers a block, 512 KB in float64): a 2-input batch of 64 costs about 1 µs a step instead of 15-25.
+# Small training draws on the CPU come a block of steps at a time: min(AHEAD_STEPS, AHEAD_NUMBERS // numbers a
+# step) steps, when that is at least 2 (up to 2**15 numbers a step). A 2-input batch of 64 for one seed then
+# costs about 1 µs a step instead of 15-25; blocks above 2**16 numbers measured no faster (cache).
 AHEAD_NUMBERS = 1 << 16
 AHEAD_STEPS = 256
 
@@ -244,7 +245,7 @@ class Trainer:
         # Small draws on the CPU come a block of steps at a time (Task.batches_ahead): the same values as a draw
         # per step, with the generator's fixed cost (keys, a dozen numpy passes) paid once per block.
         per_step = m * config.train.batch_size * self.task.input_size
-        ahead = min(AHEAD_STEPS, AHEAD_NUMBERS // per_step)
+        ahead = min(AHEAD_STEPS, AHEAD_NUMBERS // max(per_step, 1))
         eligible = self._cpu and self.task.draws_into_buffer and self._x_buffer is None and not self.compile_wanted
         self._ahead_steps = ahead if eligible and ahead >= 2 else 0
         self._ahead_first = 0  # the step of the block's first batch
