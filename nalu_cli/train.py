@@ -244,8 +244,7 @@ class Trainer:
             self._x_buffer = torch.empty(numbers, dtype=self.dtype, device=device)
         # Small draws on the CPU come a block of steps at a time (Task.batches_ahead): the same values as a draw
         # per step, with the generator's fixed cost (keys, a dozen numpy passes) paid once per block.
-        per_step = m * config.train.batch_size * self.task.input_size
-        ahead = min(AHEAD_STEPS, AHEAD_NUMBERS // max(per_step, 1))
+        ahead = min(AHEAD_STEPS, AHEAD_NUMBERS // max(numbers, 1))
         eligible = self._cpu and self.task.draws_into_buffer and self._x_buffer is None and not self.compile_wanted
         self._ahead_steps = ahead if eligible and ahead >= 2 else 0
         self._ahead_first = 0  # the step of the block's first batch
@@ -559,8 +558,8 @@ class Trainer:
 
 
 def _aligned_rows(t: torch.Tensor) -> torch.Tensor:
-    """``t`` [K, ...] copied so that every t[k] starts on a 64-byte boundary, as a tensor of its own would: the
-    model then sees each step's batch laid out as a fresh draw's (a BLAS kernel may choose its path by alignment)."""
+    """``t`` [K, ...] copied so that every t[k] starts on a 64-byte boundary: each step's batch is laid out alike
+    whatever its size (a BLAS kernel may choose its path, and so its rounding, by the data's alignment)."""
     k, per = t.shape[0], t[0].numel()
     unit = max(1, 64 // t.element_size())
     out = torch.empty(k, -(-per // unit) * unit, dtype=t.dtype, device=t.device)  # [K, per rounded up]
