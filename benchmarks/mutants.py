@@ -153,7 +153,7 @@ MUTANTS: list[Mutant] = [
       "nalu_cli/train.py", "k = self.step - self._ahead_first", "k = self.step % self._ahead_steps",
       TRAIN + "::test_drawing_ahead_trains_the_same_floats_as_a_draw_per_step"),
     m("batches drawn ahead: keys of the block's first step for all", "nalu_cli/rng.py",
-      "for k in range(first_step, first_step + steps) for seed in listed", "for k in [first_step] * steps for seed in listed",
+      "for k in range(step, step + steps) for s in listed", "for k in [step] * steps for s in listed",
       "tests/test_rng.py"),
     m("restart stride 2**32 -> 1 (restart k of seed s is seed s + k)", "nalu_cli/train.py",
       "RESTART_STRIDE = 2**32", "RESTART_STRIDE = 1", STREAMS),

@@ -12,6 +12,7 @@ The hash is a bijective 32-bit integer mixer applied in rounds; its quality is a
 from __future__ import annotations
 
 import functools
+import math
 import struct
 from collections.abc import Callable
 
@@ -103,11 +104,13 @@ def _key_int(seed: int, stream: int, step: int) -> int:
 PYTHON_KEYS_MAX = 64
 
 
-def _keys_np(seeds: torch.Tensor, stream: int, step: int) -> np.ndarray:
-    """Per-seed keys for the CPU path: [S] int64 tensor -> [S] uint32 array."""
+def _keys_np(seeds: torch.Tensor, stream: int, step: int, steps: int = 1) -> np.ndarray:
+    """Per-seed keys for the CPU path, for the steps step .. step + steps - 1: [S] int64 tensor ->
+    [steps * S] uint32 array, step-major."""
     if seeds.shape[0] <= PYTHON_KEYS_MAX:
-        return np.array([_key_int(s, stream, step) for s in seeds.tolist()], dtype=np.uint32)
-    return _key(seeds.cpu(), stream, step).numpy().astype(np.uint32)
+        listed = seeds.tolist()
+        return np.array([_key_int(s, stream, k) for k in range(step, step + steps) for s in listed], dtype=np.uint32)
+    return np.concatenate([_key(seeds.cpu(), stream, k).numpy().astype(np.uint32) for k in range(step, step + steps)])
 
 
 def keys32(seeds: torch.Tensor, stream: int, step: int) -> torch.Tensor:
@@ -164,11 +167,19 @@ def _draw(
 ) -> torch.Tensor:
     """Uniform [S, n] in one pass, mapped through ``affine``: u * scale + shift, one rounding each."""
     scale, shift = affine if affine is not None else (1.0, 0.0)
-    folded = _unit_scale(dtype, scale)
-    if seeds.device.type != "cpu" or dtype not in (torch.float32, torch.float64) or folded is None:
+    folded = _numpy_scale(seeds, dtype, scale)
+    if folded is None:
         u = _to_unit(random_bits(seeds, stream, step, n, offset), dtype)
         return u.mul_(scale).add_(shift) if affine is not None else u
     return _floats_np(_bits_np(seeds, stream, step, n, offset), dtype, folded, affine)
+
+
+def _numpy_scale(seeds: torch.Tensor, dtype: torch.dtype, scale: float) -> float | None:
+    """The folded scale (``_unit_scale``) when a draw takes the numpy path (CPU seeds, float32/64, the folded
+    scale in the normal range), else None: the torch path."""
+    if seeds.device.type != "cpu" or dtype not in (torch.float32, torch.float64):
+        return None
+    return _unit_scale(dtype, scale)
 
 
 def _floats_np(x: np.ndarray, dtype: torch.dtype, folded: float, affine: Affine | None) -> torch.Tensor:
@@ -197,20 +208,13 @@ def uniform_ahead(
 
     For small draws on the CPU, where a call's fixed cost (a dozen numpy passes, keys, conversion) is most of
     its time: a trainer drawing 128 numbers a step spends a few microseconds per step instead of 15-25."""
-    n = 1
-    for d in shape:
-        n *= d
+    n = math.prod(shape)
     s = seeds.shape[0]
     scale = affine[0] if affine is not None else 1.0
-    folded = _unit_scale(dtype, scale)
-    if seeds.device.type != "cpu" or dtype not in (torch.float32, torch.float64) or folded is None:
+    folded = _numpy_scale(seeds, dtype, scale)
+    if folded is None:
         return torch.stack([uniform(seeds, stream, first_step + k, shape, dtype, affine) for k in range(steps)])
-    if s <= PYTHON_KEYS_MAX:
-        listed = seeds.tolist()
-        keys = np.array([_key_int(seed, stream, k) for k in range(first_step, first_step + steps) for seed in listed])
-        keys = keys.astype(np.uint32)  # [steps * S]
-    else:
-        keys = np.concatenate([_keys_np(seeds, stream, first_step + k) for k in range(steps)])  # [steps * S]
+    keys = _keys_np(seeds, stream, first_step, steps)  # [steps * S]
     x = _mix_np_(_indices_np(0, n) ^ keys[:, None])  # [steps * S, n]
     return _floats_np(x, dtype, folded, affine).view(steps, s, *shape)
 

@@ -351,7 +351,7 @@ class Task:
         subset sums are products whose rounding may depend on the batch's shape)."""
         x = self._draw_inputs(seeds, stream, first_step, batch, ranges, dtype, None, ahead=steps)  # [K, S, B, I]
         if self.mode == "pair" and self.op.expression is None:
-            return x, self.op.fn(x[..., 0:1], x[..., 1:2])  # [K, S, B, 1]
+            return x, self.target_of(x[..., 0:2])  # a, b = x0, x1: [K, S, B, 1]
         return x, None
 
     def draw(
