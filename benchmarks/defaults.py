@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 
-from nalu_cli import config, recipes
-from nalu_cli.train import train
+from nalu_cli.config import recipes
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.training.loop import train
 
 OPS = ["add", "sub", "mul", "div", "square", "sqrt", "identity"]
 UNITS = ["nac_add", "nac_mul", "nalu", "nau", "nmu", "inalu", "npu", "realnpu"]
@@ -39,7 +40,7 @@ def measure(op: str, unit: str | None) -> dict[str, Any]:
     overrides: dict[str, Any] = {"task.op": op, "train.seeds": SEEDS + list(recipes.HELD_OUT_SEEDS)}
     if unit is not None:
         overrides["model.unit"] = unit
-    cfg = config.resolve(overrides=overrides)
+    cfg = config_resolve.resolve(overrides=overrides)
     start = time.perf_counter()
     result = train(cfg, stop_on_divergence=False)
     solved = {s["seed"] for s in result.seeds if s["solved"]}

@@ -16,9 +16,9 @@ import statistics
 
 import torch
 
-from nalu_cli.config import resolve
-from nalu_cli.reports import extrapolate_report
-from nalu_cli.train import Trainer
+from nalu_cli.config.resolve import resolve
+from nalu_cli.output.reports import extrapolate_report
+from nalu_cli.training.trainer import Trainer
 
 
 def peak_eval_memory_mb(length: int, samples: int) -> tuple[float, float]:

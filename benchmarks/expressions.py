@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from nalu_cli.config import resolve
-from nalu_cli.train import train
+from nalu_cli.config.resolve import resolve
+from nalu_cli.training.loop import train
 
 DEFAULT = ["(x0 + x1) * x2", "x0 * x1 - x2", "x0 / x1 + x2", "x0 * x1 * x2"]
 

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nalu_cli.expr import parse_expression, readout_expression
-from nalu_cli.fit import fit
+from nalu_cli.fit.driver import fit
+from nalu_cli.tasks.expressions import parse_expression, readout_expression
 
 # name: (inputs, target expression over x0, x1, …)
 FORMULAS: dict[str, tuple[list[str], str]] = {

@@ -16,9 +16,11 @@ import time
 
 import torch
 
-from nalu_cli.config import parse_assignment, resolve
-from nalu_cli.evaluate import wilson_interval
-from nalu_cli.train import Trainer, train
+from nalu_cli.config.loading import parse_assignment
+from nalu_cli.config.resolve import resolve
+from nalu_cli.training.evaluate import wilson_interval
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 
 CELLS = {"add": [["nau", "nau"]], "sub": [["nau", "nau"]], "mul": [["nau", "nmu"]]}
 

@@ -41,10 +41,10 @@ CASES = {
 
 
 def _config(case: str) -> Any:
-    from nalu_cli import config
+    from nalu_cli.config import resolve as config_resolve
 
     _, overrides, preset = CASES[case]
-    return config.resolve(overrides={**overrides, "train.seeds": [0], "train.compile": "off"}, preset=preset)
+    return config_resolve.resolve(overrides={**overrides, "train.seeds": [0], "train.compile": "off"}, preset=preset)
 
 
 def _plain_step_fn(case: str) -> Any:
@@ -125,7 +125,7 @@ def _plain_step_fn(case: str) -> Any:
 def _measure(case: str, steps: int, rounds: int, queue: Any) -> None:
     import torch
 
-    from nalu_cli.train import Trainer
+    from nalu_cli.training.trainer import Trainer
 
     torch.set_num_threads(1)
     trainer = Trainer(_config(case), torch.device("cpu"))
@@ -161,7 +161,7 @@ def profile(case: str, steps: int) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from nalu_cli.train import Trainer
+    from nalu_cli.training.trainer import Trainer
 
     torch.set_num_threads(1)
     trainer = Trainer(_config(case), torch.device("cpu"))

@@ -29,12 +29,14 @@ from typing import Any
 
 
 def _config(task: str, seeds: list[int], steps: int, compile_mode: str = "auto", device: str = "cpu") -> Any:
-    from nalu_cli import config
+    from nalu_cli.config import resolve as config_resolve
 
     common = {"train.seeds": seeds, "train.steps": steps, "train.compile": compile_mode, "train.device": device}
     if task == "nalu-pair":
-        return config.resolve(overrides={"task.op": "mul", "model.unit": "nalu", **common})
-    return config.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], **common}, preset="madsen2020")
+        return config_resolve.resolve(overrides={"task.op": "mul", "model.unit": "nalu", **common})
+    return config_resolve.resolve(
+        overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], **common}, preset="madsen2020"
+    )
 
 
 def _sync(device: Any) -> None:
@@ -94,7 +96,7 @@ def _measure(
 ) -> None:
     import torch
 
-    from nalu_cli.train import Trainer
+    from nalu_cli.training.trainer import Trainer
 
     torch.set_num_threads(threads)
     dev = torch.device(device)

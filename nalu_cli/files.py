@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 _UMASK_LOCK = threading.Lock()
 
@@ -91,3 +93,18 @@ def describe_os_error(err: OSError, action: str) -> str:
     reason = _REASONS.get(err.errno or 0) or err.strerror or type(err).__name__
     target = err.filename if err.filename is not None else None
     return f"cannot {action} {str(target)!r}: {reason}" if target is not None else f"cannot {action}: {reason}"
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN/Inf floats (not valid JSON) by the strings "nan", "inf", "-inf", recursively."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

@@ -12,16 +12,18 @@ from typing import Any
 import pytest
 import torch
 
-from nalu_cli import config
-from nalu_cli.train import Trainer, train
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 
 torch.set_num_threads(1)
 
 
 def nalu_command() -> list[str]:
-    """The installed ``nalu`` console script next to this interpreter (or ``python -m nalu_cli.cli``)."""
+    """The installed ``nalu`` console script next to this interpreter (or ``python -m nalu_cli``)."""
     exe = shutil.which("nalu", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "nalu_cli.cli"]
+    return [exe] if exe else [sys.executable, "-m", "nalu_cli"]
 
 
 def subprocess_env() -> dict[str, str]:
@@ -58,7 +60,7 @@ def tiny_config(op: str = "mul", **overrides: object) -> config.Config:
         "train.valid_samples": 256,
     }
     base.update(overrides)
-    return config.resolve(overrides=base)
+    return config_resolve.resolve(overrides=base)
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +86,11 @@ SWEEP_GRID: dict[str, object] = {
 @pytest.fixture(scope="session")
 def sweep_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
     """SWEEP_GRID run once by the local executor: (its directory, its report). Read-only for tests."""
-    from nalu_cli import sweep
+    from nalu_cli.sweeps import driver as sweep
+    from nalu_cli.sweeps import executors, grid
 
     out = tmp_path_factory.mktemp("sweeps") / "reference"
-    report = sweep.run_sweep(sweep.validate_grid(SWEEP_GRID), out, sweep.LocalExecutor(2))
+    report = sweep.run_sweep(grid.validate_grid(SWEEP_GRID), out, executors.LocalExecutor(2))
     assert report["tasks"] == {"total": 8, "cached": 0, "trained": 8, "failed": 0}
     return out, report
 

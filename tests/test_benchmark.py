@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nalu_cli import benchmark, cli
+from nalu_cli import cli
 from nalu_cli.errors import ConfigError
-from nalu_cli.evaluate import wilson_interval
+from nalu_cli.sweeps import benchmark
+from nalu_cli.training.evaluate import wilson_interval
 
 
 def test_wilson_interval_reference_values() -> None:
@@ -113,9 +114,9 @@ def test_trask2018_benchmark_reports_error_relative_to_random_init() -> None:
 
 def test_mlp_columns_match_train_with_that_activation() -> None:
     cfg = benchmark.cell_config(benchmark.Cell("mul", "mlp_relu6", "", ""), "trask2018", [0], 10, None, True, {})
-    from nalu_cli import config
+    from nalu_cli.config import resolve as config_resolve
 
-    trained = config.resolve(
+    trained = config_resolve.resolve(
         overrides={"task.op": "mul", "model.unit": "mlp", "model.activation": "relu6", "train.steps": 10}
         | {"train.seeds": [0]},
         preset="trask2018",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from nalu_cli import benchmark
+from nalu_cli.sweeps import benchmark
 
 HELD_OUT = list(range(100, 116))
 
@@ -23,7 +23,7 @@ HELD_OUT = list(range(100, 116))
 def test_recipes_solve_held_out_seeds(op: str, unit: str, restarts: int, at_least: int) -> None:
     cell = benchmark.Cell(op, unit, "", "")
     cfg = benchmark.cell_config(cell, "madsen2020", HELD_OUT, None, restarts, True, {})
-    from nalu_cli.train import train
+    from nalu_cli.training.loop import train
 
     result = train(cfg, stop_on_divergence=False)
     row = benchmark.summarise(cell, cfg, result.seeds, result.elapsed)

@@ -14,10 +14,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nalu_cli import budget, cli, sweep
-from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME
-from nalu_cli.config import YamlBoundsError, load_yaml, parse_assignment, resolve, safe_load_bounded
+from nalu_cli import cli
+from nalu_cli.config import budget
+from nalu_cli.config.loading import YamlBoundsError, load_yaml, parse_assignment, safe_load_bounded
+from nalu_cli.config.resolve import resolve
 from nalu_cli.errors import ConfigError
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, CONFIG_NAME
+from nalu_cli.sweeps import driver as sweep
+from nalu_cli.sweeps import grid as sweeps_grid
 from tests.conftest import assert_error_line, nalu_command, subprocess_env, tiny_config
 
 runner = CliRunner()
@@ -49,7 +53,7 @@ def test_sizes_are_refused_before_allocation(
     def never(*a: object, **k: object) -> None:
         raise AssertionError("a model was built for a config over the budget")
 
-    monkeypatch.setattr("nalu_cli.train.Trainer.__init__", never)
+    monkeypatch.setattr("nalu_cli.training.trainer.Trainer.__init__", never)
     result = runner.invoke(cli.app, ["train", "--op", "mul", *args, "--out", str(tmp_path / "run")])
     assert needle in assert_error_line(result, (2,), args)
     assert not (tmp_path / "run").exists()
@@ -69,7 +73,7 @@ def test_the_estimate_counts_parameters() -> None:
     config = tiny_config("add", **{"model.unit": "nau", "train.seeds": [0, 1, 2], "train.restarts": 2})
     est = budget.estimate(config)
     assert est.members == 6 and est.params == 6 * (2 + 1) * 1  # one NAU, 2 inputs (+1 bias bound) -> 1 output
-    from nalu_cli.train import Trainer
+    from nalu_cli.training.trainer import Trainer
 
     real = sum(p.numel() for p in Trainer(config).model.parameters())
     assert real <= est.params
@@ -88,7 +92,7 @@ def test_a_crafted_checkpoint_is_refused_before_its_model_is_built(
     def never(*a: object, **k: object) -> None:
         raise AssertionError("the model was built before the declared config was checked")
 
-    monkeypatch.setattr("nalu_cli.train.Trainer.__init__", never)
+    monkeypatch.setattr("nalu_cli.training.trainer.Trainer.__init__", never)
     for args in (["eval"], ["extrapolate"], ["inspect-weights"], ["train", "--resume"]):
         result = runner.invoke(cli.app, [*args, str(crafted)])
         assert "GB budget" in assert_error_line(result, (1, 2), args)
@@ -161,7 +165,7 @@ def test_an_alias_bomb_under_a_memory_limit(tmp_path: Path) -> None:
 def test_grid_size_is_capped_before_planning(monkeypatch: pytest.MonkeyPatch) -> None:
     real_plan = sweep.plan
 
-    def small_only(grid: sweep.Grid) -> list[sweep.TaskSpec]:
+    def small_only(grid: sweeps_grid.Grid) -> list[sweep.TaskSpec]:
         assert len(grid.blocks()) == 1, "planned every task of a grid over the task cap"
         return real_plan(grid)  # (the one-block check of each cell's config is fine)
 
@@ -169,18 +173,18 @@ def test_grid_size_is_capped_before_planning(monkeypatch: pytest.MonkeyPatch) ->
     grid = {"ops": ["add", "sub", "mul", "div"], "units": ["nau", "nmu"], "ranges": "mistry2021", "seeds": 100000,
             "seed_block": 1}  # fmt: skip
     with pytest.raises(ConfigError, match="more than max_tasks"):
-        sweep.validate_grid(grid)
+        sweeps_grid.validate_grid(grid)
 
 
 def test_grid_memory_is_checked_when_planning() -> None:
     with pytest.raises(ConfigError, match="GB budget"):
-        sweep.validate_grid({"ops": ["add"], "units": ["nau"], "seeds": 1000, "seed_block": 1000,
+        sweeps_grid.validate_grid({"ops": ["add"], "units": ["nau"], "seeds": 1000, "seed_block": 1000,
                              "set": {"train.batch_size": 1_000_000}})  # fmt: skip
 
 
 def test_grid_problems_all_at_once() -> None:
     with pytest.raises(ConfigError) as info:
-        sweep.validate_grid({"ops": ["add"], "units": ["nau"], "colour": 1, "set": {"train": {"lrr": 0.1}}})
+        sweeps_grid.validate_grid({"ops": ["add"], "units": ["nau"], "colour": 1, "set": {"train": {"lrr": 0.1}}})
     assert any("colour" in p for p in info.value.problems)
     assert any("train.lrr" in p for p in info.value.problems)
 

@@ -7,14 +7,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from nalu_cli.checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, read_metrics, remove_stale_temps
 from nalu_cli.errors import CheckpointError
-from nalu_cli.run import Run
+from nalu_cli.runs.checkpoint import (
+    CHECKPOINT_NAME,
+    atomic_write_bytes,
+    load_checkpoint,
+    read_metrics,
+    remove_stale_temps,
+)
+from nalu_cli.runs.run import Run
+from nalu_cli.training.trainer import Trainer
 
 
 def test_round_trip_rebuilds_identical_model(mul_run: Path) -> None:
     assert {p.name for p in mul_run.iterdir()} >= {"config.yaml", "checkpoint.pt", "metrics.jsonl"}
-    trainer, data = Run.open(mul_run).load()
+    trainer, data = Trainer.from_run(Run.open(mul_run))
     state = data["model"]
     for name, tensor in trainer.model.state_dict().items():
         assert torch.equal(tensor, state[name])

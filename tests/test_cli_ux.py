@@ -15,8 +15,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.cli import app
-from nalu_cli.textplot import BRAILLE_BASE
+from nalu_cli.cli.core import app
+from nalu_cli.output.textplot import BRAILLE_BASE
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -43,7 +43,7 @@ def run_nalu(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS")}
     environment.update(env, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "nalu_cli.cli", *args], capture_output=True, text=True, env=environment, timeout=120
+        [sys.executable, "-m", "nalu_cli", *args], capture_output=True, text=True, env=environment, timeout=120
     )
 
 
@@ -130,16 +130,6 @@ def test_completion_of_commands_and_values() -> None:
     assert "--steps" in complete("nalu train --st")
 
 
-def test_completion_lists_match_the_library() -> None:
-    from nalu_cli.runs import SORT_KEYS
-    from nalu_cli.tasks import OPS
-    from nalu_cli.units import UNITS
-
-    assert [n.strip() for n in cli.OPS_HELP.split(",")] == list(OPS)
-    assert {n.strip() for n in cli.UNITS_HELP.split(",")} == set(UNITS)
-    assert tuple(n.strip() for n in cli.SORT_KEYS_HELP.split(",")) == SORT_KEYS
-
-
 def test_every_command_has_help_with_an_example() -> None:
     import typer.main
 
@@ -172,21 +162,21 @@ def test_text_plots_only_on_a_terminal(mul_run: Path, monkeypatch: pytest.Monkey
     assert piped.exit_code == 0 and not has_braille(piped.stdout) and "\x1b" not in piped.stdout
 
     terminal = Console(file=StringIO(), force_terminal=True, color_system=None, width=100)
-    monkeypatch.setattr(cli, "stdout", terminal)
+    monkeypatch.setattr(cli.core, "stdout", terminal)
     result = runner.invoke(app, ["extrapolate", str(mul_run), "--samples", "64"])
     assert result.exit_code == 0, result.output
     shown = terminal.file.getvalue()  # type: ignore[attr-defined]
     assert "nalu extrapolate" in shown and has_braille(shown) and "× training range" in shown
 
     quiet = Console(file=StringIO(), force_terminal=True, color_system=None, width=100)
-    monkeypatch.setattr(cli, "stdout", quiet)
+    monkeypatch.setattr(cli.core, "stdout", quiet)
     assert runner.invoke(app, ["-q", "extrapolate", str(mul_run), "--samples", "64"]).exit_code == 0
     assert not has_braille(quiet.file.getvalue())  # type: ignore[attr-defined]
 
 
 def test_train_shows_its_curve_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     terminal = Console(file=StringIO(), force_terminal=True, color_system=None, width=100)
-    monkeypatch.setattr(cli, "stdout", terminal)
+    monkeypatch.setattr(cli.core, "stdout", terminal)
     args = ["train", "--op", "add", "--steps", "60", "--set", "train.log_every=20", "--set", "eval.samples=64"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from nalu_cli import config, rng
-from nalu_cli.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from nalu_cli import rng
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
 from nalu_cli.errors import ConfigError
-from nalu_cli.train import COMPILE_AUTO_NUMBERS, Trainer, compile_wanted, train
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from nalu_cli.training.build import COMPILE_AUTO_NUMBERS, compile_wanted
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 
 from .conftest import run_nalu, tiny_config
 
@@ -48,14 +52,14 @@ def test_compile_key_accepts_words_and_yaml_booleans() -> None:
 
 
 def test_auto_compiles_only_runs_that_draw_enough_numbers() -> None:
-    default = config.resolve(overrides={"task.op": "mul"})  # what `nalu train --op mul` runs
+    default = config_resolve.resolve(overrides={"task.op": "mul"})  # what `nalu train --op mul` runs
     assert not compile_wanted(default, 1)
     assert Trainer(default, torch.device("cpu")).compile_wanted is False
-    big = config.resolve(overrides={"task.op": "mul", "train.steps": 100_000}, preset="madsen2020")
+    big = config_resolve.resolve(overrides={"task.op": "mul", "train.steps": 100_000}, preset="madsen2020")
     numbers = 100_000 * 128 * 100
     assert compile_wanted(big, -(-COMPILE_AUTO_NUMBERS // numbers))  # enough seeds: on
     assert not compile_wanted(big, COMPILE_AUTO_NUMBERS // numbers - 1)
-    assert not compile_wanted(config.resolve(overrides={"task.op": "mul", "train.compile": "off"}), 10**9)
+    assert not compile_wanted(config_resolve.resolve(overrides={"task.op": "mul", "train.compile": "off"}), 10**9)
 
 
 def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,27 +6,29 @@ from pathlib import Path
 
 import pytest
 
-from nalu_cli import config
+from nalu_cli.config import loading
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
 from nalu_cli.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_defaults_per_op() -> None:
-    assert config.resolve(overrides={"task.op": "mul"}).model.unit == "nmu"
-    assert config.resolve(overrides={"task.op": "add"}).model.unit == "nau"
-    cfg = config.resolve(overrides={"task.op": "mul", "model.unit": "nalu", "train.lr": "1e-3"})
+    assert config_resolve.resolve(overrides={"task.op": "mul"}).model.unit == "nmu"
+    assert config_resolve.resolve(overrides={"task.op": "add"}).model.unit == "nau"
+    cfg = config_resolve.resolve(overrides={"task.op": "mul", "model.unit": "nalu", "train.lr": "1e-3"})
     assert cfg.model.unit == "nalu" and cfg.train.lr == 1e-3
 
 
 def test_yaml_11_pitfalls(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("task:\n  op: add\ntrain:\n  lr: 1e-3\n  steps: '200'\n")
-    cfg = config.resolve(config.load_yaml(f))
+    cfg = config_resolve.resolve(loading.load_yaml(f))
     assert cfg.train.lr == 1e-3 and cfg.train.steps == 200
     f.write_text("task:\n  op: no\n")
     with pytest.raises(ConfigError, match="task.op"):
-        config.resolve(config.load_yaml(f))
+        config_resolve.resolve(loading.load_yaml(f))
 
 
 def test_every_problem_is_listed_at_once() -> None:
@@ -36,7 +38,7 @@ def test_every_problem_is_listed_at_once() -> None:
         "train": {"lr": -1, "steps": "many", "device": "tpu"},
     }
     with pytest.raises(ConfigError) as info:
-        config.resolve(data)
+        config_resolve.resolve(data)
     text = str(info.value)
     for needle in (
         "task.op",
@@ -55,42 +57,42 @@ def test_every_problem_is_listed_at_once() -> None:
 
 def test_impossible_combinations() -> None:
     with pytest.raises(ConfigError, match="sqrt needs non-negative"):
-        config.resolve(overrides={"task.op": "sqrt", "task.interpolation": "-1,1"})
+        config_resolve.resolve(overrides={"task.op": "sqrt", "task.interpolation": "-1,1"})
     with pytest.raises(ConfigError, match="0 outside"):
-        config.resolve(overrides={"task.op": "div", "task.extrapolation": "-5,5"})
+        config_resolve.resolve(overrides={"task.op": "div", "task.extrapolation": "-5,5"})
     with pytest.raises(ConfigError, match="layers"):
-        config.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": []})
+        config_resolve.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": []})
     with pytest.raises(ConfigError, match="end"):
-        config.resolve(overrides={"train.regularizer.start": 10, "train.regularizer.end": 5})
+        config_resolve.resolve(overrides={"train.regularizer.start": 10, "train.regularizer.end": 5})
 
 
 def test_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
-        config.load_yaml(tmp_path / "missing.yaml")
+        loading.load_yaml(tmp_path / "missing.yaml")
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     with pytest.raises(ConfigError, match="empty"):
-        config.load_yaml(empty)
+        loading.load_yaml(empty)
     bad = tmp_path / "bad.yaml"
     bad.write_text("task: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        config.load_yaml(bad)
+        loading.load_yaml(bad)
     garbage = tmp_path / "garbage.yaml"
     garbage.write_bytes(b"\xff\xfe\x00\x81binary")
     with pytest.raises(ConfigError):
-        config.load_yaml(garbage)
+        loading.load_yaml(garbage)
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="mapping"):
-        config.load_yaml(scalar)
+        loading.load_yaml(scalar)
 
 
 def test_seeds_parsing() -> None:
     assert config.parse_seeds("0-3") == [0, 1, 2, 3]
     assert config.parse_seeds("1,5,9") == [1, 5, 9]
-    assert config.resolve(overrides={"train.seeds": "2-4"}).train.seed_list() == [2, 3, 4]
+    assert config_resolve.resolve(overrides={"train.seeds": "2-4"}).train.seed_list() == [2, 3, 4]
     with pytest.raises(ConfigError):
-        config.resolve(overrides={"train.seeds": "4-2"})
+        config_resolve.resolve(overrides={"train.seeds": "4-2"})
 
 
 def test_regularizer_schedule() -> None:
@@ -112,17 +114,17 @@ def test_sample_configs_exist_for_every_op() -> None:
 def test_every_shipped_config_validates_and_names_its_command(path: Path) -> None:
     first = path.read_text().splitlines()[0]
     assert first.startswith("# nalu train --config sample_configs/" + path.name), first
-    cfg = config.resolve(config.load_yaml(path))
+    cfg = config_resolve.resolve(loading.load_yaml(path))
     assert cfg.task.op in first or cfg.task.op in path.stem
 
 
 def test_booleans_are_not_numbers() -> None:
     """YAML ``true`` where a number belongs is refused (pydantic alone would read it as 1), every one listed."""
     with pytest.raises(ConfigError) as info:
-        config.resolve({"train": {"steps": True, "lr": False}, "model": {"hidden": [True]}})
+        config_resolve.resolve({"train": {"steps": True, "lr": False}, "model": {"hidden": [True]}})
     assert sorted(info.value.problems) == [
         "model.hidden: expected a number, not [true]",
         "train.lr: expected a number, not false",
         "train.steps: expected a number, not true",
     ]
-    assert config.resolve({"train": {"steps": 5, "precondition": True}}).train.precondition is True
+    assert config_resolve.resolve({"train": {"steps": 5, "precondition": True}}).train.precondition is True

@@ -8,10 +8,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nalu_cli import config, rng
-from nalu_cli.models import ArithmeticModel
-from nalu_cli.train import Trainer
-from nalu_cli.units import NAU, NMU, NPU, UnitOptions
+from nalu_cli import rng
+from nalu_cli.config import schema as config
+from nalu_cli.models.arithmetic import ArithmeticModel
+from nalu_cli.training.trainer import Trainer
+from nalu_cli.units.base import UnitOptions
+from nalu_cli.units.madsen import NAU, NMU
+from nalu_cli.units.npu import NPU
 
 from .conftest import tiny_config
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nalu_cli.run import Run
-from nalu_cli.train import Trainer, train
+from nalu_cli.runs.run import Run
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 
 from .conftest import tiny_config
 
@@ -45,7 +46,7 @@ def test_batched_equals_alone_on_the_gpu(overrides: dict[str, object]) -> None:
 def test_checkpoint_trained_on_gpu_evaluates_on_cpu(tmp_path: Path) -> None:
     result = train(tiny_config("mul", **{"train.device": "cuda", "train.steps": 600}), tmp_path / "r")
     assert result.device.startswith("cuda") and result.seeds[0]["solved"], result.seeds
-    trainer, _ = Run.open(tmp_path / "r").load(torch.device("cpu"))
+    trainer, _ = Trainer.from_run(Run.open(tmp_path / "r"), torch.device("cpu"))
     assert all(not p.is_cuda for p in trainer.params)
     on_cpu = trainer.results(trainer.config.eval.samples)[0]
     assert on_cpu["solved"] and math.isclose(

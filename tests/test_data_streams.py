@@ -8,8 +8,8 @@ import itertools
 import torch
 
 from nalu_cli import rng
-from nalu_cli.evaluate import evaluate_range
-from nalu_cli.train import Trainer
+from nalu_cli.training.evaluate import evaluate_range
+from nalu_cli.training.trainer import Trainer
 
 from .conftest import tiny_config
 

@@ -12,12 +12,17 @@ from typer.testing import CliRunner
 
 pytest.importorskip("sklearn", reason="digits mode needs scikit-learn (pip install -e '.[digits]')")
 
-from nalu_cli import config, digits, rng  # noqa: E402
-from nalu_cli.cli import app  # noqa: E402
+from nalu_cli import rng
+from nalu_cli.cli.core import app
+from nalu_cli.config import loading
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
 from nalu_cli.errors import ConfigError, NaluError  # noqa: E402
-from nalu_cli.evaluate import evaluate_range  # noqa: E402
-from nalu_cli.schema import SCHEMAS, check  # noqa: E402
-from nalu_cli.train import Trainer, train  # noqa: E402
+from nalu_cli.output.schema import SCHEMAS, check
+from nalu_cli.tasks import digits
+from nalu_cli.training.evaluate import evaluate_range
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 from tests.conftest import assert_error_line, assert_member_equals_alone  # noqa: E402
 
 SMALL = {
@@ -34,7 +39,7 @@ SMALL = {
 
 def digits_config(op: str = "add", **overrides: object) -> config.Config:
     product = {"task.length": 2, "task.extrapolation_length": 10, "eval.lengths": [1, 2, 10]} if op == "mul" else {}
-    return config.resolve(overrides={"task.op": op, **SMALL, **product, "train.steps": 250, **overrides})
+    return config_resolve.resolve(overrides={"task.op": op, **SMALL, **product, "train.steps": 250, **overrides})
 
 
 def accuracy_at(trainer: Trainer, length: int, samples: int = 300) -> tuple[float, float]:
@@ -164,7 +169,7 @@ def test_bad_digits_configs_are_refused(overrides: dict[str, object], needle: st
 
 def test_count_digit_outside_digits_mode_is_refused() -> None:
     with pytest.raises(ConfigError, match="task.mode digits"):
-        config.resolve(overrides={"task.op": "add", "task.count_digit": 3})
+        config_resolve.resolve(overrides={"task.op": "add", "task.count_digit": 3})
 
 
 def test_missing_scikit_learn_is_one_error_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -238,7 +243,7 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sum_defaults_read_digits_from_sums_only() -> None:
     """The add defaults (6000 steps, one seed): most single test images read right, sums of 10 beat chance."""
-    trainer = Trainer(config.resolve(overrides={"task.mode": "digits", "task.op": "add"}), torch.device("cpu"))
+    trainer = Trainer(config_resolve.resolve(overrides={"task.mode": "digits", "task.op": "add"}), torch.device("cpu"))
     for _ in range(trainer.config.train.steps):
         trainer.train_step()
     acc1, _ = accuracy_at(trainer, 1, 359)
@@ -259,12 +264,12 @@ def _sets(items: list[str]) -> list[str]:
 def test_benchmark_digits_cells_are_the_train_configs() -> None:
     """One cell builder: a digits cell's config is exactly `nalu train --mode digits --op OP` (with the lstm
     column's model), with no preset's task or sizes mixed in."""
-    from nalu_cli import benchmark
+    from nalu_cli.sweeps import benchmark
 
     extra = {"task.mode": "digits"}
     for op in ("add", "mul"):
         cell = benchmark.cell_config(benchmark.Cell(op, "accumulator", "", ""), None, 2, None, None, True, extra)
-        alone = config.resolve(overrides={"task.mode": "digits", "task.op": op, "train.seeds": [0, 1]})
+        alone = config_resolve.resolve(overrides={"task.mode": "digits", "task.op": op, "train.seeds": [0, 1]})
         assert cell.to_dict() == alone.to_dict()
         lstm = benchmark.cell_config(benchmark.Cell(op, "lstm", "", ""), "madsen2020", 2, 30, None, True, extra)
         assert lstm.model.units() == ["lstm", "mlp"] and lstm.model.hidden == [16] and lstm.train.steps == 30
@@ -272,14 +277,14 @@ def test_benchmark_digits_cells_are_the_train_configs() -> None:
         assert (lstm.train.batch_size, lstm.train.lr, lstm.train.schedule) == (
             alone.train.batch_size, alone.train.lr, alone.train.schedule
         )  # fmt: skip
-    assert config.resolve(overrides={"task.mode": "digits", "task.op": "mul"}).model.units() == ["nmu", "nau"]
+    assert config_resolve.resolve(overrides={"task.mode": "digits", "task.op": "mul"}).model.units() == ["nmu", "nau"]
     assert benchmark.default_grid(None, extra) == (["add", "mul"], ["accumulator", "lstm"])
 
 
 def test_benchmark_cli_digits_json_matches_training_the_cell(tmp_path: Path) -> None:
     """`nalu benchmark --set task.mode=digits --json`: schema-valid, and each cell's success is the runs' own
     solved flag (accuracy >= 50% at the extrapolation length) and its accuracy_median their median accuracy."""
-    from nalu_cli import benchmark
+    from nalu_cli.sweeps import benchmark
 
     args = ["benchmark", "--ops", "add", "--seeds", "2", "--steps", "200", *_sets(BENCH_SETS), "--json"]
     result = CliRunner().invoke(app, args)
@@ -293,7 +298,7 @@ def test_benchmark_cli_digits_json_matches_training_the_cell(tmp_path: Path) -> 
         ("add", "lstm", ["lstm", "mlp"]),
     ]
     assert cells[0]["interpolation"] == "images, T=5" and cells[0]["extrapolation"] == "T=10"
-    extra = dict(config.parse_assignment(a) for a in BENCH_SETS)
+    extra = dict(loading.parse_assignment(a) for a in BENCH_SETS)
     for c in cells:
         cfg = benchmark.cell_config(benchmark.Cell("add", c["unit"], "", ""), None, 2, 200, None, True, extra)
         seeds = train(cfg, stop_on_divergence=False).seeds
@@ -338,7 +343,7 @@ def test_sweep_runs_a_digits_grid_as_the_benchmark_does(tmp_path: Path) -> None:
     alone) the same outcome as the benchmark's batched cell."""
     import yaml
 
-    sets = dict(config.parse_assignment(a) for a in BENCH_SETS)
+    sets = dict(loading.parse_assignment(a) for a in BENCH_SETS)
     grid = {"ops": ["add"], "units": ["accumulator"], "seeds": 2, "seed_block": 1, "steps": 200, "set": sets}
     path = tmp_path / "digits.yaml"
     path.write_text(yaml.safe_dump(grid))
@@ -368,8 +373,8 @@ def test_sweep_runs_a_digits_grid_as_the_benchmark_does(tmp_path: Path) -> None:
 
 
 def test_sample_config_is_the_documented_sum_model() -> None:
-    cfg = config.resolve(config.load_yaml(Path(__file__).parent.parent / "sample_configs" / "digits_sum.yaml"))
-    default = config.resolve(overrides={"task.mode": "digits", "task.op": "add", "train.seeds": [0, 1, 2]})
+    cfg = config_resolve.resolve(loading.load_yaml(Path(__file__).parent.parent / "sample_configs" / "digits_sum.yaml"))
+    default = config_resolve.resolve(overrides={"task.mode": "digits", "task.op": "add", "train.seeds": [0, 1, 2]})
     assert cfg == default
 
 

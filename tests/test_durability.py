@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nalu_cli.checkpoint import METRICS_NAME, MetricsLog, atomic_write_bytes, read_metrics
+from nalu_cli.runs.checkpoint import METRICS_NAME, MetricsLog, atomic_write_bytes, read_metrics
 from tests.conftest import subprocess_env
 
 
@@ -81,7 +81,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path, monkeypatc
 LOG_WRITER = """
 import sys
 from pathlib import Path
-from nalu_cli.checkpoint import MetricsLog
+from nalu_cli.runs.checkpoint import MetricsLog
 log = MetricsLog(Path(sys.argv[1]))
 i = 0
 while True:

@@ -9,15 +9,16 @@ import torch
 from typer.testing import CliRunner
 
 from nalu_cli import rng
-from nalu_cli.cli import app
-from nalu_cli.config import resolve
-from nalu_cli.derive import NotDerivable, derive_stack
+from nalu_cli.cli.core import app
+from nalu_cli.config.derive import NotDerivable, derive_stack
+from nalu_cli.config.resolve import resolve
 from nalu_cli.errors import ConfigError
-from nalu_cli.expr import ExpressionError, parse_expression, symbolically_equal
-from nalu_cli.formula import formula_fields, read_formula
-from nalu_cli.models import ArithmeticModel
-from nalu_cli.tasks import NAMED_EXPRESSIONS, OPS, make_task
-from nalu_cli.units import UnitOptions
+from nalu_cli.models.arithmetic import ArithmeticModel
+from nalu_cli.readouts.formula import formula_fields, read_formula
+from nalu_cli.tasks.expressions import ExpressionError, parse_expression, symbolically_equal
+from nalu_cli.tasks.ops import NAMED_EXPRESSIONS, OPS
+from nalu_cli.tasks.registry import make_task
+from nalu_cli.units.base import UnitOptions
 from tests.conftest import assert_error_line, run_nalu, tiny_config
 
 runner = CliRunner()
@@ -191,7 +192,7 @@ def test_train_reports_solved_and_recovered_for_an_expression(tmp_path: Path) ->
 
 
 def test_named_op_results_carry_recovered() -> None:
-    from nalu_cli.train import train
+    from nalu_cli.training.loop import train
 
     result = train(tiny_config("add"))
     assert result.seeds[0]["recovered"] is True and result.seeds[0]["formula"] == "y = x0 + x1"
@@ -208,7 +209,7 @@ def test_bad_expression_is_one_error_line(tmp_path: Path) -> None:
 
 
 def test_formula_line_marks_approximate_and_exact() -> None:
-    from nalu_cli.render import formula_line
+    from nalu_cli.output.render import formula_line
 
     m = _model(["nmu"], [], 2)
     with torch.no_grad():

@@ -11,14 +11,15 @@ import torch
 from typer.testing import CliRunner
 
 from nalu_cli import rng
-from nalu_cli import table as table_mod
-from nalu_cli.cli import app
+from nalu_cli.cli.core import app
 from nalu_cli.errors import ConfigError
-from nalu_cli.fit import fit, ladder, rename, warm_start
-from nalu_cli.models import ArithmeticModel
-from nalu_cli.noise import explained, explains_nothing
-from nalu_cli.table import holdout_split, load_table
-from nalu_cli.units import UnitOptions
+from nalu_cli.fit import table as table_mod
+from nalu_cli.fit.candidates import ladder, rename, warm_start
+from nalu_cli.fit.driver import fit
+from nalu_cli.fit.noise import explained, explains_nothing
+from nalu_cli.fit.table import holdout_split, load_table
+from nalu_cli.models.arithmetic import ArithmeticModel
+from nalu_cli.units.base import UnitOptions
 from tests.conftest import assert_error_line, run_nalu
 
 runner = CliRunner()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from nalu_cli import rng
-from nalu_cli.formula import read_formula
-from nalu_cli.models import ArithmeticModel
-from nalu_cli.units import UnitOptions
+from nalu_cli.models.arithmetic import ArithmeticModel
+from nalu_cli.readouts.formula import read_formula
+from nalu_cli.units.base import UnitOptions
 
 SEEDS = torch.tensor([0])
 

@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from nalu_cli.cli import app
-from nalu_cli.render import WeightMatrix, compact_row, inspect_view
-from nalu_cli.reports import inspect_report
+from nalu_cli.cli.core import app
+from nalu_cli.output.reports import inspect_report
+from nalu_cli.output.tables import WeightMatrix, compact_row, inspect_view
 from tests.conftest import nalu_command, subprocess_env
 
 runner = CliRunner()

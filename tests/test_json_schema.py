@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nalu_cli.cli import app
-from nalu_cli.schema import SCHEMAS, check, markdown
+from nalu_cli.cli.core import app
+from nalu_cli.output.schema import SCHEMAS, check, markdown
 
 runner = CliRunner()
 ROOT = Path(__file__).parent.parent

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nalu_cli import config
-from nalu_cli.checkpoint import METRICS_NAME, read_metrics
-from nalu_cli.train import train
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.runs.checkpoint import METRICS_NAME, read_metrics
+from nalu_cli.training.loop import train
 
 torch.set_num_threads(1)
 FIELDS = ("step", "lr", "loss_median", "valid_mse_median", "extrap_mse_median", "alive", "solved", "members", "time")
@@ -45,7 +45,7 @@ def test_metrics_lines_are_flushed_while_training(tmp_path: Path) -> None:
         if step % 50 == 0:
             seen[step] = len(path.read_text(encoding="utf-8").splitlines())
 
-    cfg = config.resolve(
+    cfg = config_resolve.resolve(
         overrides={
             "task.op": "add",
             "train.steps": 150,

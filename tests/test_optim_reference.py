@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nalu_cli.optim import BatchedAdam, clip_per_seed
+from nalu_cli.training.optim import BatchedAdam, clip_per_seed
 
 
 def test_batched_adam_matches_torch_adam() -> None:

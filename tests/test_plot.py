@@ -11,11 +11,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nalu_cli import config
-from nalu_cli.cli import app
+from nalu_cli.cli.core import app
+from nalu_cli.config import resolve as config_resolve
 from nalu_cli.errors import ConfigError
-from nalu_cli.reports import plot_factors, plot_report
-from nalu_cli.train import train
+from nalu_cli.output.reports import plot_factors, plot_report
+from nalu_cli.training.loop import train
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -26,7 +26,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def seeds_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three seeds of a unit that cannot multiply: a spread between seeds and a visible failure."""
     run_dir = tmp_path_factory.mktemp("plot") / "mul-nac-3seeds"
-    cfg = config.resolve(
+    cfg = config_resolve.resolve(
         overrides={
             "task.op": "mul",
             "model.unit": "nac_add",
@@ -129,7 +129,7 @@ def test_plot_without_matplotlib_says_how_to_install(
 
 def test_figure_handles_empty_history_and_zero_errors(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install 'nalu[plot]')")
-    from nalu_cli.plot import save_figure
+    from nalu_cli.output.plot import save_figure
 
     ladder = [
         {"factor": f, "magnitude": 10 * f, "median": m, "min": m, "max": m, "threshold": 1e-3 * f, "solved": 1}
@@ -145,7 +145,7 @@ def test_figure_handles_empty_history_and_zero_errors(tmp_path: Path) -> None:
 
 def test_figure_legend_outside_title_solved_counts_and_one_edge_per_range(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install 'nalu[plot]')")
-    from nalu_cli.plot import build_figure, import_pyplot
+    from nalu_cli.output.plot import build_figure, import_pyplot
 
     def run(label: str, top: float, solved: int, total: int) -> dict[str, object]:
         ladder = [

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from nalu_cli import rng
-from nalu_cli.formula import read_formula
-from nalu_cli.models import ArithmeticModel
-from nalu_cli.units import UnitOptions
+from nalu_cli.models.arithmetic import ArithmeticModel
+from nalu_cli.readouts.formula import read_formula
+from nalu_cli.units.base import UnitOptions
 
 
 def test_readout_snaps_within_the_tolerance_only() -> None:

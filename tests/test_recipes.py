@@ -12,34 +12,38 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nalu_cli import benchmark, cli, config, recipes
-from nalu_cli.train import train
+from nalu_cli import cli
+from nalu_cli.config import loading, recipes
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
+from nalu_cli.sweeps import benchmark
+from nalu_cli.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_EVAL = {"eval.samples": 256, "train.valid_samples": 128}
 
 
 def test_a_named_unit_gets_its_own_recipe_never_the_default_units() -> None:
-    nmu = config.resolve(overrides={"task.op": "mul"})
-    nalu = config.resolve(overrides={"task.op": "mul", "model.unit": "nalu"})
+    nmu = config_resolve.resolve(overrides={"task.op": "mul"})
+    nalu = config_resolve.resolve(overrides={"task.op": "mul", "model.unit": "nalu"})
     book = recipes.BOOK[("pair", "mul", ("nalu",))]
     assert nmu.model.unit == "nmu" and nalu.model.unit == "nalu"
     assert (nalu.train.lr, nalu.train.schedule, nalu.train.beta2) == (book.lr, book.schedule, book.beta2)
     assert (nalu.train.lr, nalu.train.beta2) != (nmu.train.lr, nmu.train.beta2)
     # aliases find the same recipe
-    nac = config.resolve(overrides={"task.op": "add", "model.unit": "NAC+"})
+    nac = config_resolve.resolve(overrides={"task.op": "add", "model.unit": "NAC+"})
     assert nac.model.unit == "nac_add" and nac.train.beta2 == recipes.BOOK[("pair", "add", ("nac_add",))].beta2
 
 
 def test_precedence_recipe_preset_file_flags(tmp_path: Path) -> None:
     recipe = recipes.BOOK[("madsen2020", "mul", ("nau", "nmu"))]
-    only_recipe = config.resolve(overrides={"task.op": "mul"}, preset="madsen2020")
+    only_recipe = config_resolve.resolve(overrides={"task.op": "mul"}, preset="madsen2020")
     assert only_recipe.train.lr == recipe.lr and only_recipe.train.steps == recipe.steps
     assert only_recipe.train.batch_size == 128  # the preset's (task) setting over the recipe's default
     file_data = {"train": {"lr": 0.007, "steps": 1234}}
-    from_file = config.resolve(file_data, {"task.op": "mul"}, preset="madsen2020")
+    from_file = config_resolve.resolve(file_data, {"task.op": "mul"}, preset="madsen2020")
     assert (from_file.train.lr, from_file.train.steps) == (0.007, 1234)
-    flags = config.resolve(file_data, {"task.op": "mul", "train.lr": 0.002}, preset="madsen2020")
+    flags = config_resolve.resolve(file_data, {"task.op": "mul", "train.lr": 0.002}, preset="madsen2020")
     assert (flags.train.lr, flags.train.steps) == (0.002, 1234)
 
 
@@ -48,15 +52,15 @@ def test_steps_scale_the_recipes_window_and_a_users_window_is_kept() -> None:
     assert recipe.regularizer is not None
     _, start, end = recipe.regularizer
     for steps in (1000, 5000, 30000):
-        cfg = config.resolve(overrides={"task.op": "mul", "train.steps": steps}, preset="madsen2020")
+        cfg = config_resolve.resolve(overrides={"task.op": "mul", "train.steps": steps}, preset="madsen2020")
         assert (cfg.train.regularizer.start, cfg.train.regularizer.end) == (round(start * steps), round(end * steps))
-    kept = config.resolve(
+    kept = config_resolve.resolve(
         {"train": {"regularizer": {"start": 100, "end": 200}}},
         {"task.op": "mul", "train.steps": 5000},
         preset="madsen2020",
     )
     assert (kept.train.regularizer.start, kept.train.regularizer.end) == (100, 200)
-    flag = config.resolve(
+    flag = config_resolve.resolve(
         overrides={
             "task.op": "square",
             "train.steps": 9000,
@@ -69,25 +73,27 @@ def test_steps_scale_the_recipes_window_and_a_users_window_is_kept() -> None:
 
 def test_sample_static_config_window_follows_steps() -> None:
     """The --help example `nalu train --config sample_configs/static_add.yaml --steps 5000`."""
-    data = config.load_yaml(ROOT / "sample_configs" / "static_add.yaml")
-    cfg = config.resolve(data, {"train.steps": 5000})
+    data = loading.load_yaml(ROOT / "sample_configs" / "static_add.yaml")
+    cfg = config_resolve.resolve(data, {"train.steps": 5000})
     assert 0 < cfg.train.regularizer.start < cfg.train.regularizer.end <= 5000 and cfg.train.regularizer.scale > 0
 
 
 def test_presets_train_their_own_stacks() -> None:
-    madsen = config.resolve(overrides={"task.op": "mul"}, preset="madsen2020")
+    madsen = config_resolve.resolve(overrides={"task.op": "mul"}, preset="madsen2020")
     assert madsen.model.units() == ["nau", "nmu"] and madsen.model.hidden == [2] and madsen.task.mode == "static"
     assert madsen.train.precondition and madsen.train.lr != 1e-3  # the measured recipe, not Adam 1e-3
-    assert config.resolve(overrides={"task.op": "add"}, preset="madsen2020").model.units() == ["nau", "nau"]
-    trask_add = config.resolve(overrides={"task.op": "add"}, preset="trask2018")
-    trask_mul = config.resolve(overrides={"task.op": "mul"}, preset="trask2018")
+    assert config_resolve.resolve(overrides={"task.op": "add"}, preset="madsen2020").model.units() == ["nau", "nau"]
+    trask_add = config_resolve.resolve(overrides={"task.op": "add"}, preset="trask2018")
+    trask_mul = config_resolve.resolve(overrides={"task.op": "mul"}, preset="trask2018")
     assert trask_add.model.units() == ["nac_add", "nac_add"] and trask_mul.model.units() == ["nalu", "nalu"]
     # --unit still overrides the stack: a single name is its column, a list is taken as given
-    assert config.resolve(overrides={"task.op": "mul", "model.unit": "nalu"}, preset="madsen2020").model.units() == [
+    assert config_resolve.resolve(
+        overrides={"task.op": "mul", "model.unit": "nalu"}, preset="madsen2020"
+    ).model.units() == [
         "nalu",
         "nalu",
     ]
-    listed = config.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nac_mul"]}, preset="madsen2020")
+    listed = config_resolve.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nac_mul"]}, preset="madsen2020")
     assert listed.model.units() == ["nau", "nac_mul"]
 
 
@@ -117,7 +123,7 @@ def test_train_and_benchmark_build_the_same_config(
     result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == 0, result.output
     trained = yaml.safe_load((run_dir / "config.yaml").read_text())
-    column = unit or _column_of(config.resolve(overrides={"task.op": op}, preset=preset), preset)
+    column = unit or _column_of(config_resolve.resolve(overrides={"task.op": op}, preset=preset), preset)
     cell = benchmark.Cell(op, column, "", "")
     cell_cfg = benchmark.cell_config(cell, preset, [0], 2, None, True, dict(FAST_EVAL)).to_dict()
     assert _without_seeds(trained) == _without_seeds(cell_cfg)
@@ -136,10 +142,6 @@ def _without_seeds(data: dict[str, Any]) -> dict[str, Any]:
     data["train"].pop("seed")
     data["train"].pop("seeds")
     return data
-
-
-def test_preset_help_lists_every_preset() -> None:
-    assert ", ".join(config.PRESETS) == cli.PRESETS_HELP
 
 
 def test_cannot_represent_warns_once_naming_a_unit_that_can() -> None:
@@ -202,7 +204,7 @@ NAMED = [("mul", "nalu"), ("mul", "nac_mul"), ("add", "nac_add"), ("div", "nac_m
 @pytest.mark.parametrize(("op", "unit"), NAMED)
 def test_named_unit_defaults_solve_a_quick_seed_subset(op: str, unit: str) -> None:
     """`nalu train --op OP --unit UNIT`, no other flag, on seeds 0 and 100 (one batched model)."""
-    cfg = config.resolve(overrides={"task.op": op, "model.unit": unit, "train.seeds": [0, 100], **FAST_EVAL})
+    cfg = config_resolve.resolve(overrides={"task.op": op, "model.unit": unit, "train.seeds": [0, 100], **FAST_EVAL})
     result = train(cfg)
     assert result.solved_count == 2, [(s["seed"], s["extrapolation"]) for s in result.seeds]
 
@@ -217,7 +219,7 @@ def test_named_unit_defaults_on_seeds_0_9_and_held_out(op: str, stack: tuple[str
     """The full measurement of one matrix cell: seeds 0–9 and 100–109, the recipe's own numbers."""
     unit: str | list[str] = stack[0] if len(stack) == 1 else list(stack)
     seeds = list(range(10)) + list(recipes.HELD_OUT_SEEDS)
-    cfg = config.resolve(overrides={"task.op": op, "model.unit": unit, "train.seeds": seeds})
+    cfg = config_resolve.resolve(overrides={"task.op": op, "model.unit": unit, "train.seeds": seeds})
     result = train(cfg, stop_on_divergence=False)
     solved = {s["seed"] for s in result.seeds if s["solved"]}
     r = recipes.BOOK[("pair", op, stack)]

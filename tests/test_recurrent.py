@@ -9,13 +9,17 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nalu_cli import config, rng
-from nalu_cli.cli import app
+from nalu_cli import rng
+from nalu_cli.cli.core import app
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
 from nalu_cli.errors import ConfigError
-from nalu_cli.evaluate import evaluate_range
-from nalu_cli.recurrent import RecurrentModel, RecurrentTask
-from nalu_cli.seqformula import read_recurrent
-from nalu_cli.train import Trainer, train
+from nalu_cli.models.recurrent import RecurrentModel
+from nalu_cli.readouts.sequence import read_recurrent
+from nalu_cli.tasks.recurrent import RecurrentTask
+from nalu_cli.training.evaluate import evaluate_range
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 from tests.conftest import assert_error_line, assert_member_equals_alone, tiny_config
 
 
@@ -83,7 +87,7 @@ def test_streaming_evaluation_equals_whole_sequences() -> None:
         err = trainer.model(x) - task.target(x, trainer.masks)
     assert torch.allclose(metrics.mse, (err**2).mean(dim=(1, 2)), rtol=1e-10)
     assert torch.allclose(metrics.threshold, task.near_perfect_mse(x, trainer.masks, 1e-5), rtol=1e-10)
-    from nalu_cli.recurrent import evaluate_sequences
+    from nalu_cli.tasks.recurrent import evaluate_sequences
 
     sums = evaluate_sequences(trainer.model, task, trainer.task_seeds, task.interpolation, 40, 1e-5, 1, torch.float64)
     assert not any(t.requires_grad for t in sums)  # no autograd graph is built (its memory would grow with T)
@@ -263,7 +267,7 @@ def test_relative_loss_divides_by_the_mean_squared_target() -> None:
 def test_add_defaults_extrapolate_to_length_1000() -> None:
     """Real training with the recurrent defaults for add (relative loss, recurrent block at 1/T of the rate).
     Seed 2 is one of the 9 of seeds 0-9 the README's table counts (seed 0 is the one that fails)."""
-    cfg = config.resolve(
+    cfg = config_resolve.resolve(
         overrides={"task.op": "add", "task.mode": "recurrent", "train.seeds": [2], "eval.samples": 200}
     )
     seed = train(cfg).seeds[0]
@@ -277,21 +281,23 @@ def test_add_defaults_extrapolate_to_length_1000() -> None:
 def test_one_unit_name_is_a_cell_and_output_as_in_a_benchmark_column(unit: str, stack: list[str]) -> None:
     """`--unit nmu --mode recurrent` and a recurrent benchmark's `nmu` column mean NAU cell → NMU output (the
     static task's column), not an NMU cell, which cannot accumulate a sum."""
-    from nalu_cli.benchmark import Cell, cell_config
+    from nalu_cli.sweeps.benchmark import Cell, cell_config
 
-    assert config.resolve({}, {"task.op": "mul", "task.mode": "recurrent", "model.unit": unit}).model.unit == stack
+    assert (
+        config_resolve.resolve({}, {"task.op": "mul", "task.mode": "recurrent", "model.unit": unit}).model.unit == stack
+    )
     cell = cell_config(Cell("mul", unit, "1,2", "2,6"), "madsen2020", 2, 5, None, True, {"task.mode": "recurrent"})
     assert cell.model.unit == stack and cell.task.mode == "recurrent"
 
 
 def test_recurrent_benchmark_cells_are_the_train_configs_unless_a_preset_is_named() -> None:
-    from nalu_cli.benchmark import Cell, cell_config, default_grid, preset_for
+    from nalu_cli.sweeps.benchmark import Cell, cell_config, default_grid, preset_for
 
     extra = {"task.mode": "recurrent"}
     assert preset_for(None, extra) is None and preset_for("madsen2020", extra) == "madsen2020"
     assert default_grid(None, extra) == (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
     cell = cell_config(Cell("mul", "nmu", "", ""), preset_for(None, extra), 3, None, None, True, extra)
-    trained = config.resolve(
+    trained = config_resolve.resolve(
         {}, {"task.op": "mul", "task.mode": "recurrent", "model.unit": "nmu", "train.seeds": [0, 1, 2]}
     )
     assert cell.to_dict() == trained.to_dict()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from nalu_cli.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from nalu_cli.train import train
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from nalu_cli.training.loop import train
 from tests.conftest import nalu_command, subprocess_env, tiny_config
 
 # Saves generation g (a 4 MB tensor filled with g, so a torn file cannot pass for a whole one) over and over,
@@ -25,7 +25,7 @@ from tests.conftest import nalu_command, subprocess_env, tiny_config
 WRITER = """
 import sys, torch
 from pathlib import Path
-from nalu_cli.checkpoint import load_checkpoint, save_checkpoint
+from nalu_cli.runs.checkpoint import load_checkpoint, save_checkpoint
 path = Path(sys.argv[1])
 g = int(load_checkpoint(path)["step"]) if path.exists() else 0
 while True:

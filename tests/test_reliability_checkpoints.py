@@ -16,8 +16,8 @@ import torch
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.checkpoint import CHECKPOINT_NAME, FORMAT, VERSION, load_checkpoint
 from nalu_cli.errors import CheckpointError
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, FORMAT, VERSION, load_checkpoint
 from tests.conftest import assert_error_line, run_nalu
 
 runner = CliRunner()

@@ -13,9 +13,10 @@ import torch
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
 from nalu_cli.errors import DivergenceError
-from nalu_cli.train import Trainer, train
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 from tests.conftest import run_nalu, tiny_config
 
 runner = CliRunner()

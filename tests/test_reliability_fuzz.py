@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.checkpoint import CHECKPOINT_NAME
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME
 from tests.conftest import assert_error_line, run_nalu
 
 runner = CliRunner()
@@ -115,7 +115,7 @@ def hostile_config(draw: st.DrawFn) -> bytes:
 
 
 def _section_keys(section: str) -> set[str]:
-    from nalu_cli.config import _known_keys
+    from nalu_cli.config.resolve import _known_keys
 
     return set(_known_keys(section))
 

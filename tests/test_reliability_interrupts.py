@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nalu_cli.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
-from nalu_cli.train import train
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
+from nalu_cli.training.loop import train
 from tests.conftest import nalu_command, run_nalu, subprocess_env, tiny_config
 
 STEPS = 3000

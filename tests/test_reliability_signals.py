@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nalu_cli.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_metrics
 from tests.conftest import nalu_command, subprocess_env
 
 STEPS = 200

@@ -21,7 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.checkpoint import CHECKPOINT_NAME, read_metrics
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, read_metrics
 
 runner = CliRunner()
 SEEDS = list(range(8))

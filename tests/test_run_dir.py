@@ -1,4 +1,4 @@
-"""The run directory as one object (``nalu_cli.run``): naming, --out/--force/--resume rules, the writer's lock,
+"""The run directory as one object (``nalu_cli.runs.run``): naming, --out/--force/--resume rules, the writer's lock,
 and --force never mixing two runs, with real processes racing and killed."""
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import yaml
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, load_checkpoint
 from nalu_cli.errors import CheckpointError, ConfigError
-from nalu_cli.run import LOCK_NAME, Run, RunLock, RunLockedError
-from nalu_cli.runs import summarize_run
-from nalu_cli.train import train
+from nalu_cli.runs.catalogue import summarize_run
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, load_checkpoint
+from nalu_cli.runs.lock import LOCK_NAME, RunLock, RunLockedError
+from nalu_cli.runs.run import Run
+from nalu_cli.training.loop import train
 from tests.conftest import assert_error_line, nalu_command, subprocess_env, tiny_config
 
 runner = CliRunner()
@@ -255,7 +256,7 @@ def test_a_failing_force_run_leaves_the_old_run(tmp_path: Path, mul_run: Path, m
     def boom(self: object) -> None:
         raise RuntimeError("failed before the first save")
 
-    monkeypatch.setattr("nalu_cli.train.Trainer.train_step", boom)
+    monkeypatch.setattr("nalu_cli.training.trainer.Trainer.train_step", boom)
     with pytest.raises(RuntimeError), Run.create(tiny_config("add"), run, force=True) as writer:
         train(writer.config, writer)  # type: ignore[arg-type]
     assert (run / CHECKPOINT_NAME).read_bytes() == before and _op_of(run) == ("mul", "mul")

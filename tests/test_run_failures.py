@@ -19,8 +19,8 @@ import torch
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, load_checkpoint
-from nalu_cli.train import train
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, load_checkpoint
+from nalu_cli.training.loop import train
 from tests.conftest import assert_error_line, nalu_command, subprocess_env, tiny_config
 
 runner = CliRunner()

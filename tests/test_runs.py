@@ -12,13 +12,16 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
-from nalu_cli import config, runs
-from nalu_cli.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, load_checkpoint, write_config
-from nalu_cli.cli import app
+from nalu_cli.cli.core import app
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
 from nalu_cli.errors import ConfigError
-from nalu_cli.render import compare_table, runs_table
-from nalu_cli.reports import compare_report, runs_report
-from nalu_cli.train import Trainer, train
+from nalu_cli.output.reports import compare_report, runs_report
+from nalu_cli.output.tables import compare_table, runs_table
+from nalu_cli.runs import catalogue as runs
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, load_checkpoint, write_config
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -33,7 +36,7 @@ def quick(op: str, **overrides: object) -> config.Config:
         "train.valid_samples": 128,
     }
     base.update(overrides)
-    return config.resolve(overrides=base)
+    return config_resolve.resolve(overrides=base)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train(quick("add", **{"train.seeds": [0, 1, 2]}), base / "sweep" / "add-nau")
     unfinished = quick("add", **{"train.steps": 1000})
     (base / "unfinished").mkdir()
-    write_config(base / "unfinished", config.dump_yaml(unfinished))
+    write_config(base / "unfinished", config_resolve.dump_yaml(unfinished))
     Trainer(unfinished).save(base / "unfinished" / CHECKPOINT_NAME, finished=False)  # a periodic save, no results
     (base / "empty-ckpt").mkdir()
     (base / "empty-ckpt" / CHECKPOINT_NAME).write_bytes(b"")
@@ -77,8 +80,8 @@ def test_rows_come_from_stored_results_without_re_evaluating(root: Path, monkeyp
     def no_eval(*args: object, **kwargs: object) -> None:
         raise AssertionError("runs must not rebuild or re-evaluate models")
 
-    monkeypatch.setattr("nalu_cli.train.Trainer.__init__", no_eval)
-    monkeypatch.setattr("nalu_cli.evaluate.evaluate_range", no_eval)
+    monkeypatch.setattr("nalu_cli.training.trainer.Trainer.__init__", no_eval)
+    monkeypatch.setattr("nalu_cli.training.evaluate.evaluate_range", no_eval)
     rows = by_name(runs_report(root))
     stored = load_checkpoint(root / "mul-nmu" / CHECKPOINT_NAME)["results"][0]
     mul = rows["mul-nmu"]

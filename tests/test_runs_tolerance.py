@@ -14,8 +14,8 @@ import torch
 from typer.testing import CliRunner
 
 from nalu_cli import cli
-from nalu_cli.checkpoint import CHECKPOINT_NAME, METRICS_NAME
-from nalu_cli.reports import runs_report
+from nalu_cli.output.reports import runs_report
+from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, METRICS_NAME
 from tests.conftest import assert_error_line
 
 runner = CliRunner()

@@ -9,10 +9,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nalu_cli.cli import app
+from nalu_cli.cli.core import app
 from nalu_cli.errors import ConfigError
-from nalu_cli.reports import outcome
-from nalu_cli.train import device_note, resolve_device
+from nalu_cli.output.reports import outcome
+from nalu_cli.training.build import device_note, resolve_device
 from tests.conftest import assert_error_line, run_nalu
 
 runner = CliRunner()

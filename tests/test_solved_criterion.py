@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from nalu_cli import config, rng
-from nalu_cli.evaluate import evaluate_range, sparsity_error
-from nalu_cli.models import ArithmeticModel
-from nalu_cli.tasks import make_task, parse_ranges
-from nalu_cli.units import UnitOptions
+from nalu_cli import rng
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
+from nalu_cli.models.arithmetic import ArithmeticModel
+from nalu_cli.tasks.ops import parse_ranges
+from nalu_cli.tasks.registry import make_task
+from nalu_cli.training.evaluate import evaluate_range, sparsity_error
+from nalu_cli.units.base import UnitOptions
 
 EPS = 1e-5
 
@@ -64,7 +67,7 @@ def test_near_perfect_mse_equals_its_closed_form_on_a_fixed_batch() -> None:
 def test_solved_eps_defaults_to_1e_5() -> None:
     assert config.EvalConfig().solved_eps == 1e-5
     for op in ("add", "mul", "div"):
-        assert config.resolve(overrides={"task.op": op}).eval.solved_eps == 1e-5, op
+        assert config_resolve.resolve(overrides={"task.op": op}).eval.solved_eps == 1e-5, op
 
 
 @pytest.mark.parametrize("samples", [256, 700])  # one evaluation chunk, and several with a partial last one

@@ -19,14 +19,17 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
-from nalu_cli import cli, sweep
-from nalu_cli.benchmark import summarise, union_of_blocks
+from nalu_cli import cli
+from nalu_cli.config.resolve import validate as config_validate
 from nalu_cli.errors import ConfigError, NaluError
+from nalu_cli.sweeps import executors
+from nalu_cli.sweeps import grid as sweeps_grid
+from nalu_cli.sweeps.benchmark import Cell, summarise, union_of_blocks
 from tests.conftest import SWEEP_GRID
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-REAL_RUN_TASK = sweep.run_task
+REAL_RUN_TASK = executors.run_task
 
 
 def write_grid(path: Path, **changes: Any) -> Path:
@@ -68,7 +71,7 @@ def test_grid_lists_every_problem_at_once() -> None:
         "colour": "red",
     }
     with pytest.raises(ConfigError) as info:
-        sweep.validate_grid(bad)
+        sweeps_grid.validate_grid(bad)
     text = str(info.value)
     for needle in (
         "preset",
@@ -92,52 +95,52 @@ def test_grid_lists_every_problem_at_once() -> None:
 def test_grid_reports_each_cell_problem_once() -> None:
     # Division by ranges around 0 is undefined: only the cells with such a range pair are named.
     with pytest.raises(ConfigError) as info:
-        sweep.validate_grid({"ops": ["div"], "units": ["nmu", "nau"], "ranges": "mistry2021"})
+        sweeps_grid.validate_grid({"ops": ["div"], "units": ["nmu", "nau"], "ranges": "mistry2021"})
     assert any(p.startswith("cell div · nmu · -2,2 → -6,-2;2,6") and "0" in p for p in info.value.problems), (
         info.value.problems
     )
     # A problem every cell shares (an unknown key in `set`) is listed once, without a cell name.
     with pytest.raises(ConfigError) as info:
-        sweep.validate_grid({"ops": ["add", "mul"], "units": ["nau"], "set": {"train": {"lrr": 0.1}}})
+        sweeps_grid.validate_grid({"ops": ["add", "mul"], "units": ["nau"], "set": {"train": {"lrr": 0.1}}})
     assert info.value.problems == ["unknown key 'train.lrr'; did you mean 'lr'?"]
 
 
 def test_grid_files_and_yaml_pitfalls(tmp_path: Path) -> None:
     f = tmp_path / "g.yaml"
     f.write_text("ops: add, mul\nunits: [nau]\nseeds: '8'\nseed_block: 3\nsteps: 2e3\nset: {train.lr: 1e-3}\n")
-    grid = sweep.load_grid(f)
+    grid = sweeps_grid.load_grid(f)
     assert grid.ops == ["add", "mul"] and grid.steps == 2000 and grid.overrides == {"train.lr": "1e-3"}
     assert grid.blocks() == [[0, 1, 2], [3, 4, 5], [6, 7]]
-    assert sweep.plan(grid)[0].config["train"]["lr"] == 1e-3
+    assert sweeps_grid.plan(grid)[0].config["train"]["lr"] == 1e-3
     for text, needle in (("", "empty"), ("- ops\n", "mapping"), ("ops: [\n", "not valid YAML")):
         f.write_text(text)
         with pytest.raises(ConfigError, match=needle):
-            sweep.load_grid(f)
+            sweeps_grid.load_grid(f)
     with pytest.raises(ConfigError, match="not found"):
-        sweep.load_grid(tmp_path / "missing.yaml")
+        sweeps_grid.load_grid(tmp_path / "missing.yaml")
 
 
 def test_ranges_accept_sets_strings_and_pairs() -> None:
-    grid = sweep.validate_grid(
+    grid = sweeps_grid.validate_grid(
         {"ops": ["mul"], "units": ["nmu"], "ranges": ["1,2:2,6", [[1, 2], [[-6, -2], [2, 6]]], ["0.1,0.2", "0.2,2"]]}
     )
     assert grid.ranges == [("1,2", "2,6"), ("1,2", "-6,-2;2,6"), ("0.1,0.2", "0.2,2")]
-    assert len(sweep.validate_grid({"ops": ["mul"], "units": ["nmu"], "ranges": "mistry2021"}).ranges or []) == 9
+    assert len(sweeps_grid.validate_grid({"ops": ["mul"], "units": ["nmu"], "ranges": "mistry2021"}).ranges or []) == 9
 
 
 def test_task_keys_follow_the_config() -> None:
-    specs = sweep.plan(sweep.validate_grid(SWEEP_GRID))
+    specs = sweeps_grid.plan(sweeps_grid.validate_grid(SWEEP_GRID))
     assert len(specs) == 8 and len({s.key for s in specs}) == 8
     assert [s.seeds for s in specs[:2]] == [[0, 1], [2, 3]]
     assert specs[0].key.startswith("add-nau-s0-1-") and specs[0].label == "add · nau · U[1,2] → U[2,6] · seeds 0–1"
     # Same config, same key: more seeds reuse the blocks already trained ...
-    more = sweep.plan(sweep.validate_grid(SWEEP_GRID | {"seeds": 6}))
+    more = sweeps_grid.plan(sweeps_grid.validate_grid(SWEEP_GRID | {"seeds": 6}))
     assert {s.key for s in specs} < {s.key for s in more}
     # ... while any change to the training config is a new task.
-    changed = sweep.plan(sweep.validate_grid(SWEEP_GRID | {"set": {"eval.samples": 300}}))
+    changed = sweeps_grid.plan(sweeps_grid.validate_grid(SWEEP_GRID | {"set": {"eval.samples": 300}}))
     assert not {s.key for s in specs} & {s.key for s in changed}
     # A worker rebuilds exactly the config the key was made from.
-    assert sweep.cfgmod.validate(specs[0].config).to_dict() == specs[0].config
+    assert config_validate(specs[0].config).to_dict() == specs[0].config
 
 
 SHIPPED_GRIDS = sorted((ROOT / "sample_configs" / "sweeps").glob("*.yaml"))
@@ -151,11 +154,11 @@ def test_grids_are_shipped() -> None:
 def test_every_shipped_grid_validates_and_names_its_command(path: Path) -> None:
     first = path.read_text().splitlines()[0]
     assert first.startswith(f"# nalu sweep sample_configs/sweeps/{path.name}"), first
-    assert sweep.plan(sweep.load_grid(path))
+    assert sweeps_grid.plan(sweeps_grid.load_grid(path))
 
 
 def test_blocks_merge_into_one_summary() -> None:
-    from nalu_cli import config
+    from nalu_cli.config import resolve as config_resolve
 
     def seed(n: int, solved: bool) -> dict[str, Any]:
         return {
@@ -166,8 +169,8 @@ def test_blocks_merge_into_one_summary() -> None:
             "diverged_at": None if n != 3 else 7,
         }
 
-    cfg = config.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": [2]})
-    cell = sweep.Cell("mul", "nmu", "", "")
+    cfg = config_resolve.resolve(overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": [2]})
+    cell = Cell("mul", "nmu", "", "")
     blocks = [[seed(2, True), seed(3, False)], [seed(0, True), seed(1, False)]]  # finished out of order
     merged = union_of_blocks(blocks)
     assert [s["seed"] for s in merged] == [0, 1, 2, 3]
@@ -176,7 +179,7 @@ def test_blocks_merge_into_one_summary() -> None:
     assert row == whole and row["solved"] == 2 and row["seeds"] == 4 and row["diverged"] == 1
     assert row["solved_at_median"] == 100 and 0.15 < row["ci_low"] < 0.16
     assert row["published"] is None  # Madsen & Johansen published rates for their static task only
-    madsen = config.resolve(
+    madsen = config_resolve.resolve(
         overrides={"task.op": "mul", "model.unit": ["nau", "nmu"], "model.hidden": [2]}, preset="madsen2020"
     )
     assert summarise(cell, madsen, merged, 1.0)["published"] == 0.98
@@ -188,11 +191,12 @@ def test_blocks_merge_into_one_summary() -> None:
 
 
 def test_a_diverged_single_seed_task_counts_as_a_failure_not_an_error() -> None:
-    from nalu_cli import config
+    from nalu_cli.config import resolve as config_resolve
     from nalu_cli.errors import DivergenceError
-    from nalu_cli.train import train
+    from nalu_cli.sweeps import executors
+    from nalu_cli.training.loop import train
 
-    cfg = config.resolve(
+    cfg = config_resolve.resolve(
         overrides={
             "task.op": "mul",
             "model.unit": "npu",
@@ -207,7 +211,7 @@ def test_a_diverged_single_seed_task_counts_as_a_failure_not_an_error() -> None:
     )
     with pytest.raises(DivergenceError):
         train(cfg)  # `nalu train` stops and says so ...
-    result = sweep.run_task({"key": "k", "config": cfg.to_dict()})  # ... a sweep records the failed seed
+    result = executors.run_task({"key": "k", "config": cfg.to_dict()})  # ... a sweep records the failed seed
     [seed] = result["results"]
     assert seed["diverged_at"] == 1 and seed["solved"] is False and result["seeds"] == [0]
 
@@ -234,13 +238,13 @@ def test_rerun_trains_only_the_missing_task(tmp_path: Path, sweep_reference: tup
 
 def test_seed_blocks_give_what_one_batched_cell_gives(sweep_reference: tuple[Path, dict[str, Any]]) -> None:
     """Blocks of 2 seeds, trained apart, equal the cell's 4 seeds trained as one model, seed by seed."""
-    from nalu_cli.benchmark import cell_config
-    from nalu_cli.render import json_safe
-    from nalu_cli.train import train
+    from nalu_cli.files import json_safe
+    from nalu_cli.sweeps.benchmark import cell_config
+    from nalu_cli.training.loop import train
 
-    grid = sweep.validate_grid(SWEEP_GRID)
+    grid = sweeps_grid.validate_grid(SWEEP_GRID)
     cfg = cell_config(
-        sweep.Cell("mul", "nmu", "", ""), grid.preset, grid.seeds, grid.steps, grid.restarts, True, grid.overrides
+        Cell("mul", "nmu", "", ""), grid.preset, grid.seeds, grid.steps, grid.restarts, True, grid.overrides
     )
     whole = json_safe(train(cfg, stop_on_divergence=False).seeds)
     blocks = [
@@ -269,7 +273,7 @@ def test_failed_task_is_listed_exits_1_and_is_retried_alone(
         p.unlink()
     grid = str(write_grid(tmp_path / "g.yaml"))
 
-    monkeypatch.setattr(sweep, "run_task", refusing_task)
+    monkeypatch.setattr(executors, "run_task", refusing_task)
     result = runner.invoke(cli.app, ["sweep", grid, "--out", str(out), "--workers", "2"])
     assert result.exit_code == 1, result.output
     assert "failed: mul · nau · U[1,2] → U[2,6] · seeds 2–3: refused on purpose for the test" in result.stderr
@@ -280,7 +284,7 @@ def test_failed_task_is_listed_exits_1_and_is_retried_alone(
     partial = json.loads((out / "results.json").read_text())
     assert len(partial["cells"]) == 3 and partial["failures"][0]["error"] == "refused on purpose for the test"
 
-    monkeypatch.setattr(sweep, "run_task", REAL_RUN_TASK)
+    monkeypatch.setattr(executors, "run_task", REAL_RUN_TASK)
     result = runner.invoke(cli.app, ["sweep", grid, "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -317,7 +321,7 @@ def test_killed_driver_loses_no_finished_work(tmp_path: Path, sweep_reference: t
     out = tmp_path / "sweep"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     driver = subprocess.Popen(
-        [sys.executable, "-m", "nalu_cli.cli", "-q", "sweep", grid, "--out", str(out), "--workers", "1"],
+        [sys.executable, "-m", "nalu_cli", "-q", "sweep", grid, "--out", str(out), "--workers", "1"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -363,7 +367,7 @@ def test_progress_bar_only_on_a_terminal(
     out = copy_sweep(sweep_reference[0], tmp_path / "sweep")  # all finished: nothing to train
     grid = str(write_grid(tmp_path / "g.yaml"))
     terminal = Console(file=StringIO(), force_terminal=True, color_system=None, width=100)
-    monkeypatch.setattr(cli, "stderr", terminal)
+    monkeypatch.setattr(cli.core, "stderr", terminal)
     result = runner.invoke(cli.app, ["sweep", grid, "--out", str(out)])
     assert result.exit_code == 0, result.output
     shown = terminal.file.getvalue()  # type: ignore[attr-defined]

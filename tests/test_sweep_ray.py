@@ -37,7 +37,7 @@ export RAY_USAGE_STATS_ENABLED=0
 common=(--node-ip-address=127.0.0.1 --num-cpus=1 --object-store-memory=100000000 --disable-usage-stats)
 timeout 90 "$RAY" start --head --port=6379 --include-dashboard=false --temp-dir="$TEMP" "${common[@]}"
 timeout 90 "$RAY" start --address=127.0.0.1:6379 "${common[@]}"
-timeout 240 "$PY" -m nalu_cli.cli sweep "$GRID" --executor ray --address 127.0.0.1:6379 --out "$OUT" --json > "$REPORT"
+timeout 240 "$PY" -m nalu_cli sweep "$GRID" --executor ray --address 127.0.0.1:6379 --out "$OUT" --json > "$REPORT"
 """
 
 

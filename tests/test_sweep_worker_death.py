@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from nalu_cli import cli, sweep
+from nalu_cli import cli
+from nalu_cli.sweeps import executors
 from tests.test_sweep import REAL_RUN_TASK, copy_sweep, task_results, write_grid
 
 runner = CliRunner()
@@ -43,7 +44,7 @@ def test_a_killed_worker_is_retried_and_the_sweep_completes(
     markers = tmp_path / "markers"
     markers.mkdir()
     monkeypatch.setenv(MARKERS, str(markers))
-    monkeypatch.setattr(sweep, "run_task", killing_task)
+    monkeypatch.setattr(executors, "run_task", killing_task)
     grid = str(write_grid(tmp_path / "g.yaml"))
     result = runner.invoke(cli.app, ["sweep", grid, "--out", str(out), "--workers", "2", "--retries", "1"])
     assert (markers / "add-nau-0").exists(), "the worker was never killed: the test tests nothing"

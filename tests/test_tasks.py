@@ -7,7 +7,8 @@ import torch
 
 from nalu_cli import rng
 from nalu_cli.errors import ConfigError
-from nalu_cli.tasks import OPS, format_ranges, make_task, parse_ranges, scale_ranges
+from nalu_cli.tasks.ops import OPS, format_ranges, parse_ranges, scale_ranges
+from nalu_cli.tasks.registry import make_task
 
 
 def task(op: str = "mul", mode: str = "pair", interp: object = "1,10", extrap: object = "10,100"):

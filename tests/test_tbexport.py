@@ -10,11 +10,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nalu_cli import config
-from nalu_cli.checkpoint import read_metrics
-from nalu_cli.cli import app
-from nalu_cli.tbexport import EVENT_FILE, crc32c, export_run, masked_crc32c
-from nalu_cli.train import train
+from nalu_cli.cli.core import app
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.runs.checkpoint import read_metrics
+from nalu_cli.runs.tbexport import EVENT_FILE, crc32c, export_run, masked_crc32c
+from nalu_cli.training.loop import train
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -95,7 +95,7 @@ def read_events(path: Path) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("tb") / "add-2seeds"
-    cfg = config.resolve(
+    cfg = config_resolve.resolve(
         overrides={
             "task.op": "add",
             "train.seeds": [3, 5],

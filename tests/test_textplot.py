@@ -7,8 +7,8 @@ from io import StringIO
 
 from rich.console import Console
 
-from nalu_cli.render import extrapolate_text_plot, text_plot, train_text_plot
-from nalu_cli.textplot import BRAILLE_BASE, Series, format_tick, line_plot
+from nalu_cli.output.render import extrapolate_text_plot, text_plot, train_text_plot
+from nalu_cli.output.textplot import BRAILLE_BASE, Series, format_tick, line_plot
 
 
 def _braille_columns(line: str) -> list[int]:

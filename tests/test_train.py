@@ -7,10 +7,13 @@ import math
 import pytest
 import torch
 
-from nalu_cli import config, rng
-from nalu_cli import train as train_module
-from nalu_cli.train import Trainer, train
-from nalu_cli.units import UNITS
+from nalu_cli import rng
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as config
+from nalu_cli.training import trainer as train_module
+from nalu_cli.training.loop import train
+from nalu_cli.training.trainer import Trainer
+from nalu_cli.units.registry import UNITS
 
 from .conftest import assert_member_equals_alone, tiny_config
 
@@ -182,7 +185,7 @@ def test_restart_zero_is_the_plain_seed() -> None:
 @pytest.mark.parametrize("op", ["mul", "add", "sub", "div", "square", "sqrt", "identity"])
 def test_default_config_solves_at_least_9_of_seeds_0_to_9(op: str) -> None:
     """The README's promise: `nalu train --op OP` with defaults extrapolates for ≥ 9 of seeds 0-9."""
-    cfg = config.resolve(overrides={"task.op": op, "train.seeds": list(range(10))})
+    cfg = config_resolve.resolve(overrides={"task.op": op, "train.seeds": list(range(10))})
     result = train(cfg)
     assert result.solved_count >= 9, [s["extrapolation"] for s in result.seeds]
 
@@ -255,8 +258,8 @@ def test_preconditioner_changes_only_the_first_nau_layer_update() -> None:
 def test_preconditioner_is_the_closed_form_of_the_inputs_second_moments(ranges: tuple, damping: float) -> None:
     """P = (E[x x^T] / s + δ I)^-1 with a unit diagonal, estimated from 400,000 drawn inputs, equals the closed
     form α I + β 1 1^T the trainer applies; and applying it equals multiplying by that matrix."""
-    from nalu_cli.precondition import Preconditioner
-    from nalu_cli.tasks import make_task
+    from nalu_cli.tasks.registry import make_task
+    from nalu_cli.training.precondition import Preconditioner
 
     inputs = 10
     task = make_task("add", "static", inputs, 0.25, 0.5, list(ranges), list(ranges))
@@ -275,7 +278,7 @@ def test_preconditioner_is_the_closed_form_of_the_inputs_second_moments(ranges: 
 def test_results_read_every_seeds_formula_with_one_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading S seeds' formulas runs the batched model on the probe once, not once per seed (O(S), not O(S²)):
     before this, `--seeds 1000` spent minutes in the final report."""
-    from nalu_cli.models import ArithmeticModel
+    from nalu_cli.models.arithmetic import ArithmeticModel
 
     cfg = tiny_config("add", **{"model.unit": "nalu", "train.seeds": [0, 1, 2, 3], "model.hidden": []})
     trainer = run_steps(cfg, 5)
@@ -295,7 +298,7 @@ def test_results_read_every_seeds_formula_with_one_forward_pass(monkeypatch: pyt
 def test_monitoring_reuses_the_threshold_and_it_equals_a_fresh_one() -> None:
     """The near-perfect threshold depends on the evaluation data alone: computed once per range and sample
     count, and equal, bit for bit, to one computed afresh after training moved the weights."""
-    from nalu_cli.evaluate import evaluate_range
+    from nalu_cli.training.evaluate import evaluate_range
 
     trainer = run_steps(tiny_config("mul", **{"train.seeds": [0, 1]}), 3)
     first = trainer.evaluate("extrapolation", 256)

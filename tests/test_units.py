@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from nalu_cli.units import INALU, NALU, NAU, NMU, NPU, UNITS, MLPLayer, NACAdd, NACMul, RealNPU, UnitOptions
+from nalu_cli.units.base import UnitOptions
+from nalu_cli.units.madsen import NAU, NMU
+from nalu_cli.units.mlp import MLPLayer
+from nalu_cli.units.nac import INALU, NALU, NACAdd, NACMul
+from nalu_cli.units.npu import NPU, RealNPU
+from nalu_cli.units.registry import UNITS
 
 SEEDS = torch.tensor([0, 1, 2])
 
@@ -204,7 +209,7 @@ def _nmu_autograd(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize(("s", "b", "i", "o"), [(3, 64, 2, 1), (5, 128, 2, 2), (4, 128, 100, 2), (2, 16, 7, 3)])
 def test_nmu_backward_equals_autograd_for_each_seed_alone(s: int, b: int, i: int, o: int) -> None:
-    from nalu_cli.units import _NMUProduct
+    from nalu_cli.units.madsen import _NMUProduct
 
     g = torch.Generator().manual_seed(s * 100 + i)
     x = (torch.rand(s, b, i, generator=g) * 3 - 0.5).requires_grad_()
@@ -226,7 +231,7 @@ def test_nmu_backward_equals_autograd_for_each_seed_alone(s: int, b: int, i: int
 
 @pytest.mark.parametrize(("s", "b", "i", "o"), [(3, 128, 100, 2), (2, 128, 100, 1), (5, 64, 8, 3), (4, 128, 20, 2)])
 def test_linear_backward_equals_autograd(s: int, b: int, i: int, o: int) -> None:
-    from nalu_cli.units import _Linear
+    from nalu_cli.units.base import _Linear
 
     g = torch.Generator().manual_seed(s * 100 + i)
     x = (torch.rand(s, b, i, generator=g) + 0.5).requires_grad_()
@@ -239,7 +244,7 @@ def test_linear_backward_equals_autograd(s: int, b: int, i: int, o: int) -> None
 
 @pytest.mark.parametrize("o", [1, 2])
 def test_linear_gives_a_seed_the_same_floats_in_any_batch(o: int) -> None:
-    from nalu_cli.units import _linear
+    from nalu_cli.units.base import _linear
 
     g = torch.Generator().manual_seed(o)
     x = torch.rand(9, 128, 100, generator=g) + 1.0
@@ -254,7 +259,7 @@ def test_linear_gives_a_seed_the_same_floats_in_any_batch(o: int) -> None:
 def test_linear_with_riders_is_both_products_from_one(o: int, r: int) -> None:
     """``linear_with_riders``: x w^T and x riders^T (to rounding: another product shape), the weight gradient
     of x w^T alone (autograd's floats for the same z), none for the riders; a seed's floats in any batch."""
-    from nalu_cli.units import linear_with_riders
+    from nalu_cli.units.base import linear_with_riders
 
     g = torch.Generator().manual_seed(o * 10 + r)
     x = torch.rand(9, 128, 100, generator=g) + 1.0
@@ -276,8 +281,8 @@ def test_linear_with_riders_is_both_products_from_one(o: int, r: int) -> None:
 def test_forward_with_riders_uses_a_linear_first_layer_and_otherwise_the_plain_forward() -> None:
     """``ArithmeticModel.forward_with_riders``: NAU and NAC+ first layers read the batch once and give the plain
     forward's output (to rounding); a NALU first layer (not linear) gives the plain forward exactly."""
-    from nalu_cli.models import ArithmeticModel
-    from nalu_cli.units import _LinearWithRiders
+    from nalu_cli.models.arithmetic import ArithmeticModel
+    from nalu_cli.units.base import _LinearWithRiders
 
     seeds = torch.arange(3)
     x = torch.rand(3, 64, 20, generator=torch.Generator().manual_seed(1)) + 1.0

@@ -1,0 +1,15 @@
+"""Documented size limits: seeds, members, grid tasks, YAML sizes, and the default memory budget."""
+
+from __future__ import annotations
+
+DEFAULT_MAX_MEMORY_GB = 16.0
+MEMORY_ENV = "NALU_MAX_MEMORY_GB"
+MAX_SEEDS = 100_000  # seeds in one run
+MAX_MEMBERS = 1_000_000  # seeds × restarts in one run
+MAX_GRID_TASKS = 10_000  # tasks in one sweep (grid key max_tasks raises it)
+MAX_YAML_BYTES = 1_000_000  # a config or grid file
+MAX_SET_BYTES = 10_000  # one --set value
+MAX_YAML_DEPTH = 32  # nesting of mappings and lists
+MAX_YAML_ALIASES = 100  # *alias references in one document
+MAX_YAML_NODES = 100_000  # nodes once every alias is expanded
+EVAL_ROWS = 256  # evaluation draws this many samples per member at a time (evaluate.EVAL_CHUNK)

@@ -1,0 +1,1 @@
+"""Models: stacks of units for each task kind, batched over seeds."""

@@ -1,0 +1,1 @@
+"""Readouts: the formula a trained model encodes, for feed-forward and sequence models."""

@@ -1,0 +1,1 @@
+"""Run storage: checkpoints, run directories with their lock and writer, the run catalogue, TensorBoard export."""

@@ -1,0 +1,416 @@
+"""Benchmarks: a grid of ops × units × range pairs, each cell many seeds trained as one batched model.
+
+Per cell it reports what Madsen & Johansen (2020) report (SPEC section 4): the success rate with its 95%
+Wilson interval, the median "solved at" step over the solved seeds, and the median sparsity error over the
+solved seeds. Diverged (NaN/Inf) seeds count as failures. Model selection inside a cell (restarts) uses
+interpolation validation error only. For ``trask2018`` it also reports Trask et al.'s (2018) measure: the
+error as a percentage of the same model's error at its random initialisation. Every cell's config comes
+from ``config.resolve`` and the recipe book, exactly as `nalu train --preset P --op OP --unit COLUMN`.
+
+In digits mode (overrides with ``task.mode: digits``) the same cell builder makes op × digits column cells
+(``DIGITS_COLUMNS``) without a preset or value ranges, exactly as `nalu train --mode digits --op OP` with
+the column's model; a seed is solved by the digits rule and the cell also reports the median accuracy at
+the extrapolation length.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nalu_cli.config import recipes
+from nalu_cli.config import resolve as config_resolve
+from nalu_cli.config import schema as cfgmod
+from nalu_cli.errors import ConfigError
+from nalu_cli.tasks.ops import format_ranges, parse_ranges
+from nalu_cli.training.evaluate import wilson_interval
+from nalu_cli.training.loop import train
+
+# The network a benchmark column names: the unit under test and the layer that feeds it (the recipe book's
+# columns; `nalu train --preset P --unit COLUMN` builds the same stack).
+# Trask et al.'s (2018) baselines are MLPs with a given activation: column -> activation.
+MLP_COLUMNS: dict[str, str] = {"mlp_relu6": "relu6", "mlp_none": "none"}
+STACKS: dict[str, list[str]] = {name: list(stack) for name, stack in recipes.COLUMNS.items()} | {
+    name: ["mlp", "mlp"] for name in MLP_COLUMNS
+}
+# The grid `nalu benchmark --preset P` runs when no ops or units are given.
+DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
+    "madsen2020": (["add", "sub", "mul", "div"], ["nac_add", "nac_mul", "nalu", "nau", "nmu"]),
+    # Trask et al.'s Table 1 (static task): ReLU6 MLP, linear model, NAC, NALU; and Madsen's NAU/NMU beside them.
+    # No division: the preset's inputs U[0, 1] include 0, which the task refuses as a divisor.
+    "trask2018": (
+        ["add", "sub", "mul", "square", "sqrt"],
+        ["mlp_relu6", "mlp_none", "nac_add", "nalu", "nau", "nmu"],
+    ),
+}
+
+
+DEFAULT_PRESET = "madsen2020"
+
+# Digits mode (``task.mode: digits``, README "Digit images"): a cell is an op × one of these columns and has
+# no value ranges; it trains at ``task.length`` and is solved at ``task.extrapolation_length`` (accuracy of
+# the rounded output ≥ 50%). ``accumulator`` is the op's own default model (``digits.DIGITS_DEFAULTS``:
+# NAU cell -> NAU output for sums and counts, NMU cell -> NAU output for products); ``lstm`` is the
+# baseline, torch's LSTM (hidden 16) -> MLP output. Column -> the model overrides (None: the op's default).
+DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
+    "accumulator": None,
+    "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
+}
+# Recurrent mode without a preset: the ops of the README's recurrent table, the default cells and the baseline.
+RECURRENT_GRID: tuple[list[str], list[str]] = (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
+# Sum and product: a product trains at T = 2, so its cells cost a fraction of the sum's (README).
+DIGITS_GRID: tuple[list[str], list[str]] = (["add", "mul"], ["accumulator", "lstm"])
+
+
+def mode_of(extra: dict[str, Any] | None) -> str | None:
+    """The task mode a benchmark's ``--set`` overrides (or a sweep grid's ``set:``) ask for, if any."""
+    mode = (extra or {}).get("task.mode")
+    return mode if isinstance(mode, str) else None
+
+
+def columns(extra: dict[str, Any] | None) -> tuple[str, ...]:
+    """The unit column names a benchmark in this mode accepts."""
+    mode = mode_of(extra)
+    if mode == "digits":
+        return tuple(DIGITS_COLUMNS)
+    if mode == "recurrent":  # the baseline cells too (config.recurrent_stack: LSTM/RNN cell -> NAU output)
+        from nalu_cli.tasks.recurrent import BASELINE_CELLS
+
+        return tuple(STACKS) + BASELINE_CELLS
+    return tuple(STACKS)
+
+
+def preset_for(preset: str | None, extra: dict[str, Any] | None) -> str | None:
+    """The preset a benchmark or sweep runs under: ``preset``, else madsen2020; recurrent mode runs under
+    its own defaults unless a preset is named (the cells are then what ``nalu train --mode recurrent`` builds);
+    digits mode takes none (its defaults are the digits mode's own, and a preset's value ranges and sizes mean
+    nothing for images)."""
+    if mode_of(extra) == "recurrent":
+        return preset
+    if mode_of(extra) != "digits":
+        return preset or DEFAULT_PRESET
+    if preset is not None:
+        raise ConfigError(
+            f"preset {preset}: presets pose value-range tasks; digits mode has its own defaults"
+            " (README, 'Digit images'): leave the preset out"
+        )
+    return None
+
+
+def default_grid(preset: str | None, extra: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(ops, unit columns) of ``nalu benchmark --preset PRESET`` (or in digits mode) without --ops and --units."""
+    if mode_of(extra) == "digits":
+        ops, units = DIGITS_GRID
+    elif mode_of(extra) == "recurrent" and preset is None:
+        ops, units = RECURRENT_GRID
+    else:
+        ops, units = DEFAULT_GRID.get(preset or "", DEFAULT_GRID[DEFAULT_PRESET])
+    return list(ops), list(units)
+
+
+# Presets whose benchmark also reports Trask et al.'s measure: error as a percentage of a randomly
+# initialised model's error (0 = perfect, 100 = no better than the untrained model).
+RELATIVE_TO_RANDOM = {"trask2018"}
+
+
+def recipe(op: str, unit: str, preset: str | None = "madsen2020") -> recipes.Recipe:
+    """The recipe-book entry a benchmark cell of ``preset`` trains with."""
+    task = recipes.task_key(preset, "static" if preset is not None else "pair")
+    stack = tuple(STACKS[unit]) if preset is not None else (unit,)
+    return recipes.lookup(task, op, stack)[1]
+
+
+# The nine interpolation -> extrapolation range pairs of Madsen & Johansen (2020) and Mistry et al. (2021).
+RANGE_SETS: dict[str, list[tuple[str, str]]] = {
+    "mistry2021": [
+        ("-20,-10", "-40,-20"),
+        ("-2,-1", "-6,-2"),
+        ("-1.2,-1.1", "-6.1,-1.2"),
+        ("-0.2,-0.1", "-2,-0.2"),
+        ("-2,2", "-6,-2;2,6"),
+        ("0.1,0.2", "0.2,2"),
+        ("1,2", "2,6"),
+        ("1.1,1.2", "1.2,6"),
+        ("10,20", "20,40"),
+    ],
+}
+
+# Success rates over 100 seeds published by Madsen & Johansen (2020), input 100, U[1,2] -> U[2,6].
+PUBLISHED_MADSEN2020: dict[str, dict[str, float]] = {
+    "mul": {"nac_mul": 0.31, "nalu": 0.0, "nau": 0.0, "nmu": 0.98, "nac_add": 0.0, "mlp": 0.0},
+    "add": {"nac_mul": 0.0, "nalu": 0.14, "nau": 1.0, "nmu": 0.0, "nac_add": 1.0, "mlp": 1.0},
+    "sub": {"nac_mul": 0.0, "nalu": 0.14, "nau": 1.0, "nmu": 0.56, "nac_add": 1.0, "mlp": 0.07},
+    "div": {"nac_mul": 0.0, "nalu": 0.0, "nau": 0.0, "nmu": 0.0, "nac_add": 0.0, "mlp": 0.0},
+}
+
+
+@dataclass
+class Cell:
+    op: str
+    unit: str
+    interpolation: str
+    extrapolation: str
+
+
+def grid(
+    ops: list[str], units: list[str], ranges: list[tuple[str, str]] | None, extra: dict[str, Any] | None = None
+) -> list[Cell]:
+    """The cells op × unit column (× range pair); ``extra`` (the overrides) decides the mode's columns."""
+    names = columns(extra)
+    digits = mode_of(extra) == "digits"
+    what = "digits column" if digits else "unit column"
+    problems = [
+        f"unknown {what} {u!r}{cfgmod.did_you_mean(u, names)} (choose from {', '.join(names)})"
+        for u in units
+        if u not in names
+    ]
+    if digits and ranges:
+        problems.append(
+            "ranges: digit images have no value ranges; a digits cell trains at task.length and is tested at"
+            " task.extrapolation_length (set those instead)"
+        )
+    if problems:
+        raise ConfigError(problems)
+    pairs = ranges or [("", "")]
+    return [Cell(op, unit, i, e) for op in ops for unit in units for i, e in pairs]
+
+
+def cell_config(
+    cell: Cell,
+    preset: str | None,
+    seeds: int | Sequence[int],
+    steps: int | None,
+    restarts: int | None,
+    tuned: bool,
+    extra: dict[str, Any],
+) -> cfgmod.Config:
+    """The run config of one cell: exactly what ``nalu train --preset PRESET --op OP --unit COLUMN`` builds
+    (the preset's task, the column's stack, the recipe book's recipe), with the cell's seeds. ``tuned``
+    False trains with the preset's published optimiser settings instead of the recipe's. ``seeds`` is a
+    count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's.
+    With ``task.mode: digits`` in ``extra`` the cell is ``nalu train --mode digits --op OP`` with the digits
+    column's model (``digits_column``): no preset, no published settings, no ranges."""
+    digits = mode_of(extra) == "digits"
+    overrides: dict[str, Any] = {
+        "task.op": cell.op,
+        "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
+    }
+    if digits:
+        if not tuned:
+            raise ConfigError(
+                "published settings (--published-settings, tuned: false): no optimiser settings are published"
+                " for digits mode; its defaults are measured in the README ('Digit images')"
+            )
+        overrides |= digits_column(cell.op, cell.unit)
+        preset = None  # digits mode has its own defaults, not a preset's task
+    else:
+        overrides["model.unit"] = "mlp" if cell.unit in MLP_COLUMNS else cell.unit
+    if cell.unit in MLP_COLUMNS and not digits:
+        overrides["model.activation"] = MLP_COLUMNS[cell.unit]
+    if steps is not None:
+        overrides["train.steps"] = steps
+    if restarts is not None:
+        overrides["train.restarts"] = restarts
+    if cell.interpolation:
+        overrides["task.interpolation"] = cell.interpolation
+        overrides["task.extrapolation"] = cell.extrapolation
+    overrides.update(extra)
+    published = config_resolve.PUBLISHED_SETTINGS.get(preset or "", {}) if not tuned else {}
+    return config_resolve.resolve(published, overrides, preset)
+
+
+def digits_column(op: str, column: str) -> dict[str, Any]:
+    """The model overrides of a digits column (``DIGITS_COLUMNS``) for ``op``."""
+    from nalu_cli.tasks.digits import DIGITS_DEFAULTS
+
+    chosen = DIGITS_COLUMNS[column]
+    if chosen is not None:
+        return dict(chosen)
+    model = DIGITS_DEFAULTS.get(op, DIGITS_DEFAULTS["add"])["model"]  # an unknown op is reported by validate
+    return {"model.unit": list(model["unit"]), "model.hidden": list(model["hidden"])}
+
+
+def range_text(cfg: cfgmod.Config) -> tuple[str, str]:
+    """What a cell trains on and is tested on, as the table's range column shows it: the value ranges, or
+    in digits mode the sequence lengths (``images, T=10`` -> ``T=1000``)."""
+    if cfg.task.mode == "digits":
+        return f"images, T={cfg.task.length}", f"T={cfg.task.extrapolation_length}"
+    return format_ranges(cfg.task.interpolation), format_ranges(cfg.task.extrapolation)
+
+
+def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
+    """Whether ``cfg`` poses the task whose success rates Madsen & Johansen (2020) published."""
+    t = cfg.task
+    return (
+        t.mode == "static"
+        and t.input_size == 100
+        and t.subset_ratio == 0.25
+        and t.overlap_ratio == 0.5
+        and t.interpolation == ((1.0, 2.0),)
+        and t.extrapolation == ((2.0, 6.0),)
+    )
+
+
+def random_init_mse(cfg: cfgmod.Config) -> tuple[list[float], list[float]]:
+    """Interpolation and extrapolation MSE per seed of the cell's model at its initialisation (step 0): the
+    "randomly initialised model" Trask et al. (2018) scale their errors by. Same seeds, same test data."""
+    from nalu_cli.training.trainer import Trainer
+
+    trainer = Trainer(cfg)
+    k = trainer.members.restarts
+    first = slice(0, None, k)  # restart 0 of every seed
+    interp = trainer.evaluate("interpolation", cfg.eval.samples).mse[first]
+    extrap = trainer.evaluate("extrapolation", cfg.eval.samples).mse[first]
+    return [float(v) for v in interp], [float(v) for v in extrap]
+
+
+def percent_of_random(trained: list[float], random: list[float]) -> float:
+    """100 × median trained MSE / median random-init MSE over the seeds; a non-finite MSE counts as +inf."""
+    finite = [v if math.isfinite(v) else math.inf for v in trained]
+    base = statistics.median([v if math.isfinite(v) else math.inf for v in random])
+    if not math.isfinite(base) or base <= 0:
+        return math.nan
+    return 100.0 * statistics.median(finite) / base
+
+
+def summarise(
+    cell: Cell,
+    cfg: cfgmod.Config,
+    seeds: list[dict[str, Any]],
+    elapsed: float,
+    random_mse: tuple[list[float], list[float]] | None = None,
+) -> dict[str, Any]:
+    n = len(seeds)
+    solved = [s for s in seeds if s["solved"]]
+    lo, hi = wilson_interval(len(solved), n)
+    solved_at = [s["solved_at"] for s in solved if s["solved_at"] is not None]
+    # float(): a sweep's records spell NaN as "nan" (an LSTM has no sparsity error)
+    sparsity = [float(s["sparsity_error"]) for s in solved]
+    published = PUBLISHED_MADSEN2020.get(cell.op, {}).get(cell.unit) if is_madsen2020_task(cfg) else None
+    interpolation, extrapolation = range_text(cfg)
+    digits = cfg.task.mode == "digits"
+    accuracy = [float(s["extrapolation"]["accuracy"]) for s in seeds] if digits else []
+    return {
+        "op": cell.op,
+        "unit": cell.unit,
+        "layers": cfg.model.units(),
+        "interpolation": interpolation,
+        "extrapolation": extrapolation,
+        "seeds": n,
+        "restarts": cfg.train.restarts,
+        "steps": cfg.train.steps,
+        "solved": len(solved),
+        "success_rate": len(solved) / n if n else 0.0,
+        "ci_low": lo,
+        "ci_high": hi,
+        "solved_at_median": statistics.median(solved_at) if solved_at else None,
+        "sparsity_error_median": statistics.median(sparsity) if sparsity else None,
+        # digits mode: median over all seeds of the accuracy at the extrapolation length (a NaN output is never
+        # right, so every seed has one); None in the other modes
+        "accuracy_median": statistics.median(accuracy) if accuracy else None,
+        "diverged": sum(1 for s in seeds if s["diverged_at"] is not None),
+        "failed_seeds": [s["seed"] for s in seeds if not s["solved"]],  # to rerun or inspect one by one
+        "seconds": elapsed,
+        "published": published,
+    } | (
+        {}
+        if random_mse is None
+        else {
+            "interp_percent_of_random": percent_of_random([s["interpolation"]["mse"] for s in seeds], random_mse[0]),
+            "extrap_percent_of_random": percent_of_random([s["extrapolation"]["mse"] for s in seeds], random_mse[1]),
+        }
+    )
+
+
+def union_of_blocks(blocks: Sequence[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The per-seed results of a cell's seed blocks as one list ordered by seed, ready for ``summarise``.
+
+    Blocks may arrive in any order (a sweep finishes them wherever and whenever); a seed reported by two
+    blocks is an error, never silently counted twice.
+    """
+    merged = sorted((s for block in blocks for s in block), key=lambda s: s["seed"])
+    counts = Counter(s["seed"] for s in merged)
+    twice = sorted(seed for seed, n in counts.items() if n > 1)
+    if twice:
+        raise ValueError(f"seeds {twice} are reported by more than one block")
+    return merged
+
+
+CellFn = Callable[[int, int, Cell], None]
+
+
+def run_benchmark(
+    ops: list[str],
+    units: list[str],
+    seeds: int,
+    steps: int | None,
+    preset: str | None = "madsen2020",
+    restarts: int | None = None,
+    ranges: list[tuple[str, str]] | None = None,
+    tuned: bool = True,
+    extra: dict[str, Any] | None = None,
+    on_cell: CellFn | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train every cell (seeds batched within a cell) and summarise it. Configs are validated first."""
+    cells = grid(ops, units, ranges, extra)
+    configs = [cell_config(c, preset, seeds, steps, restarts, tuned, extra or {}) for c in cells]
+    rows = []
+    for i, (cell, cfg) in enumerate(zip(cells, configs, strict=True)):
+        if on_cell is not None:
+            on_cell(i, len(cells), cell)
+        random_mse = random_init_mse(cfg) if preset in RELATIVE_TO_RANDOM else None
+        start = time.perf_counter()
+        result = train(cfg, stop_on_divergence=False)
+        row = summarise(cell, cfg, result.seeds, time.perf_counter() - start, random_mse)
+        rows.append(row)
+        if on_done is not None:
+            on_done(row)
+    return rows
+
+
+def parse_range_sets(values: list[str] | None) -> list[tuple[str, str]] | None:
+    """``mistry2021`` or explicit pairs ``'1,2:2,6'`` (interpolation:extrapolation)."""
+    if not values:
+        return None
+    pairs: list[tuple[str, str]] = []
+    for v in values:
+        if v in RANGE_SETS:
+            pairs += RANGE_SETS[v]
+            continue
+        if ":" not in v:
+            raise ConfigError(
+                f"--ranges {v!r} must be a set ({', '.join(RANGE_SETS)}) or INTERP:EXTRAP such as 1,2:2,6"
+            )
+        interp, extrap = v.split(":", 1)
+        for part in (interp, extrap):
+            try:
+                parse_ranges(part)
+            except ValueError as err:
+                raise ConfigError(f"--ranges {v!r}: {err}") from None
+        pairs.append((interp, extrap))
+    return pairs
+
+
+CSV_FIELDS = [
+    "op", "unit", "interpolation", "extrapolation", "seeds", "restarts", "steps", "solved", "success_rate",
+    "ci_low", "ci_high", "solved_at_median", "sparsity_error_median", "accuracy_median", "diverged", "seconds",
+    "published",
+    "interp_percent_of_random", "extrap_percent_of_random",
+]  # fmt: skip
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_FIELDS})
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""Training: the batched trainer, its loop, the optimiser, the preconditioner and evaluation."""
