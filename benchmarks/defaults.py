@@ -7,9 +7,9 @@
 For every op and every unit that can represent the op exactly in one layer (``recipes.ONE_LAYER``), plus
 each op's default model (no --unit), this trains seeds 0–9 and held-out seeds 100–109 in pair mode
 (train U[1,10] → test U[10,100]) with the recipe book's recipe, as one batched model: each seed's result is
-bit-identical to training it alone (tests/test_train.py checks this), so a cell is the same as twenty
+bit-identical to training it alone (tests/unit/training/test_train.py checks this), so a cell is the same as twenty
 separate `nalu train --op OP --unit UNIT --seed S` runs. Solved means the strict criterion of SPEC
-section 4. Writes ``benchmarks/results/pair_matrix.json`` (``tests/test_recipes.py`` checks that the
+section 4. Writes ``benchmarks/results/pair_matrix.json`` (``tests/unit/config/test_recipes.py`` checks that the
 recipe book's ``measured`` numbers are the ones in that file) and prints the README's table.
 """
 

@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root, with nalu and a CUDA build of torch installed
 #
-# 1. the test suite's CUDA-marked tests (tests/test_cuda.py, tests/test_rng.py: the generator gives the same
+# 1. the test suite's CUDA-marked tests (tests/unit/training/test_cuda.py, tests/unit/tasks/test_rng.py: the generator gives the same
 #    values on CUDA as on the CPU; a seed batched equals the seed alone on the GPU; a GPU checkpoint on the CPU)
 # 2. `nalu train --op mul --device cuda` solves, and its checkpoint evaluates on the CPU with no GPU visible
 # 3. throughput (seed-steps/s) at S = 10^3, 10^4, 10^5 seeds for the 2-input NALU and madsen2020, with the

@@ -47,14 +47,14 @@ def m(name: str, file: str, old: str, new: str, *tests: str) -> Mutant:
     return Mutant(name, ((file, old, new),), tests)
 
 
-SOLVED = "tests/test_solved_criterion.py"
-CONSTRAINTS = "tests/test_constraints.py"
-DURABILITY = "tests/test_durability.py"
-RESTARTS = "tests/test_restarts.py"
-UNITS = "tests/test_units.py"
-STREAMS = "tests/test_data_streams.py"
-OPTIM = "tests/test_optim_reference.py"
-TRAIN = "tests/test_train.py"
+SOLVED = "tests/unit/training/test_solved_criterion.py"
+CONSTRAINTS = "tests/unit/units/test_constraints.py"
+DURABILITY = "tests/unit/runs/test_durability.py"
+RESTARTS = "tests/unit/training/test_restarts.py"
+UNITS = "tests/unit/units/test_units.py"
+STREAMS = "tests/unit/tasks/test_data_streams.py"
+OPTIM = "tests/unit/training/test_optim_reference.py"
+TRAIN = "tests/unit/training/test_train.py"
 
 MUTANTS: list[Mutant] = [
     # -- the seven of issue 15's table ------------------------------------------------------------------------
@@ -125,7 +125,7 @@ MUTANTS: list[Mutant] = [
     m("sparsity error averaged instead of the max", "nalu_cli/evaluate.py",
       ".reshape(w.shape[0], -1).amax(dim=1))", ".reshape(w.shape[0], -1).mean(dim=1))", SOLVED),
     m("formula tolerance 0.05 -> 0.1", "nalu_cli/formula.py",
-      "tol: float = 0.05", "tol: float = 0.1", "tests/test_readout_tolerance.py"),
+      "tol: float = 0.05", "tol: float = 0.1", "tests/unit/readouts/test_readout_tolerance.py"),
     # -- regularisers -----------------------------------------------------------------------------------------
     m("NAU regulariser summed, not averaged", "nalu_cli/units.py",
       "return torch.minimum(w, 1.0 - w).mean(dim=(1, 2))", "return torch.minimum(w, 1.0 - w).sum(dim=(1, 2))",
@@ -146,15 +146,15 @@ MUTANTS: list[Mutant] = [
     m("generator key ignores the seed's high bits (restarts collide)", "nalu_cli/rng.py",
       "h = _mix_int(h ^ ((seed >> 32) & _M32))", "h = _mix_int(h)", STREAMS),
     m("tensor generator key ignores the stream", "nalu_cli/rng.py",
-      "h = _mix(h ^ (stream & _M32))", "h = _mix(h)", STREAMS, "tests/test_rng.py"),
+      "h = _mix(h ^ (stream & _M32))", "h = _mix(h)", STREAMS, "tests/unit/tasks/test_rng.py"),
     m("tensor generator key ignores the seed's high bits", "nalu_cli/rng.py",
-      "h = _mix(h ^ ((seeds >> 32) & _M32))", "h = _mix(h)", STREAMS, "tests/test_rng.py"),
+      "h = _mix(h ^ ((seeds >> 32) & _M32))", "h = _mix(h)", STREAMS, "tests/unit/tasks/test_rng.py"),
     m("batches drawn ahead: a step's place in its block counted from step 0, not from the block's start",
       "nalu_cli/train.py", "k = self.step - self._ahead_first", "k = self.step % self._ahead_steps",
       TRAIN + "::test_drawing_ahead_trains_the_same_floats_as_a_draw_per_step"),
     m("batches drawn ahead: keys of the block's first step for all", "nalu_cli/rng.py",
       "for k in range(step, step + steps) for s in listed", "for k in [step] * steps for s in listed",
-      "tests/test_rng.py"),
+      "tests/unit/tasks/test_rng.py"),
     m("restart stride 2**32 -> 1 (restart k of seed s is seed s + k)", "nalu_cli/train.py",
       "RESTART_STRIDE = 2**32", "RESTART_STRIDE = 1", STREAMS),
     m("gradient clipping by the norm of all seeds together", "nalu_cli/optim.py",
@@ -168,10 +168,10 @@ MUTANTS: list[Mutant] = [
     m("checkpoints loaded with weights_only=False", "nalu_cli/checkpoint.py",
       'torch.load(path, map_location="cpu", weights_only=True)',
       'torch.load(path, map_location="cpu", weights_only=False)',
-      "tests/test_reliability_checkpoints.py::test_malicious_pickle_is_refused_and_never_runs"),
+      "tests/system/test_reliability_checkpoints.py::test_malicious_pickle_is_refused_and_never_runs"),
     m("second SIGTERM exits 130", "nalu_cli/cli.py",
       "self.code = 130 if signum == signal.SIGINT else 143", "self.code = 130",
-      "tests/test_reliability_signals.py::test_second_signal_exits_at_once_with_its_own_code"),
+      "tests/system/test_reliability_signals.py::test_second_signal_exits_at_once_with_its_own_code"),
 ]  # fmt: skip
 
 

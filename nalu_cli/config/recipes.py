@@ -12,7 +12,7 @@ Precedence when a config is resolved (``config.resolve``): recipe < preset < fil
 
 Each pair-mode recipe records what it measured: solved seeds out of 0–9 and out of held-out seeds
 100–109 (``python benchmarks/defaults.py``, results in ``benchmarks/results/pair_matrix.json``;
-``tests/test_recipes.py`` checks the two agree). ``advice`` turns that, and whether the stack can
+``tests/unit/config/test_recipes.py`` checks the two agree). ``advice`` turns that, and whether the stack can
 represent the op at all, into the one-line notes and warnings `nalu train` prints before training.
 """
 

@@ -103,7 +103,7 @@ class Task:
         ``selection(masks)`` holds 0/1 entries, so in pair mode a and b are x0 and x1 themselves (the product
         with the selection gives the same floats). The static task's subset sums are the product
         selection [S, 2, I] @ x^T: 2-4x faster than x @ selection^T for two columns, and a seed's sums are the
-        same floats whatever the batch of seeds (tests/test_tasks.py); they are summed in another order than
+        same floats whatever the batch of seeds (tests/unit/tasks/test_tasks.py); they are summed in another order than
         before 2026-11-30 (README, "Reproducibility and speed")."""
         if isinstance(masks, torch.Tensor):
             selection = masks  # [S, 2, I], entries 0 or 1

@@ -10,7 +10,7 @@ units — a selection layer that picks each input, then one unit per operator �
 ε toward the wrong value. A leaf x_i becomes (1 - ε) x_i + ε Σ_{j≠i} x_j (selection weights 1 → 1 - ε,
 0 → ε); every operator applies to its operands scaled by (1 - ε) (the weights feeding it, 1 → 1 - ε);
 a bare input is read through one such weight. For the seven named ops this is exactly today's threshold
-``op((1 - ε) a_ε, (1 - ε) b_ε)`` (tests/test_expr.py checks the equality).
+``op((1 - ε) a_ε, (1 - ε) b_ε)`` (tests/unit/tasks/test_expr.py checks the equality).
 """
 
 from __future__ import annotations

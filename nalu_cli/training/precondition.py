@@ -49,7 +49,7 @@ class Preconditioner:
 
     def apply(self, grad: torch.Tensor) -> torch.Tensor:
         """grad @ P per seed: [M, O, I] -> [M, O, I]. Each row's sum is the same float whatever the batch of
-        seeds (a row-wise reduction; tests/test_train.py)."""
+        seeds (a row-wise reduction; tests/unit/training/test_train.py)."""
         grad = grad.contiguous()  # the layout differs between one seed and several (units._linear)
         return grad * self.alpha + grad.sum(dim=-1, keepdim=True) * self.beta  # [M, O, I]
 

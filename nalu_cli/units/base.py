@@ -93,7 +93,7 @@ class Unit(nn.Module):
 
 # For more than one seed and from this many inputs on, ``_linear`` computes its weight gradient as g^T x
 # (``_Linear``) rather than autograd's (x^T g)^T: the same floats (MKL sums each entry over the batch in the same
-# order; tests/test_units.py checks them against autograd's), 2-5x faster for few outputs (the madsen2020 NAU:
+# order; tests/unit/units/test_units.py checks them against autograd's), 2-5x faster for few outputs (the madsen2020 NAU:
 # 100 inputs, 2 outputs).
 LINEAR_FN_MIN_INPUTS = 8
 

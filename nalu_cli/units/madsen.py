@@ -48,7 +48,7 @@ class _NMUProduct(torch.autograd.Function):
     g z / t (``prod``'s formula when no term t is zero), then (g z / t) x and -(g z / t) summed over the batch
     for W, and (g z / t) W summed over the outputs for x. Written out here with the same operations in the same
     order (one rounding each; negation and the sum of two terms are exact to reorder), so the gradients are
-    bit-identical to autograd's (tests/test_units.py checks). Where a seed's product is zero (a zero term, or
+    bit-identical to autograd's (tests/unit/units/test_units.py checks). Where a seed's product is zero (a zero term, or
     underflow), autograd takes another formula: that seed's gradient is recomputed by autograd itself, for that
     seed only, so a seed's gradient never depends on the other seeds of the batch."""
 

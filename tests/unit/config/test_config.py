@@ -11,7 +11,7 @@ from nalu_cli.config import resolve as config_resolve
 from nalu_cli.config import schema as config
 from nalu_cli.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_defaults_per_op() -> None:

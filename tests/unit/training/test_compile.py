@@ -18,8 +18,7 @@ from nalu_cli.runs.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from nalu_cli.training.build import COMPILE_AUTO_NUMBERS, compile_wanted
 from nalu_cli.training.loop import train
 from nalu_cli.training.trainer import Trainer
-
-from .conftest import run_nalu, tiny_config
+from tests.conftest import run_nalu, tiny_config
 
 STATIC = {"model.unit": ["nau", "nmu"], "model.hidden": [2], "task.mode": "static", "task.input_size": 20}
 

@@ -12,7 +12,7 @@ from nalu_cli.cli.core import app
 from nalu_cli.output.schema import SCHEMAS, check, markdown
 
 runner = CliRunner()
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[3]
 SMALL = ["--set", "eval.samples=128", "--set", "train.valid_samples=64"]
 
 

@@ -3,7 +3,7 @@
 Measured on 2026-11-25, and again on 2026-12-01 with the closed-form preconditioner and the subset sums from
 the first layer's product: add NAU 14/16 (16/16 with 2 restarts), sub NAU 16/16, mul NMU 16/16. Training is
 deterministic, but another CPU or torch version may round differently, so each check allows one seed less
-than measured. Slow (about 6 minutes on one core): ``python -m pytest -m slow tests/test_benchmark_slow.py``.
+than measured. Slow (about 6 minutes on one core): ``python -m pytest -m slow tests/unit/sweeps/test_benchmark_slow.py``.
 """
 
 from __future__ import annotations

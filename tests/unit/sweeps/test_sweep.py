@@ -27,7 +27,7 @@ from nalu_cli.sweeps import grid as sweeps_grid
 from nalu_cli.sweeps.benchmark import Cell, summarise, union_of_blocks
 from tests.conftest import SWEEP_GRID
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 runner = CliRunner()
 REAL_RUN_TASK = executors.run_task
 

@@ -10,8 +10,7 @@ import torch
 from nalu_cli import rng
 from nalu_cli.training.evaluate import evaluate_range
 from nalu_cli.training.trainer import Trainer
-
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 def test_streams_are_distinct_and_give_different_data() -> None:

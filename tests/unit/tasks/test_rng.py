@@ -1,6 +1,6 @@
 """The counter-based generator's fast paths give the reference values: the numpy CPU path, the torch (device)
 path, the folded scale, and the torch.compile'd generator — each against a pure-Python reference or the
-plain formula. The compiled-training guarantees are in tests/test_compile.py."""
+plain formula. The compiled-training guarantees are in tests/unit/training/test_compile.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from nalu_cli import rng
-
-from .test_tasks import _mix_reference
+from tests.unit.tasks.test_tasks import _mix_reference
 
 SEEDS = [0, 1, 2**31 - 1, 123456789, 7]
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from nalu_cli import cli
 from nalu_cli.sweeps import executors
-from tests.test_sweep import REAL_RUN_TASK, copy_sweep, task_results, write_grid
+from tests.unit.sweeps.test_sweep import REAL_RUN_TASK, copy_sweep, task_results, write_grid
 
 runner = CliRunner()
 MARKERS = "NALU_TEST_KILL_MARKERS"

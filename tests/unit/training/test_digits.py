@@ -373,7 +373,7 @@ def test_sweep_runs_a_digits_grid_as_the_benchmark_does(tmp_path: Path) -> None:
 
 
 def test_sample_config_is_the_documented_sum_model() -> None:
-    cfg = config_resolve.resolve(loading.load_yaml(Path(__file__).parent.parent / "sample_configs" / "digits_sum.yaml"))
+    cfg = config_resolve.resolve(loading.load_yaml(Path(__file__).parents[3] / "sample_configs" / "digits_sum.yaml"))
     default = config_resolve.resolve(overrides={"task.mode": "digits", "task.op": "add", "train.seeds": [0, 1, 2]})
     assert cfg == default
 

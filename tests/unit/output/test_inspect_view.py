@@ -79,7 +79,7 @@ def test_narrow_matrices_stay_one_table() -> None:
 @pytest.fixture(scope="module")
 def static_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("static") / "static-mul"
-    config = Path(__file__).parent.parent / "sample_configs" / "static_mul.yaml"
+    config = Path(__file__).parents[3] / "sample_configs" / "static_mul.yaml"
     args = ["train", "--config", str(config), "--steps", "100", "--out", str(out)]
     args += ["--set", "eval.samples=256", "--set", "train.valid_samples=128"]
     result = runner.invoke(app, args)

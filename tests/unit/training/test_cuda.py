@@ -1,6 +1,6 @@
 """CUDA paths (skipped without a GPU; ``benchmarks/gpu_check.sh`` runs them): the device flows through task,
 model and optimiser; a seed batched equals the seed alone on the GPU too; a checkpoint trained on the GPU is
-evaluated on the CPU. The generator's CUDA-equals-CPU check is in tests/test_rng.py."""
+evaluated on the CPU. The generator's CUDA-equals-CPU check is in tests/unit/tasks/test_rng.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import torch
 from nalu_cli.runs.run import Run
 from nalu_cli.training.loop import train
 from nalu_cli.training.trainer import Trainer
-
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

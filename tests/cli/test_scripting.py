@@ -134,7 +134,7 @@ def test_outcome_rules() -> None:
 def test_exit_codes_are_documented() -> None:
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert "3 --check found an unsolved seed" in result.stdout
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert "| 3 |" in readme and "--check" in readme
 
 

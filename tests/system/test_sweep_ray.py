@@ -24,7 +24,7 @@ import yaml
 
 from tests.conftest import SWEEP_GRID
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CLUSTER_SCRIPT = r"""
 set -euo pipefail

@@ -14,8 +14,7 @@ from nalu_cli.training import trainer as train_module
 from nalu_cli.training.loop import train
 from nalu_cli.training.trainer import Trainer
 from nalu_cli.units.registry import UNITS
-
-from .conftest import assert_member_equals_alone, tiny_config
+from tests.conftest import assert_member_equals_alone, tiny_config
 
 
 def run_steps(cfg: config.Config, n: int) -> Trainer:

@@ -15,8 +15,7 @@ from nalu_cli.training.trainer import Trainer
 from nalu_cli.units.base import UnitOptions
 from nalu_cli.units.madsen import NAU, NMU
 from nalu_cli.units.npu import NPU
-
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 def steps_with_bounds(cfg: config.Config, param: str, lo: float, hi: float, n: int = 30) -> torch.Tensor:

@@ -19,7 +19,7 @@ from nalu_cli.config import schema as config
 from nalu_cli.sweeps import benchmark
 from nalu_cli.training.loop import train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 FAST_EVAL = {"eval.samples": 256, "train.valid_samples": 128}
 
 

@@ -20,7 +20,7 @@ from nalu_cli.output.textplot import BRAILLE_BASE
 
 torch.set_num_threads(1)
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 
