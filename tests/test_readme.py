@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -151,6 +152,17 @@ def test_the_table_of_commands_has_one_line_per_command() -> None:
     help_reference = current["command-help"]
     for name, _ in commands:
         assert f"## `nalu {name}`\n" in help_reference and f"$ nalu {name} --help\n" in help_reference
+
+
+def test_the_quick_start_runs_real_commands_on_shipped_files() -> None:
+    commands = {name for name, _ in gen.cli_commands(gen.Session(ROOT))}
+    block = sections(README.read_text())["Quick start"].split("```bash\n")[1].split("```")[0]
+    for line in block.splitlines():
+        argv = shlex.split(line.partition("  #")[0])
+        assert argv[0] == "nalu" and argv[1] in commands, line
+        for arg in argv[2:]:
+            if arg.startswith("sample_configs/"):
+                assert (ROOT / arg).exists(), line
 
 
 def slug(heading: str) -> str:
