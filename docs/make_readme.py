@@ -1,36 +1,44 @@
-"""Regenerate the marked blocks of README.md (and docs/json.md) by running the real commands.
+"""Regenerate the marked blocks of README.md and the docs pages (and docs/json.md) by running the real commands.
 
-    python docs/make_readme.py                # every block (the slow ones too); rewrites README.md in place
+    python docs/make_readme.py                # every block (the slow ones too); rewrites the pages in place
     python docs/make_readme.py --fast         # only the quick blocks
-    python docs/make_readme.py --check        # write nothing; exit 1 and show a diff if the README is stale
+    python docs/make_readme.py --check        # write nothing; exit 1 and show a diff if a page is stale
     python docs/make_readme.py --only worked-train,config-error
 
-A block is the text between ``<!-- BEGIN nalu:NAME -->`` and ``<!-- END nalu:NAME -->``. Each is made by
-running ``nalu`` (the one installed next to this Python) in one temporary directory, in a fixed order, with
-fixed seeds, ``NO_COLOR=1`` and a fixed terminal width: runs are bit-for-bit deterministic, so the output is
-the same every time except for timings. Timings (``in 1.4 s``, the ``time`` column of a sweep) and dates are
-the only parts allowed to differ; ``normalise`` masks them when comparing (``--check``,
-tests/test_readme.py). Running it twice in a row changes nothing but those. Blocks share runs (the worked
-example's run is read by later blocks), so a block is made together with the ones it needs.
+A block is the text between ``<!-- BEGIN nalu:NAME -->`` and ``<!-- END nalu:NAME -->`` in README.md or in
+any page under docs/ (``PAGES``); a block's name is unique across all of them, and it is regenerated
+wherever it is. Each is made by running ``nalu`` (the one installed next to this Python) in one temporary
+directory, in a fixed order, with fixed seeds, ``NO_COLOR=1`` and a fixed terminal width: runs are
+bit-for-bit deterministic, so the output is the same every time except for timings. Timings (``in 1.4 s``,
+the ``time`` column of a sweep) and dates are the only parts allowed to differ; a block that shows them
+ends with a line saying when and on what machine it was made (``stamp``). ``normalise`` masks all of these
+when comparing (``--check``, tests/cli/test_readme.py). Running it twice in a row changes nothing but those.
+Blocks share runs (the worked example's run is read by later blocks), so a block is made together with the
+ones it needs. Only the ``nalu`` command is run, never the package imported: the reference of every
+command's ``--help`` and the table of commands come from ``nalu --help`` itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import difflib
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-JSON_DOC = ROOT / "docs" / "json.md"
+DOCS = ROOT / "docs"
+JSON_DOC = DOCS / "json.md"
 BLOCK = re.compile(r"(<!-- BEGIN nalu:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END nalu:(?P=name) -->)", re.S)
 WIDTH = 100
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -41,7 +49,33 @@ TIMINGS = [
     (re.compile(r"(?<=[│ ])\d+(?:\.\d+)? (?:s|min)(?= *│ *$)", re.M), "<time>"),  # a table's last column: time
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d"), "<date>"),  # nalu runs: the date column
     (re.compile(r" \([\d,]+ seed-steps/s\)"), ""),  # nalu train's speed in its closing line (issue 14)
+    (re.compile(r"^(\*Made by `python docs/make_readme.py` on ).*$", re.M), r"\1<date and machine>*"),  # stamp()
 ]
+
+
+def pages() -> list[Path]:
+    """README.md and every Markdown page under docs/: where blocks are looked for."""
+    return [README, *sorted(DOCS.rglob("*.md"))]
+
+
+def machine() -> str:
+    """The machine a block was made on, in words: OS, architecture, CPU model and count."""
+    cpu = ""
+    with suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    parts = [f"{platform.system()} {platform.machine()}", cpu or platform.processor(), f"{os.cpu_count()} CPUs"]
+    return ", ".join(p for p in parts if p)
+
+
+def stamp() -> str:
+    """The line under a block that shows timings: when and on what machine they were measured."""
+    return f"*Made by `python docs/make_readme.py` on {datetime.date.today().isoformat()}, on {machine()}.*\n"
+
+
+def stamped(body: str) -> str:
+    """``body`` with the stamp line after it when it shows a timing or a date (which depend on the machine)."""
+    return body + "\n" + stamp() if any(p.search(body) for p, _ in TIMINGS) else body
 
 
 def normalise(text: str) -> str:
@@ -69,6 +103,11 @@ class Session:
     def run(self, command: str, width: int | None = None, ok: tuple[int, ...] = (0,), shown: str | None = None) -> str:
         """Run ``command`` (a shell line starting with ``nalu`` or another tool) and return it as a console
         transcript: ``$ command`` (or ``$ shown``) and what it printed, stdout and stderr in the order they came."""
+        printed = self.output(command, width, ok)
+        return f"$ {shown or command}\n{printed}" if printed else f"$ {shown or command}"
+
+    def output(self, command: str, width: int | None = None, ok: tuple[int, ...] = (0,)) -> str:
+        """What ``command`` printed, stdout and stderr in the order they came, without colour or trailing spaces."""
         argv = command.split()
         if argv[0] == "nalu":
             argv = nalu_command() + argv[1:]
@@ -95,8 +134,7 @@ class Session:
             raise SystemExit(f"make_readme: {command!r} exited {done.returncode}:\n{done.stdout}")
         self.log.append(command)
         plain = ANSI.sub("", done.stdout)  # NO_COLOR keeps bold and dim on a terminal
-        printed = "\n".join(line.rstrip() for line in plain.rstrip().splitlines())  # rich pads titles
-        return f"$ {shown or command}\n{printed}" if printed else f"$ {shown or command}"
+        return "\n".join(line.rstrip() for line in plain.rstrip().splitlines())  # rich pads titles
 
 
 def console(*transcripts: str) -> str:
@@ -104,6 +142,46 @@ def console(*transcripts: str) -> str:
 
 
 # -- the blocks, in the order they run (later ones read the runs of earlier ones) -----------------------------
+
+
+def cli_commands(s: Session) -> list[tuple[str, str]]:
+    """(name, one-line help) of every command ``nalu --help`` lists, in its order (wide enough not to wrap)."""
+    commands: list[tuple[str, str]] = []
+    inside = False
+    for line in s.output("nalu --help", width=400).splitlines():
+        if line.startswith("╭─ Commands"):
+            inside = True
+        elif line.startswith("╰"):
+            inside = False
+        elif inside:
+            row = line.strip().strip("│").removeprefix(" ")  # "│ name  text │" or "│       more text │"
+            name, _, text = row.partition(" ")
+            if row.startswith(" ") and commands:  # a wrapped description goes on
+                commands[-1] = (commands[-1][0], f"{commands[-1][1]} {row.strip()}")
+            elif name:
+                commands.append((name, text.strip()))
+    if not commands:
+        raise SystemExit("make_readme: no commands found in the output of nalu --help")
+    return commands
+
+
+def commands_table(s: Session) -> str:
+    """The README's table of commands: one line each, the command's own one-line help, linked to its --help."""
+    rows = [
+        f"| [`nalu {name}`](docs/reference/commands.md#nalu-{name}) | {text.replace('|', chr(92) + '|')} |"
+        for name, text in cli_commands(s)
+    ]
+    return "\n".join(["| command | what it does |", "|---|---|", *rows]) + "\n"
+
+
+def command_help(s: Session) -> str:
+    """docs/reference/commands.md: ``nalu --help`` and every command's ``--help``, as printed."""
+    out: list[str] = []
+    for name in ["", *(n for n, _ in cli_commands(s))]:
+        command = f"nalu {name} --help" if name else "nalu --help"
+        printed = s.output(command).lstrip("\n")  # rich opens a help screen with an empty line
+        out += [f"## `{f'nalu {name}' if name else 'nalu'}`", "", console(f"$ {command}\n{printed}")]
+    return "\n".join(out)
 
 
 def worked_train(s: Session) -> str:
@@ -222,6 +300,8 @@ class Block:
 
 
 BLOCKS = [
+    Block("commands", commands_table),
+    Block("command-help", command_help),
     Block("worked-train", worked_train),
     Block("worked-extrapolate", worked_extrapolate, needs=("worked-train",)),
     Block("worked-inspect", worked_inspect, needs=("worked-train",)),
@@ -268,14 +348,31 @@ def make_blocks(blocks: list[Block], progress: Callable[[str], None] = lambda _:
         for block in blocks:
             progress(block.name)
             try:
-                out[block.name] = block.make(session)
+                out[block.name] = stamped(block.make(session))
             except Skip as why:
                 progress(f"{block.name}: skipped ({why})")
     return out
 
 
 def readme_blocks(text: str) -> dict[str, str]:
+    """The blocks of one page's text, by name."""
     return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
+
+
+def page_blocks(files: list[Path] | None = None) -> tuple[dict[str, str], dict[str, Path]]:
+    """The blocks of every page (``pages()``) by name, and the page each is on; a name used twice is an error."""
+    bodies: dict[str, str] = {}
+    where: dict[str, Path] = {}
+    for path in pages() if files is None else files:
+        for name, body in readme_blocks(path.read_text()).items():
+            if name in where:
+                raise SystemExit(f"make_readme: block nalu:{name} is in both {label(where[name])} and {label(path)}")
+            bodies[name], where[name] = body, path
+    return bodies, where
+
+
+def label(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def replace_blocks(text: str, bodies: dict[str, str]) -> str:
@@ -286,18 +383,27 @@ def replace_blocks(text: str, bodies: dict[str, str]) -> str:
     return BLOCK.sub(sub, text)
 
 
-def stale(current: dict[str, str], fresh: dict[str, str]) -> list[str]:
-    """A unified diff line list for each block whose fresh output differs from the README beyond timings."""
+def stale(current: dict[str, str], fresh: dict[str, str], where: dict[str, Path] | None = None) -> list[str]:
+    """A unified diff line list for each block whose fresh output differs from its page beyond timings."""
     lines: list[str] = []
     for name, body in fresh.items():
         old = current.get(name)
+        page = label(where[name]) if where and name in where else "README.md"
         if old is None:
-            lines.append(f"README.md has no block nalu:{name}")
+            lines.append(f"no page has a block nalu:{name}")
         elif normalise(old) != normalise(body):
             lines += difflib.unified_diff(
-                old.splitlines(), body.splitlines(), f"README.md nalu:{name}", "now", lineterm=""
+                old.splitlines(), body.splitlines(), f"{page} nalu:{name}", "now", lineterm=""
             )
     return lines
+
+
+def schema_markdown() -> str:
+    """docs/json.md as the package's JSON schema module (``nalu_cli.output.schema``) writes it."""
+    sys.path.insert(0, str(ROOT))
+    from nalu_cli.output import schema
+
+    return str(schema.markdown())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,23 +412,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", action="store_true", help="only the quick blocks")
     parser.add_argument("--only", help="comma-separated block names (and the blocks they need)")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
-    from nalu_cli.schema import markdown
-
     names = {n.strip() for n in args.only.split(",")} if args.only else None
     blocks = selected(names, args.fast)
+    current, where = page_blocks()
     fresh = make_blocks(blocks, lambda msg: print(f"make_readme: {msg}", file=sys.stderr))
-    text = README.read_text()
-    problems = stale(readme_blocks(text), fresh)
-    json_doc = markdown()
+    problems = stale(current, fresh, where)
+    json_doc = schema_markdown()
     if (JSON_DOC.read_text() if JSON_DOC.exists() else "") != json_doc:
-        problems.append(f"{JSON_DOC.relative_to(ROOT)} differs from nalu_cli/schema.py")
+        problems.append(f"{label(JSON_DOC)} differs from the package's JSON schema")
     if args.check:
-        print("\n".join(problems) or "README.md is up to date (timings aside)")
+        print("\n".join(problems) or "README.md and docs/ are up to date (timings aside)")
         return 1 if problems else 0
-    README.write_text(replace_blocks(text, fresh))
+    for path in sorted({where[name] for name in fresh if name in where}):
+        text = path.read_text()
+        path.write_text(replace_blocks(text, fresh))
     JSON_DOC.write_text(json_doc)
-    print(f"make_readme: {len(fresh)} blocks written to README.md; {JSON_DOC.relative_to(ROOT)} written")
+    written = sorted({label(where[name]) for name in fresh if name in where})
+    print(f"make_readme: {len(fresh)} blocks written to {', '.join(written) or 'no page'}; {label(JSON_DOC)} written")
     return 0
 
 
