@@ -15,7 +15,7 @@ ACTIVATIONS = (
 )  # fmt: skip
 
 OPS = ("add", "sub", "mul", "div", "square", "sqrt", "identity")
-MODES = ("pair", "static", "recurrent")  # digits: task.mode digits (tasks.digits)
+MODES = ("pair", "static", "recurrent", "digits")  # task kinds (tasks/registry.py)
 
 # Recurrent cells that are no arithmetic unit, and cells whose recurrent block can start as the identity.
 BASELINE_CELLS = ("lstm", "rnn")
@@ -29,6 +29,11 @@ EXECUTORS = ("local", "ray")  # nalu sweep --executor
 PIXELS = 64  # 8 × 8
 CLASSES = 10
 IMAGE_INIT_STEP = 800_000  # generator steps of the image network's initial weights (away from the units')
+
+
+def digit_values(count_digit: int | None) -> list[float]:
+    """The number each digit class stands for: 0..9, or the indicator of ``count_digit`` (counting)."""
+    return [float(c == count_digit) if count_digit is not None else float(c) for c in range(CLASSES)]
 
 
 def listing(names: tuple[str, ...] | dict[str, str]) -> str:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from nalu_cli.config.limits import DEFAULT_MAX_MEMORY_GB, EVAL_ROWS, MAX_MEMBERS, MEMORY_ENV
 from nalu_cli.errors import ConfigError, NaluError
-from nalu_cli.tasks.ops import input_count, lookup_op
+from nalu_cli.tasks.ops import lookup_op
+from nalu_cli.tasks.registry import kind_of
 
 if TYPE_CHECKING:
     from nalu_cli.config.schema import Config
@@ -68,7 +69,7 @@ def estimate(config: Config) -> Estimate:
     t, m = config.train, config.model
     members = len(t.seeds) if t.seeds is not None else 1
     members *= t.restarts
-    in_features = input_count(lookup_op(config.task.op), config.task.mode, config.task.input_size)
+    in_features = kind_of(config.task.mode).model_inputs(lookup_op(config.task.op), config.task.input_size)
     sizes = [in_features, *m.hidden, 1]
     units = m.units()
     per_member = sum(_MATRICES.get(u, 5) * (sizes[i] + 1) * sizes[i + 1] for i, u in enumerate(units))

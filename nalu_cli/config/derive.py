@@ -13,8 +13,8 @@ c is |c| NMU units that select nothing (an empty product is 1). Other constants 
 representation in these units (no unit has a bias) and get no derived stack; ``--unit``/``--hidden``
 still train such an expression.
 
-``derived_defaults(expr)`` returns the config layers (``model`` and ``train``) in the shape of
-``config.OP_DEFAULTS`` entries, so a recipe book keyed by op and stack can absorb ``derived_recipe``.
+``derived_defaults(expr)`` returns the config layers (``model`` and ``train``); the ``train`` layer is the
+recipe book's ``recipes.derived_recipe`` for the stack.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nalu_cli.config import recipes
 from nalu_cli.tasks.expressions import Expression
 
 
@@ -133,42 +134,13 @@ def derive_stack(expression: Expression) -> Stack:
     return Stack(["nmu", "nau"], [count], "sum of products")
 
 
-def derived_recipe(stack: Stack) -> dict[str, Any]:
-    """The ``train`` section for a derived stack (steps, lr, schedule, restarts, regulariser window).
-
-    Kept as one small function so a recipe book keyed by (op, stack) can absorb it.
-    """
-    units = stack.units
-    if units == ["nau"]:
-        return {"steps": 1000, "lr": 0.05}
-    if units == ["nmu"]:
-        return {"steps": 2000, "lr": 0.05}
-    if units == ["nac_mul"]:
-        return {"steps": 2000, "lr": 0.1, "schedule": "constant", "beta2": 0.9}
-    # Three layers (a sum of products with repeated inputs, x0**2 + x1) learn slowly: 0/10 seeds after
-    # 5000 steps, 3/10 after 15000 (the first-layer NAU must make two copies of x0).
-    steps = 3000 if len(units) == 2 else 15000
-    if units == ["nau", "nac_mul"]:
-        # A ratio of sums: the NAC• on top saturates towards ±1 slowly (its gradient passes through the
-        # NAU's sums): 2/10 seeds read back (x0 + x1) / x2 after 3000 steps, 9/10 after 6000.
-        steps = 6000
-    recipe: dict[str, Any] = {
-        "steps": steps,
-        "lr": 0.05,
-        "restarts": 4,
-        "regularizer": {"scale": 1.0, "start": steps // 3, "end": 2 * steps // 3},
-    }
-    if "nac_mul" in units:
-        # NAC• weights are tanh(Ŵ)σ(M̂): they reach 0 and ±1 only by saturating, which a decaying rate
-        # stops short of (x0 / x1 + x2: 0/10 solved with cosine 0.05, 3/3 with constant 0.1 on a first try).
-        recipe |= {"lr": 0.1, "schedule": "constant", "beta2": 0.9}
-    return recipe
-
-
 def derived_defaults(expression: Expression) -> dict[str, Any]:
     """Config layers for an expression op: ``{"model": {...}, "train": {...}}`` (empty when not derivable)."""
     try:
         stack = derive_stack(expression)
     except NotDerivable:
         return {}
-    return {"model": {"unit": list(stack.units), "hidden": list(stack.hidden)}, "train": derived_recipe(stack)}
+    return {
+        "model": {"unit": list(stack.units), "hidden": list(stack.hidden)},
+        "train": recipes.derived_recipe(stack.units),
+    }

@@ -18,9 +18,12 @@ represent the op at all, into the one-line notes and warnings `nalu train` print
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from nalu_cli.names import BASELINE_CELLS
 
 TARGET = 9  # a recipe is good enough when it solves at least 9 of 10 seeds (0–9 and held out)
 HELD_OUT_SEEDS = tuple(range(100, 110))
@@ -266,6 +269,124 @@ HIDDEN_WIDTH: dict[str, int] = {"trask2018_fig1": 8}
 
 # A task without recipes of its own borrows those of a task with the same structure.
 FALLBACK_TASK: dict[str, str] = {"static": "madsen2020", "trask2018": "madsen2020", "trask2018_fig1": "pair"}
+
+
+# --- The sequence kinds' own defaults (recurrent and digits tasks); measured in docs/guide/sequences.md and
+# docs/guide/digits.md. A sequence kind's config starts from these instead of the feed-forward recipes.
+def _recurrent_defaults(output: str, steps: int = 4000, lr: float = 0.05, restarts: int = 1) -> dict[str, Any]:
+    # A short Adam second-moment memory (beta2 = 0.9) and a sparsity regulariser ramped in over the last
+    # third snap the cell's weights to the accumulator. The loss is the relative MSE (train.loss_scale
+    # target): targets are sums over the sequence (hundreds), and with the plain MSE the loss's gradient
+    # noise swamps the regulariser under Adam's normalisation. The recurrent block learns at 1/T of the
+    # rate (model.recurrent_lr_scale unset). Measured in the README ("Recurrent mode").
+    regularizer = {"scale": 1.0, "start": steps * 5 // 8, "end": steps * 7 // 8}
+    train = {"steps": steps, "lr": lr, "beta2": 0.9, "regularizer": regularizer, "loss_scale": "target"}
+    if restarts > 1:  # each seed trains `restarts` members and keeps the one with the lowest validation error
+        train["restarts"] = restarts
+    # log_every 500: each check evaluates the extrapolation length (1000 steps per sequence)
+    return {"model": {"unit": ["nau", output], "hidden": [2]}, "train": {**train, "log_every": 500}}
+
+
+# Defaults per op in recurrent mode (they replace the static mode's op defaults), measured in the README.
+RECURRENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "add": _recurrent_defaults("nau"),
+    "sub": _recurrent_defaults("nau"),
+    "identity": _recurrent_defaults("nau"),
+    "mul": _recurrent_defaults("nmu", restarts=2),  # 8/10 and 7/10 held-out with one member; 10/10 and 9/10 with two
+    "square": _recurrent_defaults("nmu"),
+    "div": _recurrent_defaults("nac_mul"),
+    "sqrt": _recurrent_defaults("nac_mul"),
+}
+
+
+def _digits_defaults(cell: str, length: int, lengths: list[int], initial_state: str) -> dict[str, Any]:
+    # The accumulator starts as the exact one (model.recurrent_init identity) and the NAU/NMU regulariser
+    # holds it there from the first step; the relative MSE (train.loss_scale target) keeps that pull from
+    # drowning in the loss's gradient (Adam is blind to the loss's scale, so the image network learns as
+    # with the plain MSE). model.image_weight_decay stays 0: 1e-6 gained nothing measurable, 1e-5 lost (README).
+    # log_every 1000 and valid_samples 200: each check runs the extrapolation length.
+    return {
+        "task": {"length": length, "extrapolation_length": max(lengths)},
+        "model": {"unit": [cell, "nau"], "hidden": [1], "initial_state": initial_state},
+        "train": {
+            "steps": 6000,
+            "lr": 0.01,
+            "batch_size": 64,
+            "loss_scale": "target",
+            "regularizer": {"scale": 1.0, "start": 0, "end": 0},
+            "log_every": 1000,
+            "valid_samples": 200,
+        },
+        "eval": {"lengths": lengths, "samples": 1000},
+    }
+
+
+# Defaults per op in digits mode, measured in the README ("Digit images").
+DIGITS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "add": _digits_defaults("nau", 10, [1, 10, 100, 1000], "zero"),
+    "mul": _digits_defaults("nmu", 2, [1, 2, 5, 10, 20], "one"),
+}
+
+
+# The kinds with defaults of their own: kind -> (defaults per op, the op whose defaults an unknown op borrows).
+KIND_DEFAULTS: dict[str, tuple[dict[str, dict[str, Any]], str]] = {
+    "recurrent": (RECURRENT_DEFAULTS, "mul"),
+    "digits": (DIGITS_DEFAULTS, "add"),
+}
+
+
+def kind_defaults(mode: str, op: str) -> dict[str, Any] | None:
+    """A sequence kind's defaults for ``op`` (a copy), or None for a kind that takes the recipe book's."""
+    if mode not in KIND_DEFAULTS:
+        return None
+    table, fallback = KIND_DEFAULTS[mode]
+    return copy.deepcopy(table.get(op, table[fallback]))
+
+
+def sequence_stack(mode: str, unit: str) -> tuple[str, ...] | None:
+    """One unit name as a sequence kind's [CELL, OUTPUT] (``--unit nmu``, a benchmark column), or None where
+    the kind keeps the name as it is. Recurrent: the unit's static-task column (``nmu``: NAU cell → NMU
+    output; ``nac_mul``: NAC+ cell → NAC• output; ``nau``: NAU → NAU); a baseline cell reads out through a NAU."""
+    if mode != "recurrent":
+        return None
+    if unit in BASELINE_CELLS:
+        return (unit, "nau")
+    return COLUMNS.get(unit, (unit, unit))
+
+
+def derived_recipe(units: list[str]) -> dict[str, Any]:
+    """The ``train`` section for a stack derived from an expression's structure (``config/derive.py``): steps,
+    lr, schedule, restarts, regulariser window. Measured in docs/guide/expressions.md."""
+    if units == ["nau"]:
+        return {"steps": 1000, "lr": 0.05}
+    if units == ["nmu"]:
+        return {"steps": 2000, "lr": 0.05}
+    if units == ["nac_mul"]:
+        return {"steps": 2000, "lr": 0.1, "schedule": "constant", "beta2": 0.9}
+    # Three layers (a sum of products with repeated inputs, x0**2 + x1) learn slowly: 0/10 seeds after
+    # 5000 steps, 3/10 after 15000 (the first-layer NAU must make two copies of x0).
+    steps = 3000 if len(units) == 2 else 15000
+    if units == ["nau", "nac_mul"]:
+        # A ratio of sums: the NAC• on top saturates towards ±1 slowly (its gradient passes through the
+        # NAU's sums): 2/10 seeds read back (x0 + x1) / x2 after 3000 steps, 9/10 after 6000.
+        steps = 6000
+    recipe: dict[str, Any] = {
+        "steps": steps,
+        "lr": 0.05,
+        "restarts": 4,
+        "regularizer": {"scale": 1.0, "start": steps // 3, "end": 2 * steps // 3},
+    }
+    if "nac_mul" in units:
+        # NAC• weights are tanh(Ŵ)σ(M̂): they reach 0 and ±1 only by saturating, which a decaying rate
+        # stops short of (x0 / x1 + x2: 0/10 solved with cosine 0.05, 3/3 with constant 0.1 on a first try).
+        recipe |= {"lr": 0.1, "schedule": "constant", "beta2": 0.9}
+    return recipe
+
+
+def recipe_mode(mode: Any) -> str:
+    """The feed-forward kind whose recipes a config takes: its own (pair, static), else pair's (an unknown
+    mode is reported when the config is validated)."""
+    return mode if mode in ("pair", "static") else "pair"
 
 
 def task_key(preset: str | None, mode: str) -> str:

@@ -21,9 +21,9 @@ from nalu_cli.config.schema import (
     did_you_mean,
 )
 from nalu_cli.errors import ConfigError
-from nalu_cli.names import BASELINE_CELLS, UNIT_ALIASES
+from nalu_cli.names import UNIT_ALIASES
 from nalu_cli.tasks.ops import OPS
-from nalu_cli.tasks.recurrent import RECURRENT_DEFAULTS
+from nalu_cli.tasks.registry import KINDS
 
 # Published setups (SPEC section 3): the task and the model's shape. A preset names the task *and* the
 # model stack: the stack per op and the training recipe come from the recipe book (``nalu_cli.config.recipes``),
@@ -96,17 +96,13 @@ def resolve(
     op = task_data.get("op", "mul")
     op = op if isinstance(op, str) and op in OPS else "mul"  # an unknown op is reported by validate
     mode = task_data.get("mode", "pair")
-    if mode == "digits":  # the digits mode's own defaults (issue 13), measured in the README
-        from nalu_cli.tasks.digits import DIGITS_DEFAULTS
-
-        layered = deep_merge({}, DIGITS_DEFAULTS.get(op, DIGITS_DEFAULTS["add"]))
-        return validate(deep_merge(deep_merge(layered, preset_data), user))
-    if mode == "recurrent":  # the recurrent mode's own defaults (issue 13), not (yet) in the recipe book
-        layered = deep_merge({}, RECURRENT_DEFAULTS.get(op, RECURRENT_DEFAULTS["mul"]))
-        merged = deep_merge(deep_merge(layered, preset_data), user)
+    kind_data = recipes.kind_defaults(mode, op) if isinstance(mode, str) else None
+    if kind_data is not None:  # a sequence kind starts from its own defaults (recipe book), not the recipes
+        merged = deep_merge(deep_merge(kind_data, preset_data), user)
         unit = _mapping(merged.get("model")).get("unit")
-        if isinstance(unit, str):  # one name: a [CELL, OUTPUT] model (``--unit nmu``, a benchmark column)
-            merged["model"]["unit"] = list(recurrent_stack(_canonical_unit(unit)))
+        stack = recipes.sequence_stack(mode, _canonical_unit(unit)) if isinstance(unit, str) else None
+        if stack is not None:  # one name: a [CELL, OUTPUT] model (``--unit nmu``, a benchmark column)
+            merged["model"]["unit"] = list(stack)
         return validate(merged)
     derived = _derived(task_data.get("op", "mul"), mode)
     if derived is not None:  # an expression: the stack derived from its structure, unless the user names one
@@ -116,7 +112,7 @@ def resolve(
         layered = deep_merge(deep_merge(deep_merge(derived_model, derived_recipe.config_data()), preset_data), user)
         _place_window(layered, _mapping(_mapping(user.get("train")).get("regularizer")), derived_recipe)
         return validate(layered)
-    mode = mode if mode in ("pair", "static") else "pair"  # an unknown mode is reported by validate
+    mode = recipes.recipe_mode(mode)
     task = recipes.task_key(preset, mode)
 
     model_data = _mapping(user.get("model"))
@@ -167,15 +163,6 @@ def _requested_stack(task: str, mode: str, op: str, model_data: dict[str, Any]) 
     return stack, (list(stack) if len(stack) > 1 else None)
 
 
-def recurrent_stack(unit: str) -> tuple[str, ...]:
-    """A single unit name in recurrent mode as [CELL, OUTPUT]: its benchmark column, as in the static task
-    (``nmu``: NAU cell → NMU output; ``nac_mul``: NAC+ cell → NAC• output; ``nau``: NAU → NAU); a baseline
-    cell (``lstm``, ``rnn``) reads out through a NAU."""
-    if unit in BASELINE_CELLS:
-        return (unit, "nau")
-    return recipes.COLUMNS.get(unit, (unit, unit))
-
-
 def _place_window(layered: dict[str, Any], user_regularizer: dict[str, Any], recipe: recipes.Recipe) -> None:
     """The recipe's regulariser window for the final step count, unless the user set start or end."""
     try:
@@ -198,7 +185,8 @@ def _place_window(layered: dict[str, Any], user_regularizer: dict[str, Any], rec
 def _derived(op: Any, mode: Any) -> tuple[dict[str, Any], recipes.Recipe] | None:
     """The model stack and recipe derived from an expression op's structure (``derive.py``), its window as
     fractions of the steps like every recipe; None for a named op, another mode, or what validate refuses."""
-    if not isinstance(op, str) or op in OPS or mode != "pair":
+    kind = KINDS.get(mode) if isinstance(mode, str) else None
+    if not isinstance(op, str) or op in OPS or kind is None or not kind.takes_expressions:
         return None
     from nalu_cli.config.derive import derived_defaults
     from nalu_cli.tasks.expressions import ExpressionError, looks_like_expression, parse_expression

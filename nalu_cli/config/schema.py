@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from nalu_cli.errors import ConfigError
 from nalu_cli.names import ACTIVATIONS, BASELINE_CELLS, UNIT_ALIASES, UNITS
-from nalu_cli.tasks.ops import Ranges, check_domain, format_ranges, lookup_op, parse_ranges
-from nalu_cli.tasks.recurrent import MAX_LENGTH, training_bytes
+from nalu_cli.tasks.ops import Ranges, lookup_op, parse_ranges
+from nalu_cli.tasks.recurrent import MAX_LENGTH
+from nalu_cli.tasks.registry import KINDS, kind_of
 
 MAX_SEED = 2**31 - 1
 
@@ -56,7 +57,7 @@ class TaskConfig(_Section):
     """What to learn: the op, the input mode and the ranges."""
 
     op: str = "mul"
-    mode: Literal["pair", "static", "recurrent", "digits"] = "pair"
+    mode: str = "pair"  # a task kind (tasks/registry.py)
     # digits mode: count the images showing this digit (op add over indicators) instead of summing the digits
     count_digit: int | None = Field(None, ge=0, le=9)
     input_size: int = Field(100, ge=4, le=100_000)
@@ -68,6 +69,14 @@ class TaskConfig(_Section):
     overlap_ratio: float = Field(0.5, ge=0.0, lt=1.0, allow_inf_nan=False)
     interpolation: Ranges = ((1.0, 10.0),)
     extrapolation: Ranges = ((10.0, 100.0),)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, v: Any) -> str:
+        if not isinstance(v, str) or v not in KINDS:
+            *rest, last = (repr(name) for name in KINDS)
+            raise ValueError(f"Input should be {', '.join(rest)} or {last}")
+        return v
 
     @field_validator("op")
     @classmethod
@@ -81,9 +90,9 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _domain(self) -> TaskConfig:
-        op = lookup_op(self.op)
-        problems = check_domain(op, self.mode, self.interpolation, "interpolation")
-        problems += check_domain(op, self.mode, self.extrapolation, "extrapolation")
+        op, kind = lookup_op(self.op), kind_of(self.mode)
+        problems = kind.check_domain(op, self.interpolation, "interpolation")
+        problems += kind.check_domain(op, self.extrapolation, "extrapolation")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -297,94 +306,10 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _cross(self) -> Config:
-        problems = []
-        if self.task.mode == "static":
-            size = max(1, round(self.task.input_size * self.task.subset_ratio))
-            span = 2 * size - round(size * self.task.overlap_ratio)
-            if span > self.task.input_size:
-                problems.append(
-                    f"task: two subsets of {size} need {span} inputs but input_size is {self.task.input_size}"
-                )
-        problems += self._recurrent_problems()
+        problems = kind_of(self.task.mode).problems(self)  # the task kind's own rules (tasks/registry.py)
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-    def _recurrent_problems(self) -> list[str]:
-        t, m = self.task, self.model
-        units = m.units()
-        baselines = [u for u in units if u in BASELINE_CELLS]
-        if t.count_digit is not None and t.mode != "digits":
-            return ["task.count_digit counts digit images: use it with task.mode digits"]
-        if t.mode not in ("recurrent", "digits"):
-            return (
-                [f"model.unit: {baselines[0]} is a recurrent cell; use it with task.mode recurrent or digits"]
-                if baselines
-                else []
-            )
-        problems: list[str] = []
-        if t.mode == "digits":
-            return problems + self._digits_problems(units)
-        size = max(1, round(t.vector_size * t.subset_ratio))
-        span = 2 * size - round(size * t.overlap_ratio)
-        if span > t.vector_size:
-            problems.append(f"task: two subsets of {size} entries need {span} but vector_size is {t.vector_size}")
-        if len(units) != 2 or len(m.hidden) > 1:
-            problems.append(
-                "model: a recurrent model is a cell and an output unit: model.unit [CELL, OUTPUT] with"
-                " model.hidden [H] (the state size)"
-            )
-        elif units[1] in BASELINE_CELLS:
-            problems.append(f"model.unit: {units[1]} is a cell, not an output unit")
-        hidden = m.hidden[0] if m.hidden else 2
-        need = training_bytes(
-            len(self.train.seed_list()) * self.train.restarts, self.train.batch_size, t.length, t.vector_size,
-            hidden, units[0],
-        )  # fmt: skip
-        return problems + self._activation_budget_problems(need)
-
-    def _activation_budget_problems(self, need: int) -> list[str]:
-        """A sequence model's training step that would hold ``need`` bytes of activations, over the budget."""
-        if need <= self.train.memory_budget_mb * 2**20:
-            return []
-        return [
-            f"train: a step at length {self.task.length} with batch {self.train.batch_size} holds about"
-            f" {need / 2**20:.0f} MB of activations, above train.memory_budget_mb {self.train.memory_budget_mb:g}"
-            " (use a shorter task.length, a smaller batch or fewer seeds)"
-        ]
-
-    def _digits_problems(self, units: list[str]) -> list[str]:
-        from nalu_cli.tasks import digits
-
-        t, m = self.task, self.model
-        problems = []
-        if t.op not in digits.DIGIT_OPS:
-            problems.append(
-                f"task.op: digits mode sums (add), counts (add with task.count_digit) or multiplies (mul) digits,"
-                f" not {t.op!r}"
-            )
-        if t.count_digit is not None and t.op != "add":
-            problems.append("task.count_digit: counting is a sum of indicators; use it with task.op add")
-        if t.op == "mul":
-            longest = max([t.length, t.extrapolation_length, *self.eval.lengths])
-            if longest > digits.MAX_PRODUCT_LENGTH:
-                problems.append(
-                    f"task: a product of {longest} digits (up to 9^{longest}) has no meaningful rounded value;"
-                    f" digits mode multiplies sequences of at most {digits.MAX_PRODUCT_LENGTH} images"
-                    " (task.length, task.extrapolation_length, eval.lengths)"
-                )
-        if len(units) != 2 or len(m.hidden) > 1:
-            problems.append(
-                "model: a digits model is an accumulator cell and an output unit: model.unit [CELL, OUTPUT] with"
-                " model.hidden [H] (the state size)"
-            )
-            return problems
-        if units[1] in BASELINE_CELLS:
-            problems.append(f"model.unit: {units[1]} is a cell, not an output unit")
-        hidden = m.hidden[0] if m.hidden else 1
-        members = len(self.train.seed_list()) * self.train.restarts
-        need = digits.training_bytes(members, self.train.batch_size, t.length, m.image_hidden, hidden, units[0])
-        return problems + self._activation_budget_problems(need)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ranges as lists), suitable for YAML, JSON and checkpoints."""
@@ -396,19 +321,8 @@ class Config(_Section):
         return data
 
     def describe(self) -> str:
-        t, m = self.task, self.model
-        units = "+".join(m.units())
-        if t.mode == "digits":
-            what = f"count of {t.count_digit}s" if t.count_digit is not None else t.op
-            return (
-                f"{what} (digit images, T={t.length}→{t.extrapolation_length}) · {units} · train images → test images"
-            )
-        if t.mode == "recurrent":
-            return (
-                f"{t.op} (recurrent, T={t.length}→{t.extrapolation_length}) · {units} · train"
-                f" {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
-            )
-        return f"{t.op} ({t.mode}) · {units} · train {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
+        """The line under a command's title: op, kind, units, and the train → test split."""
+        return kind_of(self.task.mode).describe(self)
 
 
 def seeds_option(text: str, start: int = 0) -> list[int]:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from nalu_cli import rng
-from nalu_cli.config.derive import Stack, derived_recipe
+from nalu_cli.config.recipes import derived_recipe
 from nalu_cli.fit.noise import explains_nothing
 from nalu_cli.fit.table import Table
 from nalu_cli.models.arithmetic import ArithmeticModel
@@ -207,7 +207,7 @@ def train_candidate(
     member's weights interpolate at least as well as the MLP does: a stack that interpolates worse than an
     MLP does not hold the formula, and it stops at its first plateau without the regularised phase.
     """
-    recipe = derived_recipe(Stack(cand.units, cand.hidden, cand.label))
+    recipe = derived_recipe(list(cand.units))
     total = steps or int(recipe["steps"])
     reg_scale = float(recipe.get("regularizer", {}).get("scale", 0.0))
     lr, schedule = float(recipe["lr"]), recipe.get("schedule", "cosine")

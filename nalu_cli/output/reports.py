@@ -19,7 +19,7 @@ from nalu_cli.errors import ConfigError, NaluError
 from nalu_cli.readouts.formula import formula_fields
 from nalu_cli.readouts.sequence import read_any_formula
 from nalu_cli.runs.run import Run
-from nalu_cli.tasks.ops import Ranges, check_domain, format_ranges, target_expression
+from nalu_cli.tasks.ops import Ranges, format_ranges
 from nalu_cli.tasks.recurrent import RecurrentTask
 from nalu_cli.training.build import PROBE_SAMPLES, resolve_device
 from nalu_cli.training.evaluate import evaluate_range, ladder_ranges
@@ -107,7 +107,7 @@ def outcome(report: dict[str, Any], check: bool = False) -> tuple[int, str | Non
 def _check_ranges(trainer: Trainer, ranges: list[Ranges]) -> None:
     problems = []
     for r in ranges:
-        problems += check_domain(trainer.task.op, trainer.task.mode, r, f"--range {format_ranges(r)}")
+        problems += trainer.task.kind.check_domain(trainer.task.op, r, f"--range {format_ranges(r)}")
     if problems:
         raise ConfigError(problems)
 
@@ -157,7 +157,7 @@ def _with_length(trainer: Trainer, label: dict[str, Any], r: Ranges) -> tuple[di
     if not isinstance(task, RecurrentTask):
         return label, r
     length = label.get("length", task.length_for(r))
-    where = "test images" if task.mode == "digits" else format_ranges(r)
+    where = format_ranges(r) if task.kind.value_ranges else "test images"
     return label | {"length": length, "range": f"{where} · T={length}"}, r
 
 
@@ -177,7 +177,7 @@ def eval_report(
     """
     chosen = resolve_device(device)
     trainer, data = Trainer.from_run(Run.open(run), chosen)
-    digits = trainer.task.mode == "digits"
+    digits = not trainer.task.kind.value_ranges  # digit images: no value range to name
     labelled: list[tuple[dict[str, Any], Ranges]]
     if ranges and digits:
         raise ConfigError("--range: a digits run reads images, not values from a range; eval shows its test images")
@@ -213,7 +213,7 @@ def extrapolate_report(
     """Errors on the interpolation range scaled by each factor (×1, ×10, ×100, ×1000 by default)."""
     chosen = resolve_device(device)
     trainer, data = Trainer.from_run(Run.open(run), chosen)
-    if trainer.task.mode == "digits":
+    if not trainer.task.kind.value_ranges:  # digit images: no value range to scale
         if factors:
             raise ConfigError(
                 "--factors: a digits run has no value range to scale; extrapolate walks the sequence lengths"
@@ -257,7 +257,7 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
     )  # [M, B, I], from the extrapolation range
     far_inputs = trainer.model.forward_with_inputs(far)
     stored = {r["seed"]: r for r in data.get("results") or [] if isinstance(r, dict) and "seed" in r}
-    target = target_expression(trainer.task.op, trainer.task.mode)
+    target = trainer.task.kind.target_expression(trainer.task.op)
     out_seeds = []
     for seed, member, restart in selected:
         layers = []

@@ -228,7 +228,7 @@ def cell_config(
 
 def digits_column(op: str, column: str) -> dict[str, Any]:
     """The model overrides of a digits column (``DIGITS_COLUMNS``) for ``op``."""
-    from nalu_cli.tasks.digits import DIGITS_DEFAULTS
+    from nalu_cli.config.recipes import DIGITS_DEFAULTS
 
     chosen = DIGITS_COLUMNS[column]
     if chosen is not None:

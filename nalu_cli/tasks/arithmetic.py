@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import torch
+from nalu_cli.errors import ConfigError
+from nalu_cli.lazy import lazy_import
+from nalu_cli.tasks.expressions import Expression
+from nalu_cli.tasks.kind import EVAL_CHUNK, Kind, RangeMetrics, named_expression, subset_problem
+from nalu_cli.tasks.ops import Op, Ranges, lookup_op
 
-from nalu_cli import rng
-from nalu_cli.tasks.ops import Op, Ranges
+if TYPE_CHECKING:
+    import torch
 
-Masks = tuple[torch.Tensor, torch.Tensor] | torch.Tensor  # (mask_a, mask_b) [S, I] each, or Task.selection [S, 2, I]
+    from nalu_cli import rng
+else:  # torch on first use (nalu_cli/lazy.py): config imports tasks without torch
+    torch = lazy_import("torch", globals())
+    rng = lazy_import("nalu_cli.rng", globals())
+
+
+Masks: TypeAlias = (
+    "tuple[torch.Tensor, torch.Tensor] | torch.Tensor"  # (mask_a, mask_b) [S, I] each, or Task.selection [S, 2, I]
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,53 @@ class Task:
         """op(a, b) from the operands side by side: ab [S, B, 2] -> y [S, B, 1]."""
         return self.op.fn(ab[..., 0:1], ab[..., 1:2])
 
+    def evaluate(
+        self,
+        model: Any,
+        seeds: torch.Tensor,
+        ranges: Ranges,
+        samples: int,
+        solved_eps: float,
+        stream: int,
+        dtype: torch.dtype,
+        threshold: torch.Tensor | None = None,
+    ) -> RangeMetrics:
+        """MSE, MAE, relative error and solved flag per seed on ``samples`` inputs from ``ranges``, drawn in
+        chunks of ``EVAL_CHUNK``; ``model(x)`` [S, n, 1]. ``threshold`` [S]: the near-perfect MSE of an earlier
+        call with the same arguments (it depends on the data alone), or None to compute it. Call under
+        ``torch.no_grad`` (``training.evaluate.evaluate_range``)."""
+        masks = self.masks(seeds, dtype)
+        s = seeds.shape[0]
+        sq = torch.zeros(s, dtype=torch.float64, device=seeds.device)
+        ab = torch.zeros_like(sq)
+        rel = torch.zeros_like(sq)
+        thr = torch.zeros_like(sq)
+        done = 0
+        chunk_index = 0
+        while done < samples:
+            n = min(EVAL_CHUNK, samples - done)
+            x = self.sample_inputs(seeds, stream, chunk_index, EVAL_CHUNK, ranges, dtype)[:, :n]  # [S, n, I]
+            y = self.target(x, masks).to(torch.float64)  # [S, n, 1]
+            pred = model(x).to(torch.float64)  # [S, n, 1]
+            err = pred - y
+            sq += (err * err).sum(dim=(1, 2))
+            ab += err.abs().sum(dim=(1, 2))
+            rel += (err.abs() / y.abs().clamp(min=1e-12)).sum(dim=(1, 2))
+            if threshold is None:
+                thr += self.near_perfect_mse(x, masks, solved_eps) * n
+            done += n
+            chunk_index += 1
+        mse, mae, rel_err = sq / samples, ab / samples, rel / samples
+        if threshold is None:
+            threshold = thr / samples
+        solved = torch.isfinite(mse) & (mse < threshold)
+        return RangeMetrics(ranges, mse, mae, rel_err, threshold, solved)
+
+    @property
+    def kind(self) -> Kind:
+        """The kind this task is (``tasks/registry.py``)."""
+        return PAIR if self.mode == "pair" else STATIC
+
     def batch(
         self,
         seeds: torch.Tensor,
@@ -214,3 +274,94 @@ class Task:
         y = self.op.fn(a, b)  # [S, B, 1]
         y_eps = self.op.fn(a_eps * (1 - eps), b_eps * (1 - eps))  # [S, B, 1]
         return ((y - y_eps) ** 2).mean(dim=(1, 2))  # [S]
+
+
+def checked_op(kind: Kind, name: str, interpolation: Ranges, extrapolation: Ranges) -> Op:
+    """The op ``name`` if it is defined on both ranges for ``kind``; ``ConfigError`` lists every problem."""
+    try:
+        op = lookup_op(name)
+    except ValueError as err:
+        raise ConfigError([str(err)]) from None
+    problems = kind.check_domain(op, tuple(interpolation), "task.interpolation")
+    problems += kind.check_domain(op, tuple(extrapolation), "task.extrapolation")
+    if problems:
+        raise ConfigError(problems)
+    return op
+
+
+def common_problems(config: Any) -> list[str]:
+    """Settings that belong to another kind: ``task.count_digit`` (digits), a baseline cell (sequences)."""
+    from nalu_cli.names import BASELINE_CELLS
+
+    if config.task.count_digit is not None:
+        return ["task.count_digit counts digit images: use it with task.mode digits"]
+    baselines = [u for u in config.model.units() if u in BASELINE_CELLS]
+    if baselines:
+        return [f"model.unit: {baselines[0]} is a recurrent cell; use it with task.mode recurrent or digits"]
+    return []
+
+
+class StaticKind(Kind):
+    """Trask's static task as Madsen & Johansen made it precise: a and b are sums of two overlapping subsets
+    of ``input_size`` inputs."""
+
+    name = "static"
+
+    def problems(self, config: Any) -> list[str]:
+        t = config.task
+        fit = subset_problem(
+            "task: two subsets of {size} need {span} inputs but input_size is {total}",
+            t.input_size, t.subset_ratio, t.overlap_ratio,
+        )  # fmt: skip
+        return fit + common_problems(config)
+
+    def new_task(
+        self,
+        op: Op,
+        input_size: int,
+        subset_ratio: float,
+        overlap_ratio: float,
+        interpolation: Ranges,
+        extrapolation: Ranges,
+        length: int = 10,
+        extrapolation_length: int = 1000,
+    ) -> Task:
+        """The task of an op already checked on the ranges (``checked_op``)."""
+        return Task(
+            op=op,
+            mode=self.name,
+            input_size=self.model_inputs(op, input_size),
+            subset_ratio=subset_ratio,
+            overlap_ratio=overlap_ratio,
+            interpolation=tuple(interpolation),
+            extrapolation=tuple(extrapolation),
+        )
+
+    def task(self, config: Any) -> Task:
+        t = config.task
+        op = checked_op(self, t.op, t.interpolation, t.extrapolation)
+        return self.new_task(op, t.input_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation)
+
+
+class PairKind(StaticKind):
+    """Two inputs (x0, x1) and a = x0, b = x1; or an expression over as many inputs as it names."""
+
+    name = "pair"
+    takes_expressions = True
+    sums_inputs = False
+
+    def problems(self, config: Any) -> list[str]:
+        return common_problems(config)
+
+    def model_inputs(self, op: Op, input_size: int) -> int:
+        return op.expression.n_inputs if op.expression is not None else 2
+
+    def draw_numbers(self, config: Any) -> int | None:
+        return 2
+
+    def target_expression(self, op: Op) -> Expression | None:
+        return named_expression(op)
+
+
+PAIR = PairKind()
+STATIC = StaticKind()

@@ -26,17 +26,33 @@ task's ε-perturbed exact model, whose MSE is ~0, is no yardstick here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from nalu_cli import rng
 from nalu_cli.errors import NaluError
-from nalu_cli.names import CLASSES, PIXELS
-from nalu_cli.tasks.ops import OPS, Ranges
-from nalu_cli.tasks.recurrent import SEQUENCE_CHUNK, TIME_STRIDE, RecurrentTask, SequenceModel, stream_predictions
+from nalu_cli.lazy import lazy_import, torch_no_grad
+from nalu_cli.names import BASELINE_CELLS, CLASSES, PIXELS, digit_values
+from nalu_cli.tasks.kind import Kind, RangeMetrics, activation_budget_problems
+from nalu_cli.tasks.ops import OPS, Op, Ranges
+from nalu_cli.tasks.recurrent import (
+    SEQUENCE_CHUNK,
+    TIME_STRIDE,
+    RecurrentKind,
+    RecurrentTask,
+    SequenceModel,
+    stream_predictions,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from nalu_cli import rng
+else:  # torch on first use (nalu_cli/lazy.py): config imports tasks without torch
+    torch = lazy_import("torch", globals())
+    rng = lazy_import("nalu_cli.rng", globals())
+
 
 TEST_EVERY = 5  # every fifth image of load_digits (index 4, 9, 14, ...) is a test image, the rest training images
 SOLVED_ACCURACY = 0.5  # solved: the rounded output is right on at least half of the test sequences
@@ -78,9 +94,7 @@ def part_of(stream: int) -> str:
 
 def class_values(count_digit: int | None) -> torch.Tensor:
     """The number each class stands for: [10] float64 (0..9, or the indicator of ``count_digit``)."""
-    if count_digit is not None:
-        return (torch.arange(CLASSES) == count_digit).to(torch.float64)
-    return torch.arange(CLASSES, dtype=torch.float64)
+    return torch.tensor(digit_values(count_digit), dtype=torch.float64)
 
 
 def make_digits_task(op: str, length: int, extrapolation_length: int, count_digit: int | None) -> DigitsTask:
@@ -113,6 +127,28 @@ class DigitsTask(RecurrentTask):
 
     def length_for(self, ranges: Ranges) -> int:
         return self.eval_length if self.eval_length is not None else self.length
+
+    @property
+    def kind(self) -> Kind:
+        return DIGITS
+
+    def evaluate(
+        self,
+        model: Any,
+        seeds: torch.Tensor,
+        ranges: Ranges,
+        samples: int,
+        solved_eps: float,
+        stream: int,
+        dtype: torch.dtype,
+        threshold: torch.Tensor | None = None,
+    ) -> RangeMetrics:
+        """Error and accuracy on ``samples`` digit sequences (``evaluate_digits``); a seed is solved when its
+        rounded output is right on ``SOLVED_ACCURACY`` of them (no MSE yardstick: the threshold is NaN)."""
+        m = evaluate_digits(model, self, seeds, samples, stream, dtype)
+        mse, mae, rel_err, accuracy = (v / samples for v in (m.sq, m.abs, m.rel, m.correct))
+        nan = torch.full_like(mse, math.nan)
+        return RangeMetrics(ranges, mse, mae, rel_err, nan, accuracy >= SOLVED_ACCURACY, accuracy)
 
     def stream_length(self, stream: int) -> int:
         """Sequence length of an evaluation: ``eval_length`` if set, else the training length for validation
@@ -193,7 +229,7 @@ class DigitsMetrics:
     correct: torch.Tensor
 
 
-@torch.no_grad()
+@torch_no_grad
 def evaluate_digits(
     model: SequenceModel, task: DigitsTask, seeds: torch.Tensor, samples: int, stream: int, dtype: torch.dtype
 ) -> DigitsMetrics:
@@ -236,30 +272,71 @@ def eval_bytes(members: int, image_hidden: int, hidden: int) -> int:
     return 4 * 4 * members * SEQUENCE_CHUNK * (PIXELS + 2 * image_hidden + 2 * CLASSES + 8 * hidden)
 
 
-def _defaults(cell: str, length: int, lengths: list[int], initial_state: str) -> dict[str, Any]:
-    # The accumulator starts as the exact one (model.recurrent_init identity) and the NAU/NMU regulariser
-    # holds it there from the first step; the relative MSE (train.loss_scale target) keeps that pull from
-    # drowning in the loss's gradient (Adam is blind to the loss's scale, so the image network learns as
-    # with the plain MSE). model.image_weight_decay stays 0: 1e-6 gained nothing measurable, 1e-5 lost (README).
-    # log_every 1000 and valid_samples 200: each check runs the extrapolation length.
-    return {
-        "task": {"length": length, "extrapolation_length": max(lengths)},
-        "model": {"unit": [cell, "nau"], "hidden": [1], "initial_state": initial_state},
-        "train": {
-            "steps": 6000,
-            "lr": 0.01,
-            "batch_size": 64,
-            "loss_scale": "target",
-            "regularizer": {"scale": 1.0, "start": 0, "end": 0},
-            "log_every": 1000,
-            "valid_samples": 200,
-        },
-        "eval": {"lengths": lengths, "samples": 1000},
-    }
+class DigitsKind(RecurrentKind):
+    """Sequences of 8x8 digit images; the target is their sum, product or count (Trask 2018, section 4.2)."""
+
+    name = "digits"
+    value_ranges = False
+
+    def problems(self, config: Any) -> list[str]:
+        t, m = config.task, config.model
+        units = m.units()
+        problems = []
+        if t.op not in DIGIT_OPS:
+            problems.append(
+                f"task.op: digits mode sums (add), counts (add with task.count_digit) or multiplies (mul) digits,"
+                f" not {t.op!r}"
+            )
+        if t.count_digit is not None and t.op != "add":
+            problems.append("task.count_digit: counting is a sum of indicators; use it with task.op add")
+        if t.op == "mul":
+            longest = max([t.length, t.extrapolation_length, *config.eval.lengths])
+            if longest > MAX_PRODUCT_LENGTH:
+                problems.append(
+                    f"task: a product of {longest} digits (up to 9^{longest}) has no meaningful rounded value;"
+                    f" digits mode multiplies sequences of at most {MAX_PRODUCT_LENGTH} images"
+                    " (task.length, task.extrapolation_length, eval.lengths)"
+                )
+        if len(units) != 2 or len(m.hidden) > 1:
+            problems.append(
+                "model: a digits model is an accumulator cell and an output unit: model.unit [CELL, OUTPUT] with"
+                " model.hidden [H] (the state size)"
+            )
+            return problems
+        if units[1] in BASELINE_CELLS:
+            problems.append(f"model.unit: {units[1]} is a cell, not an output unit")
+        hidden = m.hidden[0] if m.hidden else 1
+        members = len(config.train.seed_list()) * config.train.restarts
+        need = training_bytes(members, config.train.batch_size, t.length, m.image_hidden, hidden, units[0])
+        return problems + activation_budget_problems(config, need)
+
+    def describe(self, config: Any) -> str:
+        t = config.task
+        what = f"count of {t.count_digit}s" if t.count_digit is not None else t.op
+        return (
+            f"{what} (digit images, T={t.length}→{t.extrapolation_length}) · {'+'.join(config.model.units())}"
+            " · train images → test images"
+        )
+
+    def draw_numbers(self, config: Any) -> int | None:
+        return None  # images are picked from a table: there is no generator worth compiling
+
+    def new_task(
+        self,
+        op: Op,
+        input_size: int,
+        subset_ratio: float,
+        overlap_ratio: float,
+        interpolation: Ranges,
+        extrapolation: Ranges,
+        length: int = 10,
+        extrapolation_length: int = 1000,
+    ) -> DigitsTask:
+        return make_digits_task(op.name, length, extrapolation_length, None)
+
+    def task(self, config: Any) -> DigitsTask:
+        t = config.task
+        return make_digits_task(t.op, t.length, t.extrapolation_length, t.count_digit)
 
 
-# Defaults per op in digits mode, measured in the README ("Digit images").
-DIGITS_DEFAULTS: dict[str, dict[str, Any]] = {
-    "add": _defaults("nau", 10, [1, 10, 100, 1000], "zero"),
-    "mul": _defaults("nmu", 2, [1, 2, 5, 10, 20], "one"),
-}
+DIGITS = DigitsKind()

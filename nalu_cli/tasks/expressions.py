@@ -20,9 +20,15 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from nalu_cli.lazy import lazy_import
+
+if TYPE_CHECKING:
+    import torch
+else:  # torch on first use (nalu_cli/lazy.py): config imports tasks without torch
+    torch = lazy_import("torch", globals())
+
 
 MAX_LENGTH = 500  # characters of expression text
 MAX_INPUTS = 100  # x0 .. x99

@@ -17,11 +17,17 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from nalu_cli import names
+from nalu_cli.lazy import lazy_import
 from nalu_cli.tasks.expressions import Expression, ExpressionError, looks_like_expression, parse_expression
+
+if TYPE_CHECKING:
+    import torch
+else:  # torch on first use (nalu_cli/lazy.py): config imports tasks without torch
+    torch = lazy_import("torch", globals())
+
 
 Interval = tuple[float, float]
 Ranges = tuple[Interval, ...]
@@ -66,13 +72,6 @@ NAMED_EXPRESSIONS = {
 }
 
 
-def target_expression(op: Op, mode: str) -> Expression | None:
-    """The expression a pair-mode formula should equal (None in static mode, whose formula names subsets)."""
-    if mode != "pair":
-        return None
-    return op.expression if op.expression is not None else parse_expression(NAMED_EXPRESSIONS[op.name])
-
-
 def lookup_op(name: str) -> Op:
     """A named op, or an expression over x0, x1, … parsed into one; ``ValueError`` (a message) when neither."""
     if name in OPS:
@@ -101,13 +100,6 @@ def op_slug(name: str) -> str:
     text = name.replace("**", " pow ").replace("*", " mul ").replace("/", " div ")
     text = re.sub(r"[^A-Za-z0-9.+-]+", "_", text.replace(" + ", "+").replace(" - ", "-")).strip("_")
     return text[:60] or "expr"
-
-
-def input_count(op: Op, mode: str, input_size: int) -> int:
-    """Inputs of the model: 2 for a named op in pair mode, one per named input of an expression, or input_size."""
-    if mode != "pair":
-        return input_size
-    return op.expression.n_inputs if op.expression is not None else 2
 
 
 def parse_ranges(value: object) -> Ranges:
@@ -169,21 +161,3 @@ def format_ranges(ranges: Ranges) -> str:
 def scale_ranges(ranges: Ranges, factor: float) -> Ranges:
     """Every interval multiplied by ``factor`` (> 0): the extrapolation ladder."""
     return tuple((lo * factor, hi * factor) for lo, hi in ranges)
-
-
-def check_domain(op: Op, mode: str, ranges: Ranges, name: str) -> list[str]:
-    """Problems that make ``op`` undefined on ``ranges`` (empty list when fine)."""
-    if op.expression is not None:
-        if mode != "pair":
-            return [f"{name}: an expression op runs in pair mode (inputs x0, x1, …), not {mode} mode"]
-        return op.expression.domain_problems(ranges, name)
-    problems = []
-    lo_all = min(lo for lo, _ in ranges)
-    if op.name == "sqrt" and lo_all < 0:
-        problems.append(f"{name}: sqrt needs non-negative inputs but the range reaches {lo_all:g}")
-    if op.name == "div":
-        if any(lo <= 0 <= hi for lo, hi in ranges):
-            problems.append(f"{name}: division needs 0 outside the range, but {format_ranges(ranges)} contains it")
-        elif mode != "pair" and lo_all < 0 < max(hi for _, hi in ranges):
-            problems.append(f"{name}: static-mode division needs ranges of one sign (sums of mixed signs can be 0)")
-    return problems

@@ -18,13 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-
+from nalu_cli.lazy import lazy_import, torch_no_grad
 from nalu_cli.names import BASELINE_CELLS
-from nalu_cli.tasks.arithmetic import Masks, Task
-from nalu_cli.tasks.ops import Ranges
+from nalu_cli.tasks.arithmetic import Masks, StaticKind, Task, checked_op
+from nalu_cli.tasks.kind import Kind, RangeMetrics, activation_budget_problems, subset_problem
+from nalu_cli.tasks.ops import Op, Ranges, format_ranges
+
+if TYPE_CHECKING:
+    import torch
+else:  # torch on first use (nalu_cli/lazy.py): config imports tasks without torch
+    torch = lazy_import("torch", globals())
+
 
 MAX_LENGTH = 1_000_000  # below the 2**20 stride between training steps in the generator's step counter
 TIME_STRIDE = 2**20
@@ -40,6 +46,27 @@ class RecurrentTask(Task):
     eval_length: int | None = None  # set by ``at_length`` for the length ladder
 
     sequential = True
+
+    @property
+    def kind(self) -> Kind:
+        return RECURRENT
+
+    def evaluate(
+        self,
+        model: Any,
+        seeds: torch.Tensor,
+        ranges: Ranges,
+        samples: int,
+        solved_eps: float,
+        stream: int,
+        dtype: torch.dtype,
+        threshold: torch.Tensor | None = None,
+    ) -> RangeMetrics:
+        """``Task.evaluate`` over sequences streamed through ``evaluate_sequences`` (the threshold is always
+        computed beside the model, step by step)."""
+        sums = evaluate_sequences(model, self, seeds, ranges, samples, solved_eps, stream, dtype)
+        mse, mae, rel_err, threshold = (v / samples for v in sums)
+        return RangeMetrics(ranges, mse, mae, rel_err, threshold, torch.isfinite(mse) & (mse < threshold))
 
     def at_length(self, length: int) -> RecurrentTask:
         """The same task evaluated at sequence length ``length`` on every range."""
@@ -149,7 +176,7 @@ def stream_predictions(
         chunk += 1
 
 
-@torch.no_grad()
+@torch_no_grad
 def evaluate_sequences(
     model: SequenceModel,
     task: RecurrentTask,
@@ -195,27 +222,73 @@ def training_bytes(members: int, batch: int, length: int, vector_size: int, hidd
     return 4 * 4 * members * batch * length * per_step
 
 
-def _defaults(output: str, steps: int = 4000, lr: float = 0.05, restarts: int = 1) -> dict[str, Any]:
-    # A short Adam second-moment memory (beta2 = 0.9) and a sparsity regulariser ramped in over the last
-    # third snap the cell's weights to the accumulator. The loss is the relative MSE (train.loss_scale
-    # target): targets are sums over the sequence (hundreds), and with the plain MSE the loss's gradient
-    # noise swamps the regulariser under Adam's normalisation. The recurrent block learns at 1/T of the
-    # rate (model.recurrent_lr_scale unset). Measured in the README ("Recurrent mode").
-    regularizer = {"scale": 1.0, "start": steps * 5 // 8, "end": steps * 7 // 8}
-    train = {"steps": steps, "lr": lr, "beta2": 0.9, "regularizer": regularizer, "loss_scale": "target"}
-    if restarts > 1:  # each seed trains `restarts` members and keeps the one with the lowest validation error
-        train["restarts"] = restarts
-    # log_every 500: each check evaluates the extrapolation length (1000 steps per sequence)
-    return {"model": {"unit": ["nau", output], "hidden": [2]}, "train": {**train, "log_every": 500}}
+class RecurrentKind(StaticKind):
+    """Sequences of ``vector_size``-vectors; a and b are the static task's subsets summed over time
+    (Trask 2018; stable-nalu's simple_function_recurrent)."""
+
+    name = "recurrent"
+    sequences = True
+
+    def problems(self, config: Any) -> list[str]:
+        t, m = config.task, config.model
+        if t.count_digit is not None:
+            return ["task.count_digit counts digit images: use it with task.mode digits"]
+        problems = subset_problem(
+            "task: two subsets of {size} entries need {span} but vector_size is {total}",
+            t.vector_size, t.subset_ratio, t.overlap_ratio,
+        )  # fmt: skip
+        units = m.units()
+        if len(units) != 2 or len(m.hidden) > 1:
+            problems.append(
+                "model: a recurrent model is a cell and an output unit: model.unit [CELL, OUTPUT] with"
+                " model.hidden [H] (the state size)"
+            )
+        elif units[1] in BASELINE_CELLS:
+            problems.append(f"model.unit: {units[1]} is a cell, not an output unit")
+        hidden = m.hidden[0] if m.hidden else 2
+        need = training_bytes(
+            len(config.train.seed_list()) * config.train.restarts, config.train.batch_size, t.length,
+            t.vector_size, hidden, units[0],
+        )  # fmt: skip
+        return problems + activation_budget_problems(config, need)
+
+    def describe(self, config: Any) -> str:
+        t = config.task
+        return (
+            f"{t.op} (recurrent, T={t.length}→{t.extrapolation_length}) · {'+'.join(config.model.units())} · train"
+            f" {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
+        )
+
+    def new_task(
+        self,
+        op: Op,
+        input_size: int,
+        subset_ratio: float,
+        overlap_ratio: float,
+        interpolation: Ranges,
+        extrapolation: Ranges,
+        length: int = 10,
+        extrapolation_length: int = 1000,
+    ) -> RecurrentTask:
+        return RecurrentTask(
+            op=op,
+            mode=self.name,
+            input_size=input_size,
+            subset_ratio=subset_ratio,
+            overlap_ratio=overlap_ratio,
+            interpolation=tuple(interpolation),
+            extrapolation=tuple(extrapolation),
+            length=length,
+            extrapolation_length=extrapolation_length,
+        )
+
+    def task(self, config: Any) -> RecurrentTask:
+        t = config.task
+        op = checked_op(self, t.op, t.interpolation, t.extrapolation)
+        return self.new_task(
+            op, t.vector_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation, t.length,
+            t.extrapolation_length,
+        )  # fmt: skip
 
 
-# Defaults per op in recurrent mode (they replace the static mode's op defaults), measured in the README.
-RECURRENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "add": _defaults("nau"),
-    "sub": _defaults("nau"),
-    "identity": _defaults("nau"),
-    "mul": _defaults("nmu", restarts=2),  # 8/10 and 7/10 held-out with one member; 10/10 and 9/10 with two
-    "square": _defaults("nmu"),
-    "div": _defaults("nac_mul"),
-    "sqrt": _defaults("nac_mul"),
-}
+RECURRENT = RecurrentKind()

@@ -1,13 +1,39 @@
-"""Builds the task a config names (pair, static or recurrent)."""
+"""The task kinds, registered once: pair, static, recurrent, digits. ``kind_of`` is how the rest of the
+package reaches what differs between them (``tasks/kind.py``); ``make_task`` builds a task from plain values.
+
+Adding a kind: a module in ``tasks/`` with its ``Kind`` and task, its model builder in ``models/registry.py``,
+its defaults in the recipe book (``config/recipes.py``), its name in ``names.MODES``, and one entry here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from nalu_cli import names
 from nalu_cli.errors import ConfigError
-from nalu_cli.names import MODES
-from nalu_cli.tasks.arithmetic import Task
-from nalu_cli.tasks.ops import Interval, Op, check_domain, input_count, lookup_op
+from nalu_cli.tasks.arithmetic import PAIR, STATIC, Task
+from nalu_cli.tasks.digits import DIGITS
+from nalu_cli.tasks.kind import Kind
+from nalu_cli.tasks.ops import Interval, Op, lookup_op
+from nalu_cli.tasks.recurrent import RECURRENT
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (PAIR, STATIC, RECURRENT, DIGITS)}
+if tuple(KINDS) != names.MODES:
+    raise ImportError(f"tasks.registry registers {tuple(KINDS)}, but names.MODES lists {names.MODES}")
+
+
+def kind_of(mode: str) -> Kind:
+    """The kind named ``mode`` (a validated config's ``task.mode``); ``ConfigError`` for an unknown one."""
+    try:
+        return KINDS[mode]
+    except KeyError:
+        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(KINDS)}") from None
+
+
+def build_task(config: Any) -> Task:
+    """The task a validated config trains."""
+    return kind_of(config.task.mode).task(config)
 
 
 def make_task(
@@ -21,41 +47,29 @@ def make_task(
     length: int = 10,
     extrapolation_length: int = 1000,
 ) -> Task:
-    """Build a task; ``ConfigError`` lists every problem. ``length``s are for the recurrent mode."""
+    """Build a task from plain values; ``ConfigError`` lists every problem. ``length``s are for sequences."""
     problems = []
     the_op: Op | None = None
     try:
         the_op = lookup_op(op)
     except ValueError as err:
         problems.append(str(err))
-    if mode not in MODES:
-        problems.append(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if problems or the_op is None:
+    kind = KINDS.get(mode)
+    if kind is None:
+        problems.append(f"unknown mode {mode!r}; choose one of {', '.join(KINDS)}")
+    if problems or the_op is None or kind is None:
         raise ConfigError(problems)
-    problems += check_domain(the_op, mode, tuple(interpolation), "task.interpolation")
-    problems += check_domain(the_op, mode, tuple(extrapolation), "task.extrapolation")
+    problems += kind.check_domain(the_op, tuple(interpolation), "task.interpolation")
+    problems += kind.check_domain(the_op, tuple(extrapolation), "task.extrapolation")
     if problems:
         raise ConfigError(problems)
-    if mode == "recurrent":
-        from nalu_cli.tasks.recurrent import RecurrentTask
-
-        return RecurrentTask(
-            op=the_op,
-            mode=mode,
-            input_size=input_size,
-            subset_ratio=subset_ratio,
-            overlap_ratio=overlap_ratio,
-            interpolation=tuple(interpolation),
-            extrapolation=tuple(extrapolation),
-            length=length,
-            extrapolation_length=extrapolation_length,
-        )
-    return Task(
-        op=the_op,
-        mode=mode,
-        input_size=input_count(the_op, mode, input_size),
-        subset_ratio=subset_ratio,
-        overlap_ratio=overlap_ratio,
-        interpolation=tuple(interpolation),
-        extrapolation=tuple(extrapolation),
+    return kind.new_task(  # type: ignore[no-any-return]
+        the_op,
+        input_size,
+        subset_ratio,
+        overlap_ratio,
+        tuple(interpolation),
+        tuple(extrapolation),
+        length,
+        extrapolation_length,
     )

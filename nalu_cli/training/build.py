@@ -9,11 +9,12 @@ import torch
 from nalu_cli import rng
 from nalu_cli.config.schema import Config
 from nalu_cli.errors import ConfigError
+from nalu_cli.models import registry as models
 from nalu_cli.models.arithmetic import ArithmeticModel
 from nalu_cli.models.recurrent import RecurrentModel
 from nalu_cli.tasks.arithmetic import Task
-from nalu_cli.tasks.ops import input_count, lookup_op
-from nalu_cli.tasks.registry import make_task
+from nalu_cli.tasks.ops import lookup_op
+from nalu_cli.tasks.registry import kind_of
 from nalu_cli.units.base import UnitOptions
 
 PROBE_SAMPLES = 256  # inputs from the interpolation range that feed gates for the formula readout
@@ -68,24 +69,15 @@ def compile_wanted(config: Config, members: int) -> bool:
     if mode != "auto":
         return mode == "on"
     t = config.train
-    if config.task.mode == "digits":
-        return False  # digits mode picks images from a table: there is no generator worth compiling
-    inputs = 2 if config.task.mode == "pair" else config.task.input_size
+    inputs = kind_of(config.task.mode).draw_numbers(config)
+    if inputs is None:
+        return False  # the kind draws no numbers worth compiling (digit images come from a table)
     return t.steps * members * t.batch_size * inputs >= COMPILE_AUTO_NUMBERS
 
 
 def build_task(config: Config) -> Task:
-    t = config.task
-    if t.mode == "digits":
-        from nalu_cli.tasks.digits import make_digits_task
-
-        return make_digits_task(t.op, t.length, t.extrapolation_length, t.count_digit)
-    if t.mode == "recurrent":
-        return make_task(
-            t.op, t.mode, t.vector_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation,
-            length=t.length, extrapolation_length=t.extrapolation_length,
-        )  # fmt: skip
-    return make_task(t.op, t.mode, t.input_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation)
+    """The task ``config`` trains (its kind builds it: ``tasks/registry.py``)."""
+    return kind_of(config.task.mode).task(config)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -114,24 +106,8 @@ def build_model(
     """The batched model of ``members`` (or of explicit ``member_seeds`` [M]), initialised from the seeds."""
     m = config.model
     opts = UnitOptions(eps=m.eps, shared_weights=m.shared_weights, init_range=m.init_range, mlp_activation=m.activation)
-    in_features = input_count(lookup_op(config.task.op), config.task.mode, config.task.input_size)
+    in_features = kind_of(config.task.mode).model_inputs(lookup_op(config.task.op), config.task.input_size)
     seeds = members.member_seeds(torch.device("cpu")) if member_seeds is None else member_seeds
-    model: ArithmeticModel | RecurrentModel
-    if config.task.mode == "digits":
-        from nalu_cli.models.digits import DigitsModel
-        from nalu_cli.tasks.digits import class_values
-
-        model = DigitsModel(  # type: ignore[assignment]
-            seeds, m.units(), m.hidden[0] if m.hidden else 1, m.image_hidden,
-            class_values(config.task.count_digit), opts, m.initial_state, m.recurrent_init, m.image_channels,
-            m.image_weight_decay,
-        )  # fmt: skip
-    elif config.task.mode == "recurrent":
-        hidden = m.hidden[0] if m.hidden else 2
-        model = RecurrentModel(
-            seeds, config.task.vector_size, m.units(), hidden, opts, m.initial_state, m.recurrent_init
-        )
-    else:
-        model = ArithmeticModel(seeds, in_features, m.units(), m.hidden, opts)
+    model = models.build(config, seeds, in_features, opts)
     dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
-    return model.to(device=device, dtype=dtype)
+    return model.to(device=device, dtype=dtype)  # type: ignore[return-value]

@@ -9,7 +9,6 @@ generator keyed by each run's seed, so a seed's numbers do not depend on which s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
@@ -17,36 +16,8 @@ from nalu_cli import rng
 from nalu_cli.models.arithmetic import ArithmeticModel
 from nalu_cli.models.recurrent import RecurrentModel
 from nalu_cli.tasks.arithmetic import Task
-from nalu_cli.tasks.ops import Ranges, format_ranges, scale_ranges
-
-EVAL_CHUNK = 256  # samples per seed drawn at once; part of the data definition, never change lightly
-
-
-@dataclass
-class RangeMetrics:
-    """Per-seed metrics on one range; each tensor is [S] float64 (bools for ``solved``)."""
-
-    ranges: Ranges
-    mse: torch.Tensor
-    mae: torch.Tensor
-    rel_err: torch.Tensor
-    threshold: torch.Tensor
-    solved: torch.Tensor
-    accuracy: torch.Tensor | None = None  # digits mode: the share of outputs that round to the exact target
-
-    def row(self, i: int) -> dict[str, object]:
-        """Plain-data metrics of seed ``i`` (NaN/Inf kept as floats; the JSON layer spells them)."""
-        row: dict[str, object] = {
-            "range": format_ranges(self.ranges),
-            "mse": float(self.mse[i]),
-            "mae": float(self.mae[i]),
-            "rel_err": float(self.rel_err[i]),
-            "threshold": float(self.threshold[i]),
-            "solved": bool(self.solved[i]),
-        }
-        if self.accuracy is not None:
-            row["accuracy"] = float(self.accuracy[i])
-        return row
+from nalu_cli.tasks.kind import RangeMetrics
+from nalu_cli.tasks.ops import Ranges, scale_ranges
 
 
 @torch.no_grad()
@@ -66,47 +37,9 @@ def evaluate_range(
     ``seeds`` [S] are the task seeds (they fix the static task's subsets and the evaluation data).
     ``threshold`` [S]: the near-perfect MSE of an earlier call with the same arguments (it depends on the data
     alone, not on the model), so monitoring does not recompute it; None computes it.
-    Sequence tasks stream their sequences through ``recurrent.evaluate_sequences``.
+    Each kind's task evaluates itself (``Task.evaluate``: sequence tasks stream their sequences).
     """
-    if task.mode == "digits":
-        from nalu_cli.tasks.digits import SOLVED_ACCURACY, evaluate_digits
-
-        m = evaluate_digits(model, task, seeds, samples, stream, dtype)  # type: ignore[arg-type]
-        mse, mae, rel_err, accuracy = (v / samples for v in (m.sq, m.abs, m.rel, m.correct))
-        threshold = torch.full_like(mse, math.nan)  # no MSE yardstick: solved is by accuracy (digits.py)
-        return RangeMetrics(ranges, mse, mae, rel_err, threshold, accuracy >= SOLVED_ACCURACY, accuracy)
-    if getattr(task, "sequential", False):
-        from nalu_cli.tasks.recurrent import evaluate_sequences
-
-        sums = evaluate_sequences(model, task, seeds, ranges, samples, solved_eps, stream, dtype)  # type: ignore[arg-type]
-        mse, mae, rel_err, threshold = (v / samples for v in sums)
-        return RangeMetrics(ranges, mse, mae, rel_err, threshold, torch.isfinite(mse) & (mse < threshold))
-    masks = task.masks(seeds, dtype)
-    s = seeds.shape[0]
-    sq = torch.zeros(s, dtype=torch.float64, device=seeds.device)
-    ab = torch.zeros_like(sq)
-    rel = torch.zeros_like(sq)
-    thr = torch.zeros_like(sq)
-    done = 0
-    chunk_index = 0
-    while done < samples:
-        n = min(EVAL_CHUNK, samples - done)
-        x = task.sample_inputs(seeds, stream, chunk_index, EVAL_CHUNK, ranges, dtype)[:, :n]  # [S, n, I]
-        y = task.target(x, masks).to(torch.float64)  # [S, n, 1]
-        pred = model(x).to(torch.float64)  # [S, n, 1]
-        err = pred - y
-        sq += (err * err).sum(dim=(1, 2))
-        ab += err.abs().sum(dim=(1, 2))
-        rel += (err.abs() / y.abs().clamp(min=1e-12)).sum(dim=(1, 2))
-        if threshold is None:
-            thr += task.near_perfect_mse(x, masks, solved_eps) * n
-        done += n
-        chunk_index += 1
-    mse, mae, rel_err = sq / samples, ab / samples, rel / samples
-    if threshold is None:
-        threshold = thr / samples
-    solved = torch.isfinite(mse) & (mse < threshold)
-    return RangeMetrics(ranges, mse, mae, rel_err, threshold, solved)
+    return task.evaluate(model, seeds, ranges, samples, solved_eps, stream, dtype, threshold)  # type: ignore[no-any-return]
 
 
 def ladder_ranges(task: Task, factors: list[float]) -> list[tuple[float, Ranges]]:

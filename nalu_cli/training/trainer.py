@@ -31,7 +31,6 @@ from nalu_cli.readouts.formula import formula_fields
 from nalu_cli.readouts.sequence import read_all_formulas
 from nalu_cli.runs.checkpoint import save_checkpoint
 from nalu_cli.tasks.arithmetic import Task
-from nalu_cli.tasks.ops import target_expression
 from nalu_cli.training.build import (
     GENERATION_STRIDE,
     PROBE_SAMPLES,
@@ -436,7 +435,7 @@ class Trainer:
         sparsity = sparsity_error(self.model)
         probe = self.probe()
         k = self.members.restarts
-        target = target_expression(self.task.op, self.task.mode)
+        target = self.task.kind.target_expression(self.task.op)
         chosen = []
         for i in range(len(self.members.seeds)):
             block = slice(i * k, (i + 1) * k)
