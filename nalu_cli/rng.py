@@ -30,6 +30,7 @@ STREAM_TEST = 3
 STREAM_INIT = 4
 STREAM_SUBSET = 5
 STREAM_PROBE = 6
+STREAM_ROWS = 7  # nalu fit's minibatch rows
 
 
 def _mix(x: torch.Tensor) -> torch.Tensor:

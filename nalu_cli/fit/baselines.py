@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from nalu_cli.fit.candidates import _mse, _rel
+from nalu_cli.training.schedule import cosine
 
 
 def linear_baseline(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -63,7 +64,7 @@ def mlp_baseline(x: np.ndarray, y: np.ndarray, seed: int, steps: int = MLP_STEPS
         g2 = (g @ w3.T) * (z2 > 0)  # [N, 32]
         g1 = (g2 @ w2.T) * (z1 > 0)  # [N, 32]
         grads = [xs.T @ g1, g1.sum(0), h1.T @ g2, g2.sum(0), h2.T @ g, g.sum(0)]
-        lr = MLP_LR * 0.5 * (1 + math.cos(math.pi * (t - 1) / steps))
+        lr = cosine(MLP_LR, t - 1, steps)  # t counts from 1, the schedule's steps from 0
         c1, c2 = 1.0 - 0.9**t, 1.0 - 0.999**t
         for p, gr, a, b in zip(params, grads, m1, m2, strict=True):
             a *= 0.9

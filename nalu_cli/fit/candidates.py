@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,8 @@ from nalu_cli.fit.table import Table
 from nalu_cli.models.arithmetic import ArithmeticModel
 from nalu_cli.readouts.formula import read_formula
 from nalu_cli.tasks.expressions import readout_expression
-from nalu_cli.training.optim import finite, flatten_
+from nalu_cli.training.optim import BatchedAdam
+from nalu_cli.training.schedule import cosine
 from nalu_cli.units.base import UnitOptions
 
 EQUAL_ERROR = 1.25  # validation MSEs within this factor of the best count as equal; the simpler one wins
@@ -98,34 +98,6 @@ class Split:
     y_train: np.ndarray
 
 
-class FlatAdam:
-    """Adam over parameters batched on their first (member) dimension, kept in one flat buffer [M, P].
-
-    The plain update in six in-place operations: ``nalu fit``'s steps are so small that the optimiser's
-    per-operation overhead is a good part of a step. Members never mix (every operation is elementwise);
-    ``step`` returns which members still have finite weights (a member that went non-finite is dead and
-    its loss is masked to 0 from then on).
-    """
-
-    def __init__(self, params: Sequence[torch.Tensor], beta2: float = 0.999, beta1: float = 0.9, eps: float = 1e-8):
-        self.flat = flatten_(params)  # [M, P]; the parameters become views of it
-        self.m = torch.zeros_like(self.flat)  # [M, P]
-        self.v = torch.zeros_like(self.flat)  # [M, P]
-        self.beta1, self.beta2, self.eps, self.t = beta1, beta2, eps, 0
-
-    @torch.no_grad()
-    def step(self, grads: list[torch.Tensor], lr: float) -> torch.Tensor:
-        self.t += 1
-        m_rows = self.flat.shape[0]
-        g = torch.cat([gr.reshape(m_rows, -1) for gr in grads], dim=1)  # [M, P]
-        self.m.mul_(self.beta1).add_(g, alpha=1.0 - self.beta1)
-        self.v.mul_(self.beta2).addcmul_(g, g, value=1.0 - self.beta2)
-        step = lr / (1.0 - self.beta1**self.t)
-        denom = (self.v / (1.0 - self.beta2**self.t)).sqrt_().add_(self.eps)  # [M, P]
-        self.flat.addcdiv_(self.m, denom, value=-step)
-        return finite(self.flat).all(dim=1)  # [M]
-
-
 @dataclass
 class Trained:
     """A trained candidate: the model, its best member by validation MSE, every member's validation MSE,
@@ -136,6 +108,15 @@ class Trained:
     valid: np.ndarray
     steps: int
     stop: str
+
+
+def batch_rows(seed: int, step: int, n: int, size: int) -> torch.Tensor:
+    """The training rows of minibatch ``step``: [size] int64 indices in [0, n), drawn with replacement from the
+    counter-based generator (stream ``STREAM_ROWS``), so a pure function of (seed, step, n, size) on any
+    machine. A 32-bit draw k becomes the row floor(k * n / 2**32), exact in int64 for n < 2**31; its bias
+    (at most n / 2**32 in any row's probability) is negligible at table sizes."""
+    bits = rng.random_bits(rng.seed_tensor([seed]), rng.STREAM_ROWS, step, size)[0]  # [size] int32
+    return ((bits.to(torch.int64) & 0xFFFFFFFF) * n) >> 32  # [size]
 
 
 def warm_start(model: ArithmeticModel, unit: str, x: np.ndarray, y: np.ndarray) -> bool:
@@ -218,7 +199,7 @@ def train_candidate(
     elif cand.units[-1] == "nau":
         warm_start_top(model, x, y)
     params = list(model.parameters())
-    opt = FlatAdam(params, beta2=float(recipe.get("beta2", 0.999)))
+    opt = BatchedAdam(params, betas=(0.9, float(recipe.get("beta2", 0.999))))
     n = x.shape[0]
     full = n <= FULL_BATCH
     xt = torch.from_numpy(x)[None].expand(members, -1, -1)  # [M, N, I]
@@ -227,7 +208,6 @@ def train_candidate(
     x_all, y_all = np.vstack([x, xv]), np.concatenate([y, yv])
     probe = torch.from_numpy(x[:PROBE])[None].expand(members, -1, -1)  # [M, P, I]
     scale = float(np.mean(y**2)) or 1.0
-    gen = torch.Generator().manual_seed(seed)
     alive = torch.ones(members, dtype=torch.bool)
     reg_start = None if reg_scale > 0 else 0
     best_seen, improved_at = math.inf, 0
@@ -236,7 +216,7 @@ def train_candidate(
         if full:
             xb, yb = xt, yt
         else:
-            idx = torch.randint(0, n, (BATCH,), generator=gen)
+            idx = batch_rows(seed, step, n, BATCH)  # [B]
             xb, yb = xt[:, idx], yt[:, idx]  # [M, B, I], [M, B, 1]
         loss = ((model(xb) - yb) ** 2).mean(dim=(1, 2)) / scale  # [M]
         if reg_start is not None and reg_scale > 0:
@@ -244,8 +224,8 @@ def train_candidate(
             loss = loss + reg_scale * ramp * model.regularizer()
         loss = torch.where(alive & torch.isfinite(loss), loss, torch.zeros_like(loss))
         grads = list(torch.autograd.grad(loss.sum(), params, allow_unused=False))
-        rate = lr if schedule == "constant" else lr * 0.5 * (1 + math.cos(math.pi * step / total))
-        alive = opt.step(grads, rate) & alive
+        rate = lr if schedule == "constant" else cosine(lr, step, total)
+        alive = opt.step_fused(grads, rate) & alive
         model.post_step()
         if (step + 1) % CHECK_EVERY:
             continue

@@ -1,10 +1,14 @@
-"""Adam for parameters batched over seeds, with per-seed masking.
+"""Adam for parameters batched over seeds, with per-seed masking: the one Adam of the package.
 
 Written out with plain elementwise tensor operations (no fused kernels), so each seed's update is
 bit-identical whatever other seeds share the tensors: a fused multiply-add in a vectorised kernel could
 round differently from its scalar tail. All parameters live in one flat buffer, so an update is a handful of
 operations. A seed whose gradient or new weights are not finite keeps its old weights and optimiser state
 and is reported dead; no other seed is touched.
+
+Two ways to step: ``step`` (training: propose, check, commit the seeds that stay finite) and ``step_fused``
+(``nalu fit``: six in-place operations, every member updated, the finite ones reported), where a step is so
+small that the optimiser's per-operation overhead is a good part of it.
 """
 
 from __future__ import annotations
@@ -165,6 +169,29 @@ class BatchedAdam:
         ok = ok & finite(p_next).all(dim=1)  # [S]
         self.commit(p_next, mv_next, ok)
         return ok
+
+    @torch.no_grad()
+    def step_fused(self, grads: Sequence[torch.Tensor], lr: float) -> torch.Tensor:
+        """Update every seed in place with the textbook update in six in-place operations; returns which
+        seeds have finite weights afterwards [S] bool (a seed that went non-finite keeps its non-finite weights:
+        the caller treats it as dead from then on, e.g. by masking its loss to 0).
+
+        The lean step of ``nalu fit``, whose steps are so small that ``step``'s extra operations (proposal,
+        check, commit) are a good part of a step. Its roundings differ from ``step``'s: the bias corrections
+        are folded into the step size (lr / (1 - β1^t)) and the moment updates are fused (add with alpha,
+        addcmul). Per-parameter learning-rate scales are not applied here."""
+        if self.lr_scale is not None:
+            raise ValueError("step_fused does not apply per-parameter learning-rate scales; use step")
+        self.t += 1
+        self.all_updated = True
+        g = self.flat_grad(grads)  # [S, P]
+        m, v = self._mv[0], self._mv[1]  # [S, P] each, views: updated in place
+        m.mul_(self.beta1).add_(g, alpha=1.0 - self.beta1)
+        v.mul_(self.beta2).addcmul_(g, g, value=1.0 - self.beta2)
+        step = lr / (1.0 - self.beta1**self.t)
+        denom = (v / (1.0 - self.beta2**self.t)).sqrt_().add_(self.eps)  # [S, P]
+        self.flat.addcdiv_(m, denom, value=-step)
+        return finite(self.flat).all(dim=1)  # [S]
 
     def reset(self, members: torch.Tensor) -> None:
         """Zero the moments of ``members`` [S] bool (a re-initialised seed starts a fresh Adam)."""

@@ -43,6 +43,7 @@ from nalu_cli.training.build import (
 from nalu_cli.training.evaluate import RangeMetrics, evaluate_range, sparsity_error
 from nalu_cli.training.optim import BatchedAdam, clip_per_seed, finite, per_seed_all_finite
 from nalu_cli.training.precondition import Preconditioner
+from nalu_cli.training.schedule import cosine
 from nalu_cli.units.madsen import NAU
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class Trainer:
     def lr_at(self, step: int) -> float:
         t = self.config.train
         if t.schedule == "cosine":
-            return t.lr * 0.5 * (1.0 + math.cos(math.pi * step / t.steps))
+            return cosine(t.lr, step, t.steps)
         return t.lr
 
     @property
