@@ -4,6 +4,8 @@ report), a stop and a resume, --check, config errors, and the same numbers as th
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from nalu_cli.files import json_safe
 from nalu_cli.runs.checkpoint import load_checkpoint
 from nalu_cli.training.job import INTERRUPTED, TrainJob
 from nalu_cli.training.report import CHECK_FAILED
+from tests.conftest import subprocess_env
 
 runner = CliRunner()
 
@@ -131,3 +134,17 @@ def test_a_job_without_out_names_its_run_like_the_command(tmp_path: Path, monkey
     first, second = job.run(), job.run()
     assert first.run_dir == Path("runs/add-nau-s3") and second.run_dir == Path("runs/add-nau-s3-1")
     assert [s["seed"] for s in first.report["seeds"]] == [3, 4] and first.report["units"] == ["nau"]
+
+
+def test_the_documented_example_runs_and_prints_its_lines() -> None:
+    """docs/examples/train_job.py (the README's Python example) trains mul and prints the same lines every time."""
+    script = Path(__file__).parents[3] / "docs" / "examples" / "train_job.py"
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=subprocess_env(), timeout=300
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.splitlines() == [
+        "solved: True (1 of 1 seeds, on U[10,100])",
+        "formula: y = x0 * x1",
+        "exit code: 0",
+    ]
