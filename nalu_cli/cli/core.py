@@ -244,11 +244,16 @@ CHECK_HELP = "Exit 3 unless every seed is solved{} (for scripts: nalu ... --chec
 
 def exit_with_outcome(report: dict[str, Any], check: bool, requested: str, chosen: str) -> None:
     """After the output: say which device was used (-v), then exit 1 / 3 when the run failed / --check failed."""
-    from nalu_cli.output.reports import outcome
+    from nalu_cli.training.report import outcome
+
+    exit_with(*outcome(report, check), requested, chosen)
+
+
+def exit_with(code: int, message: str | None, requested: str, chosen: str) -> None:
+    """Say which device was used (-v), then exit with ``code`` and its ``Error:`` line unless it is 0."""
     from nalu_cli.training.build import device_note
 
     detail(device_note(requested, chosen))
-    code, message = outcome(report, check)
     if code:
         fail(message or "failed", code)
 
@@ -316,6 +321,60 @@ def interrupt_flag() -> Iterator[dict[str, int]]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+class TrainingSession:
+    """The terminal's side of a training job (``training.job.TrainJob``): around the training loop it shows the
+    resolved config (-v) and a progress bar, and turns SIGINT/SIGTERM into stop requests (``interrupt_flag``)."""
+
+    def __init__(self, resumed: bool) -> None:
+        self.resumed = resumed
+        self.state = {"signal": 0}
+        self.run: Any = None  # the run being trained (runs.run.Run), once training starts
+        self._update: Callable[[int, int, float], None] | None = None
+
+    @contextmanager
+    def around(self, config: Any, run: Any) -> Iterator[None]:
+        from nalu_cli.config.resolve import dump_yaml
+
+        self.run = run
+        detail(f"resolved config ({'resumed' if self.resumed else 'new run'} in {run.path}):")
+        detail(dump_yaml(config).rstrip())
+        progress, self._update = _training_progress(config.train.steps)
+        with progress, interrupt_flag() as self.state:
+            yield
+
+    def progress(self, step: int, total: int, loss: float) -> None:
+        if self._update is not None:
+            self._update(step, total, loss)
+
+    def should_stop(self) -> bool:
+        return bool(self.state["signal"])
+
+    def second_signal(self, second: SecondSignal) -> NoReturn:
+        """A second signal left training at once: say what was kept and exit with that signal's code."""
+        kept = (
+            f"the last checkpoint saved is kept. Resume with: nalu train --resume {self.run.path}"
+            if self.run is not None and self.run.checkpoint_path.exists()
+            else "no checkpoint had been saved yet"
+        )
+        stderr.print(
+            f"Interrupted by a second {second.name}; {kept}",
+            highlight=False,
+            soft_wrap=True,  # a wrapped path could not be copied and pasted
+        )
+        raise typer.Exit(second.code) from None
+
+    def interrupted(self, where: str | None) -> int:
+        """Say which signal stopped the run and ``where``; the exit code for it (130 SIGINT, 143 SIGTERM)."""
+        code = 130 if self.state["signal"] == signal.SIGINT else 143
+        name = "SIGINT" if code == 130 else "SIGTERM"
+        stderr.print(
+            f"Interrupted by {name} {where}",
+            highlight=False,
+            soft_wrap=True,  # a wrapped path could not be copied and pasted
+        )
+        return code
 
 
 def _training_progress(total: int) -> tuple[Any, Callable[[int, int, float], None]]:

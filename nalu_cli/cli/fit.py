@@ -58,50 +58,22 @@ def fit(
     """
 
     def body() -> None:
-        from nalu_cli.errors import ConfigError
-        from nalu_cli.fit.driver import fit as run_fit
+        from nalu_cli.fit.job import FitJob
         from nalu_cli.output.render import fit_view
-        from nalu_cli.runs.run import FIT_JSON
 
-        units = [u.strip() for u in unit.split(",") if u.strip()] if unit is not None else None
-        try:
-            widths = [int(h) for h in hidden.split(",") if h.strip()] if hidden is not None else None
-        except ValueError:
-            raise ConfigError(f"--hidden {hidden!r} must be integers separated by commas, such as 2") from None
-        if widths is not None and units is None:
-            raise ConfigError("--hidden needs --unit (without it the ladder of stacks is tried)")
-        if units is not None:
-            from nalu_cli.config.resolve import validate
-
-            model = {"unit": units if len(units) > 1 else units[0], "hidden": widths or []}
-            units = validate({"model": model}).model.units()  # ConfigError names a bad unit or layer count
-        run_dir = out if out is not None else _default_fit_dir(target)
-        if out is not None and (run_dir / FIT_JSON).exists() and not force:
-            raise ConfigError(f"{str(run_dir)!r} already holds a fit; overwrite it with --force")
-        names = [c.strip() for c in inputs.split(",") if c.strip()] if inputs is not None else None
-        report = run_fit(
-            data, target, inputs=names, test=test, holdout=holdout, units=units, hidden=widths,
-            members=members, steps=steps, seed=seed, out=run_dir,
+        job = FitJob(
+            data, target, inputs=inputs, test=test, holdout=holdout, unit=unit, hidden=hidden, members=members,
+            steps=steps, seed=seed, out=out, force=force,
         )  # fmt: skip
-        for warning in report["warnings"]:
+        done = job.run()
+        for warning in done.warnings:
             core.stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
         if as_json:
-            emit_json(report)
+            emit_json(done.report)
         else:
-            core.stdout.print(fit_view(report))
+            core.stdout.print(fit_view(done.report))
             core.stdout.print(
-                f"run saved to {run_dir}; evaluate on another table with: nalu eval {run_dir} --data FILE.csv"
+                f"run saved to {done.run_dir}; evaluate on another table with: nalu eval {done.run_dir} --data FILE.csv"
             )
 
     guarded(body)
-
-
-def _default_fit_dir(target: str) -> Path:
-    import re
-
-    base = Path("runs") / ("fit-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_") or "target"))
-    candidate, n = base, 1
-    while candidate.exists():
-        candidate = base.with_name(f"{base.name}-{n}")
-        n += 1
-    return candidate

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,15 +16,17 @@ from nalu_cli.cli.core import (
     PRESETS_HELP,
     UNITS_HELP,
     SecondSignal,
+    TrainingSession,
     _completer,
-    _training_progress,
     detail,
     emit_json,
-    exit_with_outcome,
+    exit_with,
     guarded,
-    interrupt_flag,
     show_text_plots,
 )
+
+if TYPE_CHECKING:
+    from nalu_cli.config.recipes import Advice
 
 app = typer.Typer()  # joined to the root app (cli/__init__.py)
 
@@ -109,120 +110,47 @@ def train(
     """
 
     def body() -> None:
-        from nalu_cli.config import loading
-        from nalu_cli.config import resolve as config_resolve
-        from nalu_cli.config import schema as cfgmod
-        from nalu_cli.errors import ConfigError
-        from nalu_cli.output.reports import train_report
-        from nalu_cli.runs.run import Run
-        from nalu_cli.training.build import resolve_device
-        from nalu_cli.training.loop import train as run_training
+        from nalu_cli.output.render import train_summary, train_text_plot
+        from nalu_cli.training.job import TrainJob
 
-        flags: dict[str, Any] = {
-            "task.op": op,
-            "task.mode": mode,
-            "train.steps": steps,
-            "train.lr": lr,
-            "train.batch_size": batch_size,
-            "train.seed": seed,
-            "train.restarts": restarts,
-            "train.device": device,
-            "task.interpolation": interpolation,
-            "task.extrapolation": extrapolation,
-        }
-        overrides = {k: v for k, v in flags.items() if v is not None}
-        if unit is not None:
-            units = [u.strip() for u in unit.split(",") if u.strip()]
-            overrides["model.unit"] = units[0] if len(units) == 1 else units
-        if hidden is not None:
-            overrides["model.hidden"] = cfgmod.hidden_option(hidden)
-        if seeds is not None:
-            overrides["train.seeds"] = cfgmod.seeds_option(seeds, seed or 0)
-        overrides |= dict(loading.parse_assignment(item) for item in set_ or [])
-
-        advice_texts: list[str] = []  # printed before training, and listed in the JSON's warnings
-        if resume is not None:
-            if out is not None or force:
-                raise ConfigError("--resume continues the run in its own directory; leave out --out and --force")
-            if config is not None or preset is not None:
-                raise ConfigError("--resume continues a run with its own config; only --steps and --device may change")
-            writer = Run.resume(resume, overrides)
-        else:
-            file_data = loading.load_yaml(config) if config is not None else None
-            new_config = config_resolve.resolve(file_data, overrides, preset)
-            resolve_device(new_config.train.device)  # an absent GPU is refused before the run directory exists
-            from nalu_cli.config.recipes import advice
-
-            advised_all = advice(new_config.task.op, new_config.model.units(), new_config.task.mode, preset)
-            advice_texts = [a.text for a in advised_all]
-            for advised in advised_all:
-                label = "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:"
-                core.stderr.print(f"{label} {escape(advised.text)}", soft_wrap=True, highlight=False)
-            writer = Run.create(new_config, out, force=force)
-        with writer:
-            assert writer.config is not None
-            resolved, run_dir = writer.config, writer.run.path
-            detail(f"resolved config ({'resumed' if resume is not None else 'new run'} in {run_dir}):")
-            detail(config_resolve.dump_yaml(resolved).rstrip())
-
-            progress, on_progress = _training_progress(resolved.train.steps)
-            try:
-                with progress, interrupt_flag() as interrupted:
-                    result = run_training(
-                        resolved,
-                        writer,
-                        progress=on_progress,
-                        should_stop=lambda: bool(interrupted["signal"]),
-                        checkpoint_every=checkpoint_every,
-                    )
-            except SecondSignal as second:
-                kept = (
-                    f"the last checkpoint saved is kept. Resume with: nalu train --resume {run_dir}"
-                    if writer.run.checkpoint_path.exists()
-                    else "no checkpoint had been saved yet"
-                )
-                core.stderr.print(
-                    f"Interrupted by a second {second.name}; {kept}",
-                    highlight=False,
-                    soft_wrap=True,  # a wrapped path could not be copied and pasted
-                )
-                raise typer.Exit(second.code) from None
-        report = train_report(result)
-        report["warnings"] = advice_texts + report["warnings"]
-        for warning in result.warnings:
+        job = TrainJob(
+            op=op, unit=unit, mode=mode, hidden=hidden, steps=steps, lr=lr, batch_size=batch_size, seed=seed,
+            seeds=seeds, restarts=restarts, interpolation=interpolation, extrapolation=extrapolation,
+            device=device, config=config, preset=preset, overrides=set_ or [], out=out, resume=resume,
+            force=force, checkpoint_every=checkpoint_every, check=check,
+        )  # fmt: skip
+        session = TrainingSession(resumed=resume is not None)
+        try:
+            done = job.run(
+                progress=session.progress,
+                should_stop=session.should_stop,
+                on_note=_print_advice,
+                around_training=session.around,
+            )
+        except SecondSignal as second:
+            session.second_signal(second)
+        for warning in done.result.warnings:
             core.stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
-        if result.interrupted or interrupted["signal"]:
-            # interrupted["signal"] without result.interrupted: the signal came after the last step, during the
-            # final evaluation, which finished and was saved; the signal still ends the command with its code
-            code = 130 if interrupted["signal"] == signal.SIGINT else 143
-            name = "SIGINT" if code == 130 else "SIGTERM"
-            where = (
-                f"at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}"
-                if result.interrupted
-                else f"during the final evaluation; the run is complete and saved in {run_dir}"
-            )
-            core.stderr.print(
-                f"Interrupted by {name} {where}",
-                highlight=False,
-                soft_wrap=True,  # a wrapped path could not be copied and pasted
-            )
+        if done.interrupted:
+            code = session.interrupted(done.stopped)
             if as_json:
-                emit_json(report)
+                emit_json(done.report)
             raise typer.Exit(code)
         if as_json:
-            emit_json(report)
+            emit_json(done.report)
         else:
-            from nalu_cli.output.render import train_summary
-
-            core.stdout.print(train_summary(report))
-            if show_text_plots():
-                from nalu_cli.output.render import train_text_plot
-
-                curve = train_text_plot(writer.run.metrics())
-                if curve is not None:
-                    core.stdout.print(curve)
-        for path in (writer.run.config_path, writer.run.checkpoint_path, writer.run.metrics_path):
+            core.stdout.print(train_summary(done.report))
+            curve = train_text_plot(done.run.metrics()) if show_text_plots() else None
+            if curve is not None:
+                core.stdout.print(curve)
+        for path in done.files():
             detail(f"wrote {path}")
-        exit_with_outcome(report, check, result.config.train.device, result.device)
+        exit_with(done.exit_code, done.message, done.result.config.train.device, done.result.device)
 
     guarded(body)
+
+
+def _print_advice(advised: Advice) -> None:
+    """A warning or note about the stack, before training."""
+    label = "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:"
+    core.stderr.print(f"{label} {escape(advised.text)}", soft_wrap=True, highlight=False)

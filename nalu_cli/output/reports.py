@@ -23,7 +23,8 @@ from nalu_cli.tasks.ops import Ranges, format_ranges
 from nalu_cli.tasks.recurrent import RecurrentTask
 from nalu_cli.training.build import PROBE_SAMPLES, resolve_device
 from nalu_cli.training.evaluate import evaluate_range, ladder_ranges
-from nalu_cli.training.trainer import Trainer, TrainResult
+from nalu_cli.training.report import outcome as outcome  # re-exported: callers and tests name it here
+from nalu_cli.training.trainer import Trainer
 
 T = TypeVar("T")
 
@@ -39,69 +40,6 @@ def _selected(trainer: Trainer, data: dict[str, Any]) -> list[tuple[int, int, in
             member = i * k
         out.append((seed, member, member - i * k))
     return out
-
-
-def train_report(result: TrainResult) -> dict[str, Any]:
-    """The summary of a training run (what ``nalu train`` prints)."""
-    cfg = result.config
-    return {
-        "command": "train",
-        "describe": cfg.describe(),
-        "op": cfg.task.op,
-        "units": cfg.model.units(),
-        "interpolation": _range_text(cfg, "interpolation"),
-        "extrapolation": _range_text(cfg, "extrapolation"),
-        "steps": result.step,
-        "restarts": cfg.train.restarts,
-        "interrupted": result.interrupted,
-        "device": result.device,
-        "elapsed": result.elapsed,
-        "seed_steps_per_second": result.seed_steps_per_second,  # members × steps trained / seconds
-        "compiled": result.compiled,
-        "run_dir": str(result.run_dir) if result.run_dir else None,
-        "solved": result.solved_count,
-        "total": len(result.seeds),
-        "seeds": result.seeds,
-        "warnings": result.warnings,
-    }
-
-
-def _range_text(cfg: Any, which: str) -> str:
-    """The range a train summary names; digits runs name their images and sequence length instead."""
-    t = cfg.task
-    if t.mode == "digits":
-        if which == "interpolation":
-            return f"training images · T={t.length}"
-        return f"test images · T={t.extrapolation_length}"
-    return format_ranges(getattr(t, which))
-
-
-CHECK_FAILED = 3  # the exit code of --check when not every seed is solved
-
-
-def outcome(report: dict[str, Any], check: bool = False) -> tuple[int, str | None]:
-    """The exit code of ``train``, ``eval`` or ``extrapolate`` for ``report``, and the error line to print.
-
-    1 when every seed of a training run diverged (however many seeds it had); with ``check``, 3 when not
-    every seed is solved: in training, or for ``eval``/``extrapolate`` on every range evaluated. Else 0.
-    """
-    seeds = report["seeds"]
-    if report["command"] == "train":
-        if seeds and all(s.get("diverged_at") is not None for s in seeds):
-            n = len(seeds)
-            who = "the seed" if n == 1 else f"all {n} seeds"
-            return 1, f"training diverged: {who} produced NaN/Inf (try a lower --lr or a narrower range)"
-        unsolved = [s["seed"] for s in seeds if not s["solved"]]
-        where = f"on {report['extrapolation']}"
-    else:
-        unsolved = [s["seed"] for s in seeds if not all(r["solved"] for r in s["ranges"])]
-        where = "on every range evaluated"
-    if check and unsolved:
-        listed = ", ".join(map(str, unsolved[:10])) + (", ..." if len(unsolved) > 10 else "")
-        return CHECK_FAILED, (
-            f"--check: {len(unsolved)} of {len(seeds)} seeds not solved {where} (seed{'s' if len(unsolved) > 1 else ''} {listed})"
-        )
-    return 0, None
 
 
 def _check_ranges(trainer: Trainer, ranges: list[Ranges]) -> None:
