@@ -184,6 +184,14 @@ def command_help(s: Session) -> str:
     return "\n".join(out)
 
 
+def python_example(s: Session) -> str:
+    """The README's Python example: docs/examples/train_job.py as it is, and what running it prints."""
+    script = ROOT / "docs" / "examples" / "train_job.py"
+    code = script.read_text().split('"""', 2)[2].strip()  # the code below the module docstring
+    printed = s.run(f"{sys.executable} {script}", shown="python docs/examples/train_job.py")
+    return "```python\n" + code + "\n```\n\n" + console(printed)
+
+
 def worked_train(s: Session) -> str:
     return console(s.run("nalu train --op mul"))
 
@@ -306,6 +314,7 @@ BLOCKS = [
     Block("worked-extrapolate", worked_extrapolate, needs=("worked-train",)),
     Block("worked-inspect", worked_inspect, needs=("worked-train",)),
     Block("config-error", config_error),
+    Block("python-example", python_example),
     Block("static-mul-yaml", static_mul_yaml),
     Block("jq-metrics", jq_metrics, needs=("worked-train",)),
     Block("check-exit", check_exit),

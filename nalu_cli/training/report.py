@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from nalu_cli.tasks.ops import format_ranges
+from nalu_cli.tasks.registry import kind_of
 from nalu_cli.training.trainer import TrainResult
 
 
@@ -40,7 +41,7 @@ def train_report(result: TrainResult) -> dict[str, Any]:
 def _range_text(cfg: Any, which: str) -> str:
     """The range a train summary names; digits runs name their images and sequence length instead."""
     t = cfg.task
-    if t.mode == "digits":
+    if not kind_of(t.mode).value_ranges:  # digit images: no value range to name
         if which == "interpolation":
             return f"training images · T={t.length}"
         return f"test images · T={t.extrapolation_length}"
