@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -159,8 +160,6 @@ def sweep(
     """
 
     def body() -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         from nalu_cli.output.tables import benchmark_table
         from nalu_cli.sweeps.job import SweepJob
 
@@ -168,27 +167,7 @@ def sweep(
         spec = job.load()
         runner = job.make_executor()
         detail(f"{spec.describe()} → {job.directory}")
-        progress = Progress(
-            TextColumn("[bold]sweep[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("tasks · {task.fields[running]} running · {task.fields[failed]} failed"),
-            TimeElapsedColumn(),
-            console=core.stderr,
-            disable=not core.stderr.is_terminal or options["quiet"],
-            transient=True,
-        )
-        bar = progress.add_task("sweep", total=None, running=0, failed=0)
-
-        def on_progress(state: Any, failure: dict[str, Any] | None) -> None:
-            progress.update(
-                bar, total=state.total, completed=state.completed, running=state.running, failed=state.failed
-            )
-            if failure is not None and progress.live.is_started:
-                progress.console.print(
-                    f"[red]failed:[/] {escape(failure['task'])}: {escape(failure['error'])}", highlight=False
-                )
-
+        progress, on_progress = _progress_bar()
         with progress:
             outcome = job.run(spec, runner, on_progress=on_progress)
         report = outcome.report
@@ -208,3 +187,30 @@ def sweep(
             fail(outcome.message or "failed", outcome.code)
 
     guarded(body)
+
+
+def _progress_bar() -> tuple[Any, Callable[[Any, dict[str, Any] | None], None]]:
+    """A sweep's progress bar on stderr (a terminal only, not with --quiet), and the callback that moves it;
+    each failure is printed above the bar as it happens."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]sweep[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tasks · {task.fields[running]} running · {task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=core.stderr,
+        disable=not core.stderr.is_terminal or options["quiet"],
+        transient=True,
+    )
+    bar = progress.add_task("sweep", total=None, running=0, failed=0)
+
+    def on_progress(state: Any, failure: dict[str, Any] | None) -> None:
+        progress.update(bar, total=state.total, completed=state.completed, running=state.running, failed=state.failed)
+        if failure is not None and progress.live.is_started:
+            progress.console.print(
+                f"[red]failed:[/] {escape(failure['task'])}: {escape(failure['error'])}", highlight=False
+            )
+
+    return progress, on_progress
