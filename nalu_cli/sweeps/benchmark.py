@@ -1,4 +1,8 @@
-"""Benchmarks: a grid of ops × units × range pairs, each cell many seeds trained as one batched model.
+"""Benchmark cells: a grid of ops × units × range pairs, each cell many seeds trained as one batched model.
+
+This module builds and summarises the cells; `nalu benchmark` and `nalu sweep` both run them through the one
+grid driver (``sweeps.driver``, ``sweeps.job``), with the grid defaults of the recipe book
+(``config.recipes.GRID_DEFAULTS``, ``DEFAULT_GRID``, ``RECURRENT_GRID``, ``DIGITS_GRID``, ``RANGE_SETS``).
 
 Per cell it reports what Madsen & Johansen (2020) report (SPEC section 4): the success rate with its 95%
 Wilson interval, the median "solved at" step over the solved seeds, and the median sparsity error over the
