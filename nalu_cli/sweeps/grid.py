@@ -123,11 +123,24 @@ def benchmark_grid(
     chosen = preset_for(preset, extra)
     default_ops, default_units = default_grid(chosen, extra)
     count = GRID_DEFAULTS["seeds"] if seeds is None else seeds
+    pairs = parse_range_sets(ranges)
+    # as in a grid file, a cell is listed once (two of them would be one cell's seeds reported twice)
+    twice = [
+        f"--{name} lists {', '.join(sorted({v for v in values if values.count(v) > 1}))} twice"
+        for name, values in (
+            ("ops", list(ops or [])),
+            ("units", list(units or [])),
+            ("ranges", [f"{i}:{e}" for i, e in pairs or []]),
+        )
+        if len(set(values)) != len(values)
+    ]
+    if twice:
+        raise ConfigError(twice)
     return Grid(
         ops=default_ops if ops is None else list(ops),
         units=default_units if units is None else list(units),
         preset=chosen,
-        ranges=parse_range_sets(ranges),
+        ranges=pairs,
         seeds=count,
         seed_block=count,
         steps=GRID_DEFAULTS["steps"] if steps is None else steps,

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from nalu_cli import cli
 from nalu_cli.cli import sweep as sweep_cli
 from nalu_cli.config import recipes
+from nalu_cli.errors import ConfigError
 from nalu_cli.sweeps import benchmark, executors, job
 from nalu_cli.sweeps import grid as sweeps_grid
 
@@ -163,7 +164,7 @@ def test_jobs_own_the_sequence_and_never_print(tmp_path: Path, capsys: pytest.Ca
     assert outcome.notes[0].startswith("2 tasks: 0 done earlier, 0 trained now, 2 failed")
     assert outcome.notes[1].startswith("incomplete: add · nau") and seen[-1] == 2
     assert [f["error"] for f in outcome.report["failures"]] == ["refused on purpose"] * 2
-    with pytest.raises(Exception, match="--address names a Ray cluster"):
+    with pytest.raises(ConfigError, match="--address names a Ray cluster"):
         job.SweepJob(grid_file, address="10.0.0.1:6379")
 
     cells: list[tuple[int, int, str]] = []
@@ -173,3 +174,16 @@ def test_jobs_own_the_sequence_and_never_print(tmp_path: Path, capsys: pytest.Ca
     assert done.code == 0 and done.report["command"] == "benchmark" and len(done.report["cells"]) == 2
     assert "blocks" not in done.report["cells"][0] and (tmp_path / "b.csv").read_text().startswith("op,unit,")
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_cell_listed_twice_is_refused_by_both_commands() -> None:
+    """Two copies of a cell would be one cell's seeds reported twice: the benchmark refuses them as a grid file does."""
+    for args, needle in (
+        (["--units", "nau,nau"], "--units lists nau twice"),
+        (["--ops", "add,mul,add"], "--ops lists add twice"),
+        (["--ranges", "mistry2021", "--ranges", "1,2:2,6"], "--ranges lists 1,2:2,6 twice"),
+    ):
+        result = runner.invoke(cli.app, ["benchmark", *args, "--steps", "1"])
+        assert result.exit_code == 2 and result.stderr == f"Error: {needle}\n", result.output
+    with pytest.raises(ConfigError, match="listed twice"):
+        sweeps_grid.validate_grid({"ops": ["add"], "units": ["nau", "nau"]})
