@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 from nalu_cli import names
 from nalu_cli.cli import core
 from nalu_cli.cli.core import PRESETS_HELP, _completer, detail, emit_json, fail, guarded, note, options
+from nalu_cli.config.recipes import GRID_DEFAULTS  # the grid defaults both commands share
 
 app = typer.Typer()  # joined to the root app (cli/__init__.py)
 
@@ -31,7 +33,9 @@ def benchmark(
             " default: the preset's; digits mode: accumulator, lstm)."
         ),
     ] = None,
-    seeds: Annotated[int, typer.Option(help="Seeds per cell, trained as one batched model.", min=1, max=100_000)] = 10,
+    seeds: Annotated[
+        int, typer.Option(help="Seeds per cell, trained as one batched model.", min=1, max=100_000)
+    ] = GRID_DEFAULTS["seeds"],
     steps: Annotated[
         int | None,
         typer.Option(help="Training steps per cell (trade time for fidelity; default: each cell's recipe).", min=1),
@@ -68,43 +72,41 @@ def benchmark(
 
     def body() -> None:
         from nalu_cli.config import loading
-        from nalu_cli.files import atomic_write_bytes
         from nalu_cli.output.tables import benchmark_table
-        from nalu_cli.sweeps.benchmark import default_grid, parse_range_sets, preset_for, run_benchmark, to_csv
+        from nalu_cli.sweeps.job import BenchmarkJob
 
         extra: dict[str, Any] = {}
         for item in set_ or []:
             key, value = loading.parse_assignment(item)
             extra[key] = value
-        progress_line = core.stderr.is_terminal
+        job = BenchmarkJob(
+            ops=_names(ops),
+            units=_names(units),
+            preset=preset,
+            seeds=seeds,
+            steps=steps,
+            restarts=restarts,
+            ranges=ranges,
+            tuned=not published_settings,
+            overrides=extra,
+            csv=csv_out,
+        )
 
         def on_cell(i: int, total: int, cell: Any) -> None:
-            if progress_line:
-                core.stderr.print(f"[dim]cell {i + 1}/{total}: {cell.op} · {cell.unit} {cell.interpolation}[/]")
+            core.stderr.print(f"[dim]cell {i + 1}/{total}: {cell.op} · {cell.unit} {cell.interpolation}[/]")
 
-        chosen = preset_for(preset, extra)
-        grid_ops, grid_units = default_grid(chosen, extra)
-        rows = run_benchmark(
-            [o.strip() for o in ops.split(",") if o.strip()] if ops is not None else grid_ops,
-            [u.strip() for u in units.split(",") if u.strip()] if units is not None else grid_units,
-            seeds,
-            steps,
-            preset=chosen,
-            restarts=restarts,
-            ranges=parse_range_sets(ranges),
-            tuned=not published_settings,
-            extra=extra,
-            on_cell=on_cell,
-        )
-        if csv_out is not None:
-            atomic_write_bytes(csv_out, to_csv(rows).encode("utf-8"))
+        outcome = job.run(on_cell if core.stderr.is_terminal else None)
         if as_json:
-            emit_json({"command": "benchmark", "preset": chosen, "cells": rows})
+            emit_json(outcome.report)
         else:
-            mode = extra.get("task.mode")
-            core.stdout.print(benchmark_table(rows, chosen, mode=mode if isinstance(mode, str) else None))
+            core.stdout.print(benchmark_table(outcome.report["cells"], outcome.report["preset"], mode=job.mode))
 
     guarded(body)
+
+
+def _names(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when the option is not given)."""
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
 EXECUTORS_HELP = names.listing(names.EXECUTORS)
@@ -158,84 +160,57 @@ def sweep(
     """
 
     def body() -> None:
-        from nalu_cli.errors import ConfigError
+        from nalu_cli.output.tables import benchmark_table
+        from nalu_cli.sweeps.job import SweepJob
 
-        if executor not in ("local", "ray"):
-            raise ConfigError(f"--executor {executor!r} must be one of: {EXECUTORS_HELP}")
-        if executor == "local" and address is not None:
-            raise ConfigError("--address names a Ray cluster; add --executor ray")
-        if executor == "ray" and address is not None and workers is not None:
-            raise ConfigError(
-                "--workers sets the CPUs of a Ray started here; a cluster given with --address brings its own"
-            )
-
-        from nalu_cli.sweeps import driver as sweepmod
-        from nalu_cli.sweeps import executors
-        from nalu_cli.sweeps import grid as sweeps_grid
-
-        spec = sweeps_grid.load_grid(grid)
-        sweep_dir = out if out is not None else Path("sweeps") / grid.stem
-        runner: executors.Executor
-        if executor == "ray":
-            from nalu_cli.sweeps.ray_executor import RayExecutor, import_ray
-
-            import_ray()  # fail before anything else when Ray is missing
-            runner = RayExecutor(address, retries=retries, workers=workers)
-        else:
-            runner = executors.LocalExecutor(workers, retries=retries)
-        detail(
-            f"{len(spec.ops)} ops × {len(spec.units)} units × {len(spec.ranges or [None])} range pairs,"
-            f" {spec.seeds} seeds in blocks of {spec.seed_block}, {spec.steps} steps → {sweep_dir}"
-        )
-
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        progress = Progress(
-            TextColumn("[bold]sweep[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("tasks · {task.fields[running]} running · {task.fields[failed]} failed"),
-            TimeElapsedColumn(),
-            console=core.stderr,
-            disable=not core.stderr.is_terminal or options["quiet"],
-            transient=True,
-        )
-        bar = progress.add_task("sweep", total=None, running=0, failed=0)
-
-        def on_progress(state: Any, failure: dict[str, Any] | None) -> None:
-            progress.update(
-                bar, total=state.total, completed=state.completed, running=state.running, failed=state.failed
-            )
-            if failure is not None and progress.live.is_started:
-                progress.console.print(
-                    f"[red]failed:[/] {escape(failure['task'])}: {escape(failure['error'])}", highlight=False
-                )
-
-        try:
-            with progress:
-                report = sweepmod.run_sweep(spec, sweep_dir, runner, on_progress=on_progress)
-        except KeyboardInterrupt:
-            fail(f"interrupted; finished tasks are kept in {sweep_dir}: run the same command again to continue", 130)
+        job = SweepJob(grid, executor=executor, address=address, workers=workers, retries=retries, out=out)
+        spec = job.load()
+        runner = job.make_executor()
+        detail(f"{spec.describe()} → {job.directory}")
+        progress, on_progress = _progress_bar()
+        with progress:
+            outcome = job.run(spec, runner, on_progress=on_progress)
+        report = outcome.report
+        if outcome.code == 130:
+            fail(outcome.message or "interrupted", 130)
         if as_json:
             emit_json(report)
-        else:
-            from nalu_cli.output.tables import benchmark_table
-
-            if report["cells"]:
-                core.stdout.print(benchmark_table(report["cells"], spec.preset, command="sweep"))
-        t = report["tasks"]
-        note(
-            f"{t['total']} tasks: {t['cached']} done earlier, {t['trained']} trained now, {t['failed']} failed"
-            f" · results in {sweep_dir / sweepmod.RESULTS_CSV}"
-        )
-        for cell in report["incomplete"]:
-            note(f"incomplete: {cell}")
-        if report["failures"]:
-            for f in report["failures"]:
-                core.errors.print(
-                    f"[red]failed:[/] {escape(f['task'])}: {escape(f['error'])}", highlight=False, soft_wrap=True
-                )
-            n = len(report["failures"])
-            fail(f"{n} of {t['total']} tasks failed (listed above); run the same command again to retry only those", 1)
+        elif report["cells"]:
+            core.stdout.print(benchmark_table(report["cells"], spec.preset, command="sweep"))
+        for line in outcome.notes:
+            note(line)
+        for f in report["failures"]:
+            core.errors.print(
+                f"[red]failed:[/] {escape(f['task'])}: {escape(f['error'])}", highlight=False, soft_wrap=True
+            )
+        if outcome.code:
+            fail(outcome.message or "failed", outcome.code)
 
     guarded(body)
+
+
+def _progress_bar() -> tuple[Any, Callable[[Any, dict[str, Any] | None], None]]:
+    """A sweep's progress bar on stderr (a terminal only, not with --quiet), and the callback that moves it;
+    each failure is printed above the bar as it happens."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]sweep[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tasks · {task.fields[running]} running · {task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=core.stderr,
+        disable=not core.stderr.is_terminal or options["quiet"],
+        transient=True,
+    )
+    bar = progress.add_task("sweep", total=None, running=0, failed=0)
+
+    def on_progress(state: Any, failure: dict[str, Any] | None) -> None:
+        progress.update(bar, total=state.total, completed=state.completed, running=state.running, failed=state.failed)
+        if failure is not None and progress.live.is_started:
+            progress.console.print(
+                f"[red]failed:[/] {escape(failure['task'])}: {escape(failure['error'])}", highlight=False
+            )
+
+    return progress, on_progress

@@ -505,3 +505,53 @@ def advice(op: str, units: list[str], mode: str, preset: str | None) -> list[Adv
             )
         ]
     return []
+
+
+# == Grids: the defaults of `nalu benchmark` and `nalu sweep` ===========================================
+# One table for both commands: `nalu benchmark` builds its grid from its options and these defaults, a sweep
+# grid file fills the keys it leaves out from them, and both run through the same driver (sweeps.driver).
+# ``steps`` and ``restarts`` None: each cell's recipe above decides (what `nalu train --preset P --op OP
+# --unit COLUMN` trains); a grid that names them keeps them. ``preset`` is the task of a grid in static mode
+# that names none (recurrent and digits mode run under their own defaults: sweeps.benchmark.preset_for).
+# ``seed_block`` is the seeds per sweep task (capped at ``seeds``); `nalu benchmark` trains each cell's
+# seeds as one block, in this process.
+GRID_DEFAULTS: dict[str, Any] = {
+    "preset": "madsen2020",
+    "seeds": 10,
+    "seed_block": 25,
+    "steps": None,
+    "restarts": None,
+    "tuned": True,
+}
+
+# The grid (ops, unit columns) `nalu benchmark --preset P` runs when no ops or units are given.
+DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
+    "madsen2020": (["add", "sub", "mul", "div"], ["nac_add", "nac_mul", "nalu", "nau", "nmu"]),
+    # Trask et al.'s Table 1 (static task): ReLU6 MLP, linear model, NAC, NALU; and Madsen's NAU/NMU beside them.
+    # No division: the preset's inputs U[0, 1] include 0, which the task refuses as a divisor.
+    "trask2018": (
+        ["add", "sub", "mul", "square", "sqrt"],
+        ["mlp_relu6", "mlp_none", "nac_add", "nalu", "nau", "nmu"],
+    ),
+}
+# Recurrent mode without a preset: the ops of the README's recurrent table, the default cells and the baseline.
+RECURRENT_GRID: tuple[list[str], list[str]] = (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
+# Digits mode: sum and product; a product trains at T = 2, so its cells cost a fraction of the sum's (README).
+DIGITS_GRID: tuple[list[str], list[str]] = (["add", "mul"], ["accumulator", "lstm"])
+
+# Named sets of interpolation -> extrapolation range pairs (`--ranges NAME`, a grid file's ``ranges: NAME``):
+# the nine pairs of Madsen & Johansen (2020) and Mistry et al. (2021).
+RANGE_SETS: dict[str, list[tuple[str, str]]] = {
+    "mistry2021": [
+        ("-20,-10", "-40,-20"),
+        ("-2,-1", "-6,-2"),
+        ("-1.2,-1.1", "-6.1,-1.2"),
+        ("-0.2,-0.1", "-2,-0.2"),
+        ("-2,2", "-6,-2;2,6"),
+        ("0.1,0.2", "0.2,2"),
+        ("1,2", "2,6"),
+        ("1.1,1.2", "1.2,6"),
+        ("10,20", "20,40"),
+    ],
+}
+# == end of the grid defaults ===========================================================================

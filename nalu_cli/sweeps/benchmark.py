@@ -1,4 +1,8 @@
-"""Benchmarks: a grid of ops × units × range pairs, each cell many seeds trained as one batched model.
+"""Benchmark cells: a grid of ops × units × range pairs, each cell many seeds trained as one batched model.
+
+This module builds and summarises the cells; `nalu benchmark` and `nalu sweep` both run them through the one
+grid driver (``sweeps.driver``, ``sweeps.job``), with the grid defaults of the recipe book
+(``config.recipes.GRID_DEFAULTS``, ``DEFAULT_GRID``, ``RECURRENT_GRID``, ``DIGITS_GRID``, ``RANGE_SETS``).
 
 Per cell it reports what Madsen & Johansen (2020) report (SPEC section 4): the success rate with its 95%
 Wilson interval, the median "solved at" step over the solved seeds, and the median sparsity error over the
@@ -19,9 +23,8 @@ import csv
 import io
 import math
 import statistics
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,6 @@ from nalu_cli.config import schema as cfgmod
 from nalu_cli.errors import ConfigError
 from nalu_cli.tasks.ops import format_ranges, parse_ranges
 from nalu_cli.training.evaluate import wilson_interval
-from nalu_cli.training.loop import train
 
 # The network a benchmark column names: the unit under test and the layer that feeds it (the recipe book's
 # columns; `nalu train --preset P --unit COLUMN` builds the same stack).
@@ -40,19 +42,6 @@ MLP_COLUMNS: dict[str, str] = {"mlp_relu6": "relu6", "mlp_none": "none"}
 STACKS: dict[str, list[str]] = {name: list(stack) for name, stack in recipes.COLUMNS.items()} | {
     name: ["mlp", "mlp"] for name in MLP_COLUMNS
 }
-# The grid `nalu benchmark --preset P` runs when no ops or units are given.
-DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
-    "madsen2020": (["add", "sub", "mul", "div"], ["nac_add", "nac_mul", "nalu", "nau", "nmu"]),
-    # Trask et al.'s Table 1 (static task): ReLU6 MLP, linear model, NAC, NALU; and Madsen's NAU/NMU beside them.
-    # No division: the preset's inputs U[0, 1] include 0, which the task refuses as a divisor.
-    "trask2018": (
-        ["add", "sub", "mul", "square", "sqrt"],
-        ["mlp_relu6", "mlp_none", "nac_add", "nalu", "nau", "nmu"],
-    ),
-}
-
-
-DEFAULT_PRESET = "madsen2020"
 
 # Digits mode (``task.mode: digits``, README "Digit images"): a cell is an op × one of these columns and has
 # no value ranges; it trains at ``task.length`` and is solved at ``task.extrapolation_length`` (accuracy of
@@ -63,10 +52,6 @@ DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
     "accumulator": None,
     "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
 }
-# Recurrent mode without a preset: the ops of the README's recurrent table, the default cells and the baseline.
-RECURRENT_GRID: tuple[list[str], list[str]] = (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
-# Sum and product: a product trains at T = 2, so its cells cost a fraction of the sum's (README).
-DIGITS_GRID: tuple[list[str], list[str]] = (["add", "mul"], ["accumulator", "lstm"])
 
 
 def mode_of(extra: dict[str, Any] | None) -> str | None:
@@ -95,7 +80,7 @@ def preset_for(preset: str | None, extra: dict[str, Any] | None) -> str | None:
     if mode_of(extra) == "recurrent":
         return preset
     if mode_of(extra) != "digits":
-        return preset or DEFAULT_PRESET
+        return preset or str(recipes.GRID_DEFAULTS["preset"])
     if preset is not None:
         raise ConfigError(
             f"preset {preset}: presets pose value-range tasks; digits mode has its own defaults"
@@ -105,13 +90,14 @@ def preset_for(preset: str | None, extra: dict[str, Any] | None) -> str | None:
 
 
 def default_grid(preset: str | None, extra: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
-    """(ops, unit columns) of ``nalu benchmark --preset PRESET`` (or in digits mode) without --ops and --units."""
+    """(ops, unit columns) of ``nalu benchmark --preset PRESET`` (or in digits mode) without --ops and --units:
+    the recipe book's grid defaults."""
     if mode_of(extra) == "digits":
-        ops, units = DIGITS_GRID
+        ops, units = recipes.DIGITS_GRID
     elif mode_of(extra) == "recurrent" and preset is None:
-        ops, units = RECURRENT_GRID
+        ops, units = recipes.RECURRENT_GRID
     else:
-        ops, units = DEFAULT_GRID.get(preset or "", DEFAULT_GRID[DEFAULT_PRESET])
+        ops, units = recipes.DEFAULT_GRID.get(preset or "", recipes.DEFAULT_GRID[recipes.GRID_DEFAULTS["preset"]])
     return list(ops), list(units)
 
 
@@ -126,21 +112,6 @@ def recipe(op: str, unit: str, preset: str | None = "madsen2020") -> recipes.Rec
     stack = tuple(STACKS[unit]) if preset is not None else (unit,)
     return recipes.lookup(task, op, stack)[1]
 
-
-# The nine interpolation -> extrapolation range pairs of Madsen & Johansen (2020) and Mistry et al. (2021).
-RANGE_SETS: dict[str, list[tuple[str, str]]] = {
-    "mistry2021": [
-        ("-20,-10", "-40,-20"),
-        ("-2,-1", "-6,-2"),
-        ("-1.2,-1.1", "-6.1,-1.2"),
-        ("-0.2,-0.1", "-2,-0.2"),
-        ("-2,2", "-6,-2;2,6"),
-        ("0.1,0.2", "0.2,2"),
-        ("1,2", "2,6"),
-        ("1.1,1.2", "1.2,6"),
-        ("10,20", "20,40"),
-    ],
-}
 
 # Success rates over 100 seeds published by Madsen & Johansen (2020), input 100, U[1,2] -> U[2,6].
 PUBLISHED_MADSEN2020: dict[str, dict[str, float]] = {
@@ -323,8 +294,12 @@ def summarise(
         {}
         if random_mse is None
         else {
-            "interp_percent_of_random": percent_of_random([s["interpolation"]["mse"] for s in seeds], random_mse[0]),
-            "extrap_percent_of_random": percent_of_random([s["extrapolation"]["mse"] for s in seeds], random_mse[1]),
+            "interp_percent_of_random": percent_of_random(
+                [float(s["interpolation"]["mse"]) for s in seeds], random_mse[0]
+            ),
+            "extrap_percent_of_random": percent_of_random(
+                [float(s["extrapolation"]["mse"]) for s in seeds], random_mse[1]
+            ),
         }
     )
 
@@ -343,51 +318,18 @@ def union_of_blocks(blocks: Sequence[list[dict[str, Any]]]) -> list[dict[str, An
     return merged
 
 
-CellFn = Callable[[int, int, Cell], None]
-
-
-def run_benchmark(
-    ops: list[str],
-    units: list[str],
-    seeds: int,
-    steps: int | None,
-    preset: str | None = "madsen2020",
-    restarts: int | None = None,
-    ranges: list[tuple[str, str]] | None = None,
-    tuned: bool = True,
-    extra: dict[str, Any] | None = None,
-    on_cell: CellFn | None = None,
-    on_done: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Train every cell (seeds batched within a cell) and summarise it. Configs are validated first."""
-    cells = grid(ops, units, ranges, extra)
-    configs = [cell_config(c, preset, seeds, steps, restarts, tuned, extra or {}) for c in cells]
-    rows = []
-    for i, (cell, cfg) in enumerate(zip(cells, configs, strict=True)):
-        if on_cell is not None:
-            on_cell(i, len(cells), cell)
-        random_mse = random_init_mse(cfg) if preset in RELATIVE_TO_RANDOM else None
-        start = time.perf_counter()
-        result = train(cfg, stop_on_divergence=False)
-        row = summarise(cell, cfg, result.seeds, time.perf_counter() - start, random_mse)
-        rows.append(row)
-        if on_done is not None:
-            on_done(row)
-    return rows
-
-
 def parse_range_sets(values: list[str] | None) -> list[tuple[str, str]] | None:
     """``mistry2021`` or explicit pairs ``'1,2:2,6'`` (interpolation:extrapolation)."""
     if not values:
         return None
     pairs: list[tuple[str, str]] = []
     for v in values:
-        if v in RANGE_SETS:
-            pairs += RANGE_SETS[v]
+        if v in recipes.RANGE_SETS:
+            pairs += recipes.RANGE_SETS[v]
             continue
         if ":" not in v:
             raise ConfigError(
-                f"--ranges {v!r} must be a set ({', '.join(RANGE_SETS)}) or INTERP:EXTRAP such as 1,2:2,6"
+                f"--ranges {v!r} must be a set ({', '.join(recipes.RANGE_SETS)}) or INTERP:EXTRAP such as 1,2:2,6"
             )
         interp, extrap = v.split(":", 1)
         for part in (interp, extrap):

@@ -1,4 +1,5 @@
-"""Sweeps: a benchmark grid cut into tasks that run anywhere, written as they finish, resumable.
+"""The grid driver: a grid cut into tasks that run anywhere, written as they finish, resumable; `nalu sweep`
+and `nalu benchmark` both run through it.
 
 A grid (a YAML file, ``load_grid``) names ops × units × range pairs and a number of seeds (in digits mode,
 ``set: {task.mode: digits}``, ops × digits columns without ranges or preset, as ``nalu benchmark``). Each
@@ -15,6 +16,9 @@ so killing the driver loses only the tasks in flight, a failed task is retried b
 again, and raising ``seeds`` reuses the blocks already trained. A cell is summarised
 (``benchmark.summarise``) from the union of its blocks' per-seed results once every block is in; the
 summary goes to ``OUT/results.json`` and ``OUT/results.csv``. Never prints.
+
+`nalu benchmark` is the same driver without a directory (``out`` None: nothing read or written) and with
+``executors.InProcessExecutor``: one block per cell, trained in this process, summarised the same way.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ def _write_json(path: Path, value: Any) -> None:
 
 def run_sweep(
     grid: Grid,
-    out: str | Path,
+    out: str | Path | None,
     executor: Executor,
     on_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
@@ -106,24 +110,21 @@ def run_sweep(
 
     The report (also written to ``out/results.json``, the table to ``out/results.csv``) holds one
     ``benchmark.summarise`` row per cell whose blocks have all finished, the failures of this run
-    (``{"task", "key", "error"}``) and the cells still incomplete because of them.
+    (``{"task", "key", "error"}``) and the cells still incomplete because of them. With ``out`` None
+    nothing is read or written: every task is trained and only the report is returned.
     """
-    out = Path(out)
     specs = plan(grid)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
-    try:
-        (out / TASKS_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise NaluError(f"cannot create sweep directory {str(out)!r}: {err.strerror or err}") from None
     records: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
-    for spec in specs:
-        record = read_task(out, spec)
-        if record is not None:
-            records[spec.key] = record
-        elif task_path(out, spec.key).exists():
-            warnings.append(f"{task_path(out, spec.key)} is unreadable or not this task's; training it again")
+    out = None if out is None else Path(out)
+    if out is not None:
+        _open_directory(out)
+        for spec in specs:
+            record = read_task(out, spec)
+            if record is not None:
+                records[spec.key] = record
+            elif task_path(out, spec.key).exists():
+                warnings.append(f"{task_path(out, spec.key)} is unreadable or not this task's; training it again")
     todo = [s for s in specs if s.key not in records]
     progress = SweepProgress(total=len(specs), cached=len(records))
     capacity = 0
@@ -144,7 +145,6 @@ def run_sweep(
         spec = todo[index]
         if error is None and (result is None or result.get("key") != spec.key or result.get("seeds") != spec.seeds):
             error = "internal error: the worker returned results for another task"
-        failed_marker = out / FAILED_DIR / f"{spec.key}.json"
         if error is None and result is not None:
             record = {
                 "format": TASK_FORMAT,
@@ -155,22 +155,25 @@ def run_sweep(
                 "seeds": spec.seeds,
                 "config": spec.config,
             } | {k: v for k, v in result.items() if k not in ("key", "seeds")}
-            _write_json(task_path(out, spec.key), record)
-            failed_marker.unlink(missing_ok=True)
+            if out is not None:
+                _write_json(task_path(out, spec.key), record)
+                (out / FAILED_DIR / f"{spec.key}.json").unlink(missing_ok=True)
             records[spec.key] = record
             progress.done += 1
             publish()
         else:
             failure = {"task": spec.label, "key": spec.key, "error": error}
             failures.append(failure)
-            _write_json(failed_marker, failure | {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            if out is not None:
+                stamp = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                _write_json(out / FAILED_DIR / f"{spec.key}.json", failure | stamp)
             progress.failed += 1
             publish(failure)
     rows, incomplete = merge(specs, records)
     summary = {
         "command": "sweep",
         "preset": grid.preset,
-        "out": str(out),
+        "out": None if out is None else str(out),
         "executor": executor.name,
         "grid": grid.to_dict(),
         "tasks": {"total": len(specs), "cached": progress.cached, "trained": progress.done, "failed": progress.failed},
@@ -179,14 +182,29 @@ def run_sweep(
         "incomplete": incomplete,
         "warnings": warnings,
     }
-    from nalu_cli.files import json_safe
+    if out is not None:
+        from nalu_cli.files import json_safe
 
-    _write_json(out / RESULTS_JSON, json_safe(summary))
-    try:
-        atomic_write_bytes(out / RESULTS_CSV, to_csv(rows).encode("utf-8"))
-    except OSError as err:
-        raise NaluError(f"cannot write {str(out / RESULTS_CSV)!r}: {err.strerror or err}") from None
+        _write_json(out / RESULTS_JSON, json_safe(summary))
+        write_csv(out / RESULTS_CSV, rows)
     return summary
+
+
+def _open_directory(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a directory")
+    try:
+        (out / TASKS_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NaluError(f"cannot create sweep directory {str(out)!r}: {err.strerror or err}") from None
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """The summary rows as CSV (``benchmark.CSV_FIELDS``), written atomically."""
+    try:
+        atomic_write_bytes(path, to_csv(rows).encode("utf-8"))
+    except OSError as err:
+        raise NaluError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
 
 
 def merge(specs: list[TaskSpec], records: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -207,7 +225,13 @@ def merge(specs: list[TaskSpec], records: dict[str, dict[str, Any]]) -> tuple[li
         done = [b for b in blocks if b is not None]
         cfg = resolve.validate(done[0]["config"])
         seeds = union_of_blocks([b["results"] for b in done])
-        row = summarise(cell, cfg, seeds, sum(float(b["seconds"]) for b in done))
+        random_mse = None
+        if cell_specs[0].random_init and all("random_mse" in b for b in done):
+            random_mse = (
+                [float(v) for b in done for v in b["random_mse"]["interpolation"]],
+                [float(v) for b in done for v in b["random_mse"]["extrapolation"]],
+            )
+        row = summarise(cell, cfg, seeds, sum(float(b["seconds"]) for b in done), random_mse)
         row["blocks"] = len(done)
         rows.append(row)
     return rows, incomplete

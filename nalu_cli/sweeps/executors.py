@@ -1,4 +1,5 @@
-"""Executors that run a sweep's tasks: local worker processes (with a watchdog for the driver) and the protocol Ray implements."""
+"""Executors that run a grid's tasks: in this process (`nalu benchmark`), local worker processes (with a watchdog
+for the driver) and the protocol Ray implements."""
 
 from __future__ import annotations
 
@@ -47,11 +48,19 @@ def _watch_driver() -> None:
 
 
 def run_task(payload: dict[str, Any], should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Train one task (in a worker) and return its per-seed results as plain JSON-safe data."""
+    """Train one task (in a worker) and return its per-seed results as plain JSON-safe data. A task with
+    ``random_init`` also returns the per-seed MSE of its model at initialisation (``random_mse``), measured
+    before the clock starts."""
     from nalu_cli.files import json_safe
     from nalu_cli.training.loop import train
 
     config = resolve.validate(payload["config"])
+    extra: dict[str, Any] = {}
+    if payload.get("random_init"):
+        from nalu_cli.sweeps.benchmark import random_init_mse
+
+        interpolation, extrapolation = random_init_mse(config)
+        extra["random_mse"] = json_safe({"interpolation": interpolation, "extrapolation": extrapolation})
     started = time.perf_counter()
     result = train(config, should_stop=should_stop, stop_on_divergence=False)
     if result.interrupted:
@@ -66,7 +75,7 @@ def run_task(payload: dict[str, Any], should_stop: Callable[[], bool] | None = N
         "host": socket.gethostname(),
         "nalu_version": __version__,
         "torch_version": str(torch.__version__),
-    }
+    } | extra
 
 
 def describe_error(err: BaseException) -> str:
@@ -92,6 +101,24 @@ class Executor(Protocol):
     def run(self, payloads: list[dict[str, Any]], on_ready: Callable[[int], None]) -> Iterator[Outcome]:
         """``on_ready(capacity)`` once the tasks are submitted: how many run at once."""
         ...
+
+
+class InProcessExecutor:
+    """This process, one task after another, in the grid's order (`nalu benchmark`). A task's exception is not
+    caught: it ends the run, as a failed `nalu train` would. ``on_start(index, total, payload)`` is called
+    before each task trains."""
+
+    name = "in-process"
+
+    def __init__(self, on_start: Callable[[int, int, dict[str, Any]], None] | None = None) -> None:
+        self.on_start = on_start
+
+    def run(self, payloads: list[dict[str, Any]], on_ready: Callable[[int], None]) -> Iterator[Outcome]:
+        on_ready(1)
+        for index, payload in enumerate(payloads):
+            if self.on_start is not None:
+                self.on_start(index, len(payloads), payload)
+            yield (index, run_task(payload), None)
 
 
 class LocalExecutor:

@@ -14,14 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nalu_cli.config import budget, limits, loading
 from nalu_cli.config import resolve as config_resolve
 from nalu_cli.config import schema as cfgmod
+from nalu_cli.config.recipes import GRID_DEFAULTS, RANGE_SETS
 from nalu_cli.errors import ConfigError
+from nalu_cli.names import BASELINE_CELLS
 from nalu_cli.sweeps.benchmark import (
     DIGITS_COLUMNS,
-    RANGE_SETS,
+    RELATIVE_TO_RANDOM,
     STACKS,
     Cell,
     cell_config,
     columns,
+    default_grid,
     mode_of,
     parse_range_sets,
     preset_for,
@@ -33,16 +36,7 @@ from nalu_cli.tasks.ops import OPS, parse_ranges
 TASK_FORMAT = "nalu-sweep-task"
 TASK_VERSION = 1  # part of every task key: bump it when a task's results would change for the same config
 
-GRID_DEFAULTS: dict[str, Any] = {
-    "preset": "madsen2020",
-    "ranges": None,
-    "seeds": 10,
-    "seed_block": 25,  # capped at seeds
-    "steps": 5000,
-    "restarts": 1,
-    "tuned": True,
-    "set": {},
-}
+# The defaults of a grid's keys are the recipe book's (config.recipes.GRID_DEFAULTS), shared with `nalu benchmark`.
 GRID_KEYS = (
     "preset", "ops", "units", "ranges", "seeds", "seed_block", "steps", "restarts", "tuned", "set", "max_tasks",
 )  # fmt: skip
@@ -63,19 +57,24 @@ GRID_OWNED = {
 # -- the grid ------------------------------------------------------------------------------------------
 
 
+def _default(key: str) -> Any:
+    return field(default_factory=lambda: GRID_DEFAULTS[key])
+
+
 @dataclass(frozen=True)
 class Grid:
-    """A validated sweep grid. ``ranges`` None means the preset's own range pair."""
+    """A validated grid, of a sweep or of ``nalu benchmark``. ``ranges`` None means the preset's own range
+    pair; ``steps`` and ``restarts`` None, each cell's recipe's. Defaults: the recipe book's grid defaults."""
 
     ops: list[str]
     units: list[str]
-    preset: str | None = "madsen2020"
+    preset: str | None = _default("preset")
     ranges: list[tuple[str, str]] | None = None
-    seeds: int = 10
-    seed_block: int = 10
-    steps: int = 5000
-    restarts: int = 1
-    tuned: bool = True
+    seeds: int = _default("seeds")
+    seed_block: int = _default("seed_block")
+    steps: int | None = _default("steps")
+    restarts: int | None = _default("restarts")
+    tuned: bool = _default("tuned")
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +95,59 @@ class Grid:
     def blocks(self) -> list[list[int]]:
         """Seeds 0..seeds-1 cut into blocks of ``seed_block`` (the last one may be shorter)."""
         return [list(range(s, min(s + self.seed_block, self.seeds))) for s in range(0, self.seeds, self.seed_block)]
+
+    def describe(self) -> str:
+        """One line: the grid's size and training length."""
+        steps = "each cell's recipe steps" if self.steps is None else f"{self.steps} steps"
+        return (
+            f"{len(self.ops)} ops × {len(self.units)} units × {len(self.ranges or [None])} range pairs,"
+            f" {self.seeds} seeds in blocks of {self.seed_block}, {steps}"
+        )
+
+
+def benchmark_grid(
+    ops: list[str] | None = None,
+    units: list[str] | None = None,
+    preset: str | None = None,
+    seeds: int | None = None,
+    steps: int | None = None,
+    restarts: int | None = None,
+    ranges: list[str] | None = None,
+    tuned: bool | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Grid:
+    """The grid of ``nalu benchmark`` with these options: each None is the recipe book's default (the same
+    table a grid file's missing keys come from), and every cell's seeds are one block, trained as one model.
+    ``ranges`` are the option's values (set names or ``INTERP:EXTRAP``). Cells are checked by ``plan``."""
+    extra = dict(overrides or {})
+    chosen = preset_for(preset, extra)
+    default_ops, default_units = default_grid(chosen, extra)
+    count = GRID_DEFAULTS["seeds"] if seeds is None else seeds
+    pairs = parse_range_sets(ranges)
+    # as in a grid file, a cell is listed once (two of them would be one cell's seeds reported twice)
+    twice = [
+        f"--{name} lists {', '.join(sorted({v for v in values if values.count(v) > 1}))} twice"
+        for name, values in (
+            ("ops", list(ops or [])),
+            ("units", list(units or [])),
+            ("ranges", [f"{i}:{e}" for i, e in pairs or []]),
+        )
+        if len(set(values)) != len(values)
+    ]
+    if twice:
+        raise ConfigError(twice)
+    return Grid(
+        ops=default_ops if ops is None else list(ops),
+        units=default_units if units is None else list(units),
+        preset=chosen,
+        ranges=pairs,
+        seeds=count,
+        seed_block=count,
+        steps=GRID_DEFAULTS["steps"] if steps is None else steps,
+        restarts=GRID_DEFAULTS["restarts"] if restarts is None else restarts,
+        tuned=GRID_DEFAULTS["tuned"] if tuned is None else tuned,
+        overrides=extra,
+    )
 
 
 def load_grid(path: str | Path) -> Grid:
@@ -205,15 +257,17 @@ class GridFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: str | None = GRID_DEFAULTS["preset"]
+    # A key left out takes the recipe book's grid default (read when a file is validated); ``preset`` left
+    # out is ``preset_for``'s choice for the mode, ``preset: null`` each op's own defaults.
+    preset: str | None = None
     ops: list[str]
     units: list[str]
     ranges: list[tuple[str, str]] | None = None
-    seeds: int = GRID_DEFAULTS["seeds"]
+    seeds: int = Field(default_factory=lambda: GRID_DEFAULTS["seeds"])
     seed_block: int | None = None  # default: min(seeds, GRID_DEFAULTS["seed_block"])
-    steps: int = GRID_DEFAULTS["steps"]
-    restarts: int = GRID_DEFAULTS["restarts"]
-    tuned: bool = True
+    steps: int | None = Field(default_factory=lambda: GRID_DEFAULTS["steps"])  # None: each cell's recipe's
+    restarts: int | None = Field(default_factory=lambda: GRID_DEFAULTS["restarts"])  # None: the recipe's
+    tuned: bool = Field(default_factory=lambda: GRID_DEFAULTS["tuned"])
     set: dict[str, Any] = Field(default_factory=dict)
     max_tasks: int = limits.MAX_GRID_TASKS
 
@@ -235,8 +289,8 @@ class GridFile(BaseModel):
     @field_validator("units", mode="before")
     @classmethod
     def _units(cls, v: Any) -> list[str]:
-        # static columns and digits columns (set: {task.mode: digits}); ``plan`` checks them against the mode
-        return _names(v, "units", tuple(STACKS) + tuple(DIGITS_COLUMNS))
+        # static columns, recurrent baselines and digits columns; ``plan`` checks them against the mode
+        return _names(v, "units", tuple(dict.fromkeys((*STACKS, *BASELINE_CELLS, *DIGITS_COLUMNS))))
 
     @field_validator("ranges", mode="before")
     @classmethod
@@ -250,8 +304,8 @@ class GridFile(BaseModel):
 
     @field_validator("steps", mode="before")
     @classmethod
-    def _steps(cls, v: Any) -> int:
-        return _whole(v, 1, 10**9)
+    def _steps(cls, v: Any) -> int | None:
+        return None if v is None else _whole(v, 1, 10**9)
 
     @field_validator("max_tasks", mode="before")
     @classmethod
@@ -323,7 +377,7 @@ def validate_grid(data: dict[str, Any]) -> Grid:
         ops, units = data.get("ops"), data.get("units")
         names = columns(overrides)
         digits = mode_of(overrides) == "digits"
-        preset = data.get("preset", GRID_DEFAULTS["preset"])
+        preset = data["preset"] if "preset" in data else preset_for(None, overrides)
         provisional = Grid(
             ops=[o for o in (ops if isinstance(ops, list) else []) if o in OPS] or ["add"],
             units=[u for u in (units if isinstance(units, list) else []) if u in names] or [names[0]],
@@ -339,9 +393,12 @@ def validate_grid(data: dict[str, Any]) -> Grid:
             problems += [p for p in cell_err.problems if p not in problems]
         raise ConfigError(problems) from None
     seed_block = spec.seed_block if spec.seed_block is not None else min(spec.seeds, GRID_DEFAULTS["seed_block"])
-    preset = spec.preset
-    if mode_of(spec.set) == "digits":  # no preset in digits mode: only a preset named in the file is an error
-        preset = preset_for(spec.preset if "preset" in spec.model_fields_set else None, spec.set)
+    # The preset a file leaves out is the benchmark's rule for the mode (static: the default preset; recurrent
+    # and digits: none); ``preset: null`` is each op's defaults; in digits mode any named preset is an error.
+    named = "preset" in spec.model_fields_set
+    preset = spec.preset if named else preset_for(None, spec.set)
+    if named and mode_of(spec.set) == "digits":
+        preset = preset_for(spec.preset, spec.set)
     grid = Grid(
         ops=spec.ops,
         units=spec.units,
@@ -370,6 +427,7 @@ class TaskSpec:
     seeds: list[int]
     config: dict[str, Any]
     cell_label: str  # op · unit · ranges
+    random_init: bool = False  # also measure the model at its initialisation (Trask et al.'s % of random)
 
     @property
     def label(self) -> str:
@@ -377,20 +435,26 @@ class TaskSpec:
 
     def payload(self) -> dict[str, Any]:
         """What an executor ships to a worker: plain, picklable data."""
-        return {"key": self.key, "cell": asdict(self.cell), "seeds": list(self.seeds), "config": self.config}
+        return {
+            "key": self.key,
+            "cell": asdict(self.cell),
+            "seeds": list(self.seeds),
+            "config": self.config,
+            "random_init": self.random_init,
+        }
 
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def task_key(cell: Cell, config: dict[str, Any]) -> str:
-    """``OP-UNIT-sFIRST-LAST-HASH``: readable, and the hash covers the cell and the whole resolved config."""
-    digest = hashlib.sha256(
-        canonical_json(
-            {"format": TASK_FORMAT, "version": TASK_VERSION, "cell": asdict(cell), "config": config}
-        ).encode()
-    ).hexdigest()
+def task_key(cell: Cell, config: dict[str, Any], random_init: bool = False) -> str:
+    """``OP-UNIT-sFIRST-LAST-HASH``: readable, and the hash covers the cell, the whole resolved config and
+    whether the task also measures the model at its initialisation."""
+    hashed = {"format": TASK_FORMAT, "version": TASK_VERSION, "cell": asdict(cell), "config": config}
+    if random_init:  # only then, so the keys of every other task stay what they were
+        hashed["random_init"] = True
+    digest = hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
     seeds = config["train"]["seeds"]
     return f"{cell.op}-{cell.unit}-s{seeds[0]}-{seeds[-1]}-{digest[:20]}"
 
@@ -402,6 +466,7 @@ def _seed_span(seeds: list[int]) -> str:
 def plan(grid: Grid) -> list[TaskSpec]:
     """Every task of the grid, cell by cell, block by block (``ConfigError`` listing every cell problem)."""
     cells = cells_of(grid.ops, grid.units, grid.ranges, grid.overrides)
+    random_init = grid.preset in RELATIVE_TO_RANDOM
     specs: list[TaskSpec] = []
     problems: dict[str, list[str]] = {}  # problem -> cells that have it
     for cell in cells:
@@ -418,7 +483,8 @@ def plan(grid: Grid) -> list[TaskSpec]:
                 break  # the other blocks of this cell differ only in their seeds
             config = cfg.to_dict()
             ranges = " → ".join(range_text(cfg))
-            specs.append(TaskSpec(task_key(cell, config), cell, seeds, config, f"{cell.op} · {cell.unit} · {ranges}"))
+            label = f"{cell.op} · {cell.unit} · {ranges}"
+            specs.append(TaskSpec(task_key(cell, config, random_init), cell, seeds, config, label, random_init))
     if problems:
         lines = []
         for problem, names in problems.items():
