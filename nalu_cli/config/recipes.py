@@ -538,6 +538,21 @@ DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
 RECURRENT_GRID: tuple[list[str], list[str]] = (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
 # Digits mode: sum and product; a product trains at T = 2, so its cells cost a fraction of the sum's (README).
 DIGITS_GRID: tuple[list[str], list[str]] = (["add", "mul"], ["accumulator", "lstm"])
+# Digits columns: a cell is an op × one of these (no value ranges). ``accumulator`` is the op's own default
+# model (DIGITS_DEFAULTS: NAU cell -> NAU output for sums and counts, NMU cell -> NAU output for products);
+# ``lstm`` the baseline, torch's LSTM (hidden 16) -> MLP output. Column -> model overrides (None: the op's own).
+DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
+    "accumulator": None,
+    "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
+}
+# How a grid reads in a task kind with defaults of its own (other kinds: the recipe book's unit columns under
+# a preset, madsen2020 unless named). columns: "units" or "units+cells" (and the baseline cells), or a table
+# of named model overrides; preset: "optional" (the kind's own defaults unless one is named) or "none"
+# (refused: presets pose value-range tasks); docs: where the kind's defaults are measured.
+KIND_GRIDS: dict[str, dict[str, Any]] = {
+    "recurrent": {"grid": RECURRENT_GRID, "columns": "units+cells", "preset": "optional"},
+    "digits": {"grid": DIGITS_GRID, "columns": DIGITS_COLUMNS, "preset": "none", "docs": "README, 'Digit images'"},
+}
 
 # Named sets of interpolation -> extrapolation range pairs (`--ranges NAME`, a grid file's ``ranges: NAME``):
 # the nine pairs of Madsen & Johansen (2020) and Mistry et al. (2021).

@@ -12,7 +12,7 @@ error as a percentage of the same model's error at its random initialisation. Ev
 from ``config.resolve`` and the recipe book, exactly as `nalu train --preset P --op OP --unit COLUMN`.
 
 In digits mode (overrides with ``task.mode: digits``) the same cell builder makes op × digits column cells
-(``DIGITS_COLUMNS``) without a preset or value ranges, exactly as `nalu train --mode digits --op OP` with
+(the recipe book's ``DIGITS_COLUMNS``) without a preset or value ranges, exactly as `nalu train --mode digits --op OP` with
 the column's model; a seed is solved by the digits rule and the cell also reports the median accuracy at
 the extrapolation length.
 """
@@ -32,7 +32,9 @@ from nalu_cli.config import recipes
 from nalu_cli.config import resolve as config_resolve
 from nalu_cli.config import schema as cfgmod
 from nalu_cli.errors import ConfigError
+from nalu_cli.names import BASELINE_CELLS
 from nalu_cli.tasks.ops import format_ranges, parse_ranges
+from nalu_cli.tasks.registry import kind_of
 from nalu_cli.training.evaluate import wilson_interval
 
 # The network a benchmark column names: the unit under test and the layer that feeds it (the recipe book's
@@ -43,16 +45,6 @@ STACKS: dict[str, list[str]] = {name: list(stack) for name, stack in recipes.COL
     name: ["mlp", "mlp"] for name in MLP_COLUMNS
 }
 
-# Digits mode (``task.mode: digits``, README "Digit images"): a cell is an op × one of these columns and has
-# no value ranges; it trains at ``task.length`` and is solved at ``task.extrapolation_length`` (accuracy of
-# the rounded output ≥ 50%). ``accumulator`` is the op's own default model (``digits.DIGITS_DEFAULTS``:
-# NAU cell -> NAU output for sums and counts, NMU cell -> NAU output for products); ``lstm`` is the
-# baseline, torch's LSTM (hidden 16) -> MLP output. Column -> the model overrides (None: the op's default).
-DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
-    "accumulator": None,
-    "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
-}
-
 
 def mode_of(extra: dict[str, Any] | None) -> str | None:
     """The task mode a benchmark's ``--set`` overrides (or a sweep grid's ``set:``) ask for, if any."""
@@ -60,31 +52,46 @@ def mode_of(extra: dict[str, Any] | None) -> str | None:
     return mode if isinstance(mode, str) else None
 
 
+def grid_policy(extra: dict[str, Any] | None) -> dict[str, Any]:
+    """How a grid reads in the task kind the overrides ask for (the recipe book's ``KIND_GRIDS``; {}: the
+    static task's unit columns under a preset)."""
+    return recipes.KIND_GRIDS.get(mode_of(extra) or "", {})
+
+
+def column_table(extra: dict[str, Any] | None) -> dict[str, dict[str, Any] | None] | None:
+    """The kind's named columns (model overrides per column), or None where columns are unit stacks."""
+    chosen = grid_policy(extra).get("columns", "units")
+    return chosen if isinstance(chosen, dict) else None
+
+
 def columns(extra: dict[str, Any] | None) -> tuple[str, ...]:
     """The unit column names a benchmark in this mode accepts."""
-    mode = mode_of(extra)
-    if mode == "digits":
-        return tuple(DIGITS_COLUMNS)
-    if mode == "recurrent":  # the baseline cells too (config.recurrent_stack: LSTM/RNN cell -> NAU output)
-        from nalu_cli.tasks.recurrent import BASELINE_CELLS
+    chosen = grid_policy(extra).get("columns", "units")
+    if isinstance(chosen, dict):
+        return tuple(chosen)
+    return tuple(STACKS) + (BASELINE_CELLS if chosen == "units+cells" else ())
 
-        return tuple(STACKS) + BASELINE_CELLS
-    return tuple(STACKS)
+
+def presets_refused(extra: dict[str, Any] | None) -> bool:
+    """Whether the kind refuses presets (they pose value-range tasks; digit images have none)."""
+    return bool(grid_policy(extra).get("preset") == "none")
 
 
 def preset_for(preset: str | None, extra: dict[str, Any] | None) -> str | None:
-    """The preset a benchmark or sweep runs under: ``preset``, else madsen2020; recurrent mode runs under
-    its own defaults unless a preset is named (the cells are then what ``nalu train --mode recurrent`` builds);
-    digits mode takes none (its defaults are the digits mode's own, and a preset's value ranges and sizes mean
+    """The preset a benchmark or sweep runs under: ``preset``, else madsen2020; a kind with defaults of its
+    own (recurrent) runs under them unless a preset is named (the cells are then what ``nalu train --mode
+    recurrent`` builds); a kind without value ranges (digits) takes none (a preset's ranges and sizes mean
     nothing for images)."""
-    if mode_of(extra) == "recurrent":
+    policy = grid_policy(extra)
+    rule = policy.get("preset", "default")
+    if rule == "optional":
         return preset
-    if mode_of(extra) != "digits":
+    if rule == "default":
         return preset or str(recipes.GRID_DEFAULTS["preset"])
     if preset is not None:
         raise ConfigError(
-            f"preset {preset}: presets pose value-range tasks; digits mode has its own defaults"
-            " (README, 'Digit images'): leave the preset out"
+            f"preset {preset}: presets pose value-range tasks; {mode_of(extra)} mode has its own defaults"
+            f" ({policy['docs']}): leave the preset out"
         )
     return None
 
@@ -92,10 +99,9 @@ def preset_for(preset: str | None, extra: dict[str, Any] | None) -> str | None:
 def default_grid(preset: str | None, extra: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
     """(ops, unit columns) of ``nalu benchmark --preset PRESET`` (or in digits mode) without --ops and --units:
     the recipe book's grid defaults."""
-    if mode_of(extra) == "digits":
-        ops, units = recipes.DIGITS_GRID
-    elif mode_of(extra) == "recurrent" and preset is None:
-        ops, units = recipes.RECURRENT_GRID
+    policy = grid_policy(extra)
+    if "grid" in policy and (policy["preset"] == "none" or preset is None):
+        ops, units = policy["grid"]
     else:
         ops, units = recipes.DEFAULT_GRID.get(preset or "", recipes.DEFAULT_GRID[recipes.GRID_DEFAULTS["preset"]])
     return list(ops), list(units)
@@ -135,14 +141,14 @@ def grid(
 ) -> list[Cell]:
     """The cells op × unit column (× range pair); ``extra`` (the overrides) decides the mode's columns."""
     names = columns(extra)
-    digits = mode_of(extra) == "digits"
-    what = "digits column" if digits else "unit column"
+    table = column_table(extra) is not None
+    what = f"{mode_of(extra)} column" if table else "unit column"
     problems = [
         f"unknown {what} {u!r}{cfgmod.did_you_mean(u, names)} (choose from {', '.join(names)})"
         for u in units
         if u not in names
     ]
-    if digits and ranges:
+    if table and ranges:
         problems.append(
             "ranges: digit images have no value ranges; a digits cell trains at task.length and is tested at"
             " task.extrapolation_length (set those instead)"
@@ -167,23 +173,23 @@ def cell_config(
     False trains with the preset's published optimiser settings instead of the recipe's. ``seeds`` is a
     count (seeds 0..N-1) or the seeds themselves; ``steps`` and ``restarts`` None take the recipe's.
     With ``task.mode: digits`` in ``extra`` the cell is ``nalu train --mode digits --op OP`` with the digits
-    column's model (``digits_column``): no preset, no published settings, no ranges."""
-    digits = mode_of(extra) == "digits"
+    column's model (``kind_column``): no preset, no published settings, no ranges."""
+    table = column_table(extra)
     overrides: dict[str, Any] = {
         "task.op": cell.op,
         "train.seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds),
     }
-    if digits:
+    if table is not None:
         if not tuned:
             raise ConfigError(
                 "published settings (--published-settings, tuned: false): no optimiser settings are published"
-                " for digits mode; its defaults are measured in the README ('Digit images')"
+                f" for {mode_of(extra)} mode; its defaults are measured in the {grid_policy(extra)['docs']}"
             )
-        overrides |= digits_column(cell.op, cell.unit)
-        preset = None  # digits mode has its own defaults, not a preset's task
+        overrides |= kind_column(mode_of(extra) or "", table, cell.op, cell.unit)
+        preset = None  # the kind has its own defaults, not a preset's task
     else:
         overrides["model.unit"] = "mlp" if cell.unit in MLP_COLUMNS else cell.unit
-    if cell.unit in MLP_COLUMNS and not digits:
+    if cell.unit in MLP_COLUMNS and table is None:
         overrides["model.activation"] = MLP_COLUMNS[cell.unit]
     if steps is not None:
         overrides["train.steps"] = steps
@@ -197,30 +203,33 @@ def cell_config(
     return config_resolve.resolve(published, overrides, preset)
 
 
-def digits_column(op: str, column: str) -> dict[str, Any]:
-    """The model overrides of a digits column (``DIGITS_COLUMNS``) for ``op``."""
-    from nalu_cli.config.recipes import DIGITS_DEFAULTS
-
-    chosen = DIGITS_COLUMNS[column]
+def kind_column(mode: str, table: dict[str, dict[str, Any] | None], op: str, column: str) -> dict[str, Any]:
+    """The model overrides of a named column (``table``, e.g. the recipe book's ``DIGITS_COLUMNS``) for ``op``:
+    the column's own, or (None) the model of the kind's defaults for the op."""
+    chosen = table[column]
     if chosen is not None:
         return dict(chosen)
-    model = DIGITS_DEFAULTS.get(op, DIGITS_DEFAULTS["add"])["model"]  # an unknown op is reported by validate
+    defaults = recipes.kind_defaults(mode, op)
+    model = defaults["model"] if defaults is not None else {}
     return {"model.unit": list(model["unit"]), "model.hidden": list(model["hidden"])}
 
 
 def range_text(cfg: cfgmod.Config) -> tuple[str, str]:
     """What a cell trains on and is tested on, as the table's range column shows it: the value ranges, or
     in digits mode the sequence lengths (``images, T=10`` -> ``T=1000``)."""
-    if cfg.task.mode == "digits":
+    if not kind_of(cfg.task.mode).value_ranges:  # images: the sequence lengths
         return f"images, T={cfg.task.length}", f"T={cfg.task.extrapolation_length}"
     return format_ranges(cfg.task.interpolation), format_ranges(cfg.task.extrapolation)
+
+
+MADSEN2020_TASK: dict[str, Any] = config_resolve.PRESETS["madsen2020"]["task"]  # the preset's task section
 
 
 def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
     """Whether ``cfg`` poses the task whose success rates Madsen & Johansen (2020) published."""
     t = cfg.task
     return (
-        t.mode == "static"
+        t.mode == MADSEN2020_TASK["mode"]
         and t.input_size == 100
         and t.subset_ratio == 0.25
         and t.overlap_ratio == 0.5
@@ -266,8 +275,8 @@ def summarise(
     sparsity = [float(s["sparsity_error"]) for s in solved]
     published = PUBLISHED_MADSEN2020.get(cell.op, {}).get(cell.unit) if is_madsen2020_task(cfg) else None
     interpolation, extrapolation = range_text(cfg)
-    digits = cfg.task.mode == "digits"
-    accuracy = [float(s["extrapolation"]["accuracy"]) for s in seeds] if digits else []
+    by_accuracy = not kind_of(cfg.task.mode).value_ranges  # digit images: solved by the rounded output
+    accuracy = [float(s["extrapolation"]["accuracy"]) for s in seeds] if by_accuracy else []
     return {
         "op": cell.op,
         "unit": cell.unit,

@@ -14,20 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nalu_cli.config import budget, limits, loading
 from nalu_cli.config import resolve as config_resolve
 from nalu_cli.config import schema as cfgmod
-from nalu_cli.config.recipes import GRID_DEFAULTS, RANGE_SETS
+from nalu_cli.config.recipes import DIGITS_COLUMNS, GRID_DEFAULTS, RANGE_SETS
 from nalu_cli.errors import ConfigError
 from nalu_cli.names import BASELINE_CELLS
 from nalu_cli.sweeps.benchmark import (
-    DIGITS_COLUMNS,
     RELATIVE_TO_RANDOM,
     STACKS,
     Cell,
     cell_config,
     columns,
     default_grid,
-    mode_of,
     parse_range_sets,
     preset_for,
+    presets_refused,
     range_text,
 )
 from nalu_cli.sweeps.benchmark import grid as cells_of
@@ -376,12 +375,12 @@ def validate_grid(data: dict[str, Any]) -> Grid:
         _flatten(raw_set, "", overrides, [])
         ops, units = data.get("ops"), data.get("units")
         names = columns(overrides)
-        digits = mode_of(overrides) == "digits"
+        refused = presets_refused(overrides)
         preset = data["preset"] if "preset" in data else preset_for(None, overrides)
         provisional = Grid(
             ops=[o for o in (ops if isinstance(ops, list) else []) if o in OPS] or ["add"],
             units=[u for u in (units if isinstance(units, list) else []) if u in names] or [names[0]],
-            preset=preset if preset in config_resolve.PRESETS and not digits else None,
+            preset=preset if preset in config_resolve.PRESETS and not refused else None,
             seeds=1,
             seed_block=1,
             steps=1,
@@ -397,7 +396,7 @@ def validate_grid(data: dict[str, Any]) -> Grid:
     # and digits: none); ``preset: null`` is each op's defaults; in digits mode any named preset is an error.
     named = "preset" in spec.model_fields_set
     preset = spec.preset if named else preset_for(None, spec.set)
-    if named and mode_of(spec.set) == "digits":
+    if named and presets_refused(spec.set):
         preset = preset_for(spec.preset, spec.set)
     grid = Grid(
         ops=spec.ops,

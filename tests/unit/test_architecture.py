@@ -106,3 +106,52 @@ def test_python_m_runs_the_cli() -> None:
         done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert "inspect-weights" in done.stdout and "Usage:" in done.stdout
+
+
+# Where a task kind's name may be compared with: the kinds' own modules, their registries and the recipe book.
+KIND_MODULES = {
+    "names.py",
+    "tasks/kind.py",
+    "tasks/registry.py",
+    "tasks/arithmetic.py",
+    "tasks/recurrent.py",
+    "tasks/digits.py",
+    "models/registry.py",
+    "config/recipes.py",
+}
+
+
+def _kind_branches(source: str, kinds: set[str]) -> list[int]:
+    """Lines that compare something with a kind's name (``mode == "digits"``, ``mode in ("pair", ...)``)."""
+    import ast
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Compare):
+            continue
+        words: list[object] = []
+        for side in (node.left, *node.comparators):
+            if isinstance(side, ast.Constant):
+                words.append(side.value)
+            elif isinstance(side, (ast.Tuple, ast.List, ast.Set)):
+                words += [e.value for e in side.elts if isinstance(e, ast.Constant)]
+        if kinds & {w for w in words if isinstance(w, str)}:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_kind_branches_outside_the_kind_modules() -> None:
+    from nalu_cli.names import MODES
+
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        if name not in KIND_MODULES and (lines := _kind_branches(path.read_text(), set(MODES))):
+            found[name] = lines
+    assert found == {}
+
+
+def test_a_planted_kind_branch_is_found() -> None:
+    assert _kind_branches('if config.task.mode == "digits":\n    pass\n', {"digits"}) == [1]
+    assert _kind_branches('ok = mode in ("pair", "static")\n', {"pair", "static"}) == [1]
+    assert _kind_branches("if kind.sequences:\n    pass\n", {"pair"}) == []
