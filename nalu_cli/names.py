@@ -15,7 +15,6 @@ ACTIVATIONS = (
 )  # fmt: skip
 
 OPS = ("add", "sub", "mul", "div", "square", "sqrt", "identity")
-MODES = ("pair", "static", "recurrent", "digits")  # task kinds (tasks/registry.py)
 
 # Recurrent cells that are no arithmetic unit, and cells whose recurrent block can start as the identity.
 BASELINE_CELLS = ("lstm", "rnn")

@@ -24,6 +24,7 @@ from nalu_cli.cli.core import (
     guarded,
     show_text_plots,
 )
+from nalu_cli.tasks.registry import kinds_help
 
 if TYPE_CHECKING:
     from nalu_cli.config.recipes import Advice
@@ -53,7 +54,7 @@ def train(
     mode: Annotated[
         str | None,
         typer.Option(
-            help="Input mode: pair (x0, x1), static (sums of subsets of x), recurrent (sums over a sequence of x_t) or digits (sums/products/counts of digit images; needs nalu[digits]).",
+            help=f"Input mode: {escape(kinds_help())}.",
         ),
     ] = None,
     hidden: Annotated[

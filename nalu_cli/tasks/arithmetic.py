@@ -306,6 +306,7 @@ class StaticKind(Kind):
     of ``input_size`` inputs."""
 
     name = "static"
+    summary = "sums of subsets of x"
 
     def problems(self, config: Any) -> list[str]:
         t = config.task
@@ -347,6 +348,7 @@ class PairKind(StaticKind):
     """Two inputs (x0, x1) and a = x0, b = x1; or an expression over as many inputs as it names."""
 
     name = "pair"
+    summary = "x0, x1"
     takes_expressions = True
     sums_inputs = False
 

@@ -276,6 +276,7 @@ class DigitsKind(RecurrentKind):
     """Sequences of 8x8 digit images; the target is their sum, product or count (Trask 2018, section 4.2)."""
 
     name = "digits"
+    summary = "sums/products/counts of digit images; needs nalu[digits]"
     value_ranges = False
 
     def problems(self, config: Any) -> list[str]:

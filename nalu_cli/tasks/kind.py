@@ -59,6 +59,7 @@ class Kind:
     """The base every kind refines; the defaults describe a feed-forward kind on value ranges."""
 
     name = ""
+    summary = ""  # what the kind's inputs are, for `nalu train --mode`'s help
     sequences = False  # trained at task.length, tested at longer lengths (eval.lengths, the length ladder)
     value_ranges = True  # inputs drawn from value ranges (False: digit images from a fixed set)
     takes_expressions = False  # an op may be an expression over x0, x1, … (the pair task)

@@ -227,6 +227,7 @@ class RecurrentKind(StaticKind):
     (Trask 2018; stable-nalu's simple_function_recurrent)."""
 
     name = "recurrent"
+    summary = "sums over a sequence of x_t"
     sequences = True
 
     def problems(self, config: Any) -> list[str]:

@@ -2,7 +2,8 @@
 package reaches what differs between them (``tasks/kind.py``); ``make_task`` builds a task from plain values.
 
 Adding a kind: a module in ``tasks/`` with its ``Kind`` and task, its model builder in ``models/registry.py``,
-its defaults in the recipe book (``config/recipes.py``), its name in ``names.MODES``, and one entry here.
+its defaults in the recipe book (``config/recipes.py``), and one entry here: ``KINDS`` is where a kind's
+name is listed (``task.mode`` is checked against it).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nalu_cli import names
 from nalu_cli.errors import ConfigError
 from nalu_cli.tasks.arithmetic import PAIR, STATIC, Task
 from nalu_cli.tasks.digits import DIGITS
@@ -19,8 +19,12 @@ from nalu_cli.tasks.ops import Interval, Op, lookup_op
 from nalu_cli.tasks.recurrent import RECURRENT
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (PAIR, STATIC, RECURRENT, DIGITS)}
-if tuple(KINDS) != names.MODES:
-    raise ImportError(f"tasks.registry registers {tuple(KINDS)}, but names.MODES lists {names.MODES}")
+
+
+def kinds_help() -> str:
+    """``pair (x0, x1), static (...) ... or digits (...)``: the kinds as ``--mode``'s help lists them."""
+    *rest, last = (f"{kind.name} ({kind.summary})" for kind in KINDS.values())
+    return f"{', '.join(rest)} or {last}"
 
 
 def kind_of(mode: str) -> Kind:

@@ -141,12 +141,12 @@ def _kind_branches(source: str, kinds: set[str]) -> list[int]:
 
 
 def test_no_kind_branches_outside_the_kind_modules() -> None:
-    from nalu_cli.names import MODES
+    from nalu_cli.tasks.registry import KINDS
 
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         name = path.relative_to(PACKAGE).as_posix()
-        if name not in KIND_MODULES and (lines := _kind_branches(path.read_text(), set(MODES))):
+        if name not in KIND_MODULES and (lines := _kind_branches(path.read_text(), set(KINDS))):
             found[name] = lines
     assert found == {}
 

@@ -10,7 +10,6 @@ import textwrap
 import pytest
 import torch
 
-from nalu_cli import names
 from nalu_cli.config.resolve import resolve
 from nalu_cli.errors import ConfigError
 from nalu_cli.models.registry import BUILDERS
@@ -22,7 +21,7 @@ pytest.importorskip("sklearn")  # the digits kind reads scikit-learn's bundled i
 
 
 def test_every_kind_is_registered_once_with_a_task_and_a_model() -> None:
-    assert tuple(KINDS) == names.MODES == tuple(BUILDERS)
+    assert tuple(KINDS) == tuple(BUILDERS) == ("pair", "static", "recurrent", "digits")
     for name, kind in KINDS.items():
         assert kind.name == name and kind_of(name) is kind
 
@@ -34,7 +33,7 @@ def test_an_unknown_kind_is_a_config_error() -> None:
         make_task("add", "words", 2, 0.25, 0.5, [(1.0, 2.0)], [(2.0, 6.0)])
 
 
-@pytest.mark.parametrize("mode", names.MODES)
+@pytest.mark.parametrize("mode", list(KINDS))
 def test_each_kind_builds_its_task_and_model_and_evaluates(mode: str) -> None:
     op = "add"
     config = resolve(overrides={"task.mode": mode, "task.op": op, "train.seeds": [0, 1]})
@@ -65,10 +64,10 @@ def test_config_is_torch_free_for_every_kind() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from nalu_cli import names
+        from nalu_cli.tasks.registry import KINDS
         from nalu_cli.config import budget, loading, recipes, schema
         from nalu_cli.config.resolve import resolve
-        for mode in names.MODES:
+        for mode in KINDS:
             config = resolve(overrides={"task.mode": mode, "task.op": "add"})
             config.describe()
             budget.estimate(config)
