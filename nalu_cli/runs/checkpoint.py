@@ -54,7 +54,12 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     ``train.seeds`` as its compact spec); the expanded seed list stays in ``payload["seeds"]``, which every
     reader (and every earlier nalu) takes the seeds from.
     """
-    full = {"format": FORMAT, "version": VERSION, "nalu_version": __version__, "torch_version": str(torch.__version__)}
+    full: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "nalu_version": __version__,
+        "torch_version": str(torch.__version__),
+    }
     full.update(payload)
     if isinstance(full.get("config"), dict):
         full["config"] = stored_form(full["config"])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import yaml
 
-from nalu_cli.config import limits
+from nalu_cli.config import limits, schema
 from nalu_cli.config import resolve as config_resolve
-from nalu_cli.config import schema
 from nalu_cli.config.loading import read_text_capped, safe_load_bounded
 from nalu_cli.errors import ConfigError
 
@@ -93,7 +93,7 @@ def test_the_old_list_spelling_still_reads() -> None:
     assert config_resolve.validate(safe_load_bounded(old)).train.seed_list() == list(range(500))
 
 
-def test_config_yaml_over_the_read_limit_is_refused_at_write_time(tmp_path) -> None:  # noqa: ANN001
+def test_config_yaml_over_the_read_limit_is_refused_at_write_time(tmp_path: Path) -> None:
     """100,000 scattered ten-digit seeds (the Python API allows it) are over 1 MB even as a spec: refused."""
     seeds = [TOP - 2 * i for i in range(100_000)]
     config = config_with(seeds)

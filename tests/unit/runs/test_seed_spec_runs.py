@@ -46,7 +46,11 @@ def write_old_format(run_dir: Path) -> None:
 
 
 def without_paths(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in report.items() if k not in ("run", "run_dir", "path", "name", "elapsed", "seed_steps_per_second")}
+    return {
+        k: v
+        for k, v in report.items()
+        if k not in ("run", "run_dir", "path", "name", "elapsed", "seed_steps_per_second")
+    }
 
 
 @pytest.fixture(scope="module")
