@@ -251,5 +251,26 @@ def _known_keys(section: str) -> tuple[str, ...]:
 
 
 def dump_yaml(config: Config) -> str:
-    """The resolved config as YAML text."""
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+    """The resolved config as YAML text, as a run stores it (``config.yaml``): ``train.seeds`` as its compact
+    spec (``schema.stored_form``), so 100,000 seeds take a few bytes.
+
+    What nalu writes, nalu must read: ``ConfigError`` when the text is over the bounds ``config.yaml`` is read
+    back with (``limits.MAX_YAML_BYTES``, the YAML node bounds), so a run is refused before it starts rather
+    than written and then unreadable by ``eval``, ``runs`` and ``--resume``.
+    """
+    from nalu_cli.config import limits
+    from nalu_cli.config.loading import YamlBoundsError, safe_load_bounded
+    from nalu_cli.config.schema import stored_form
+
+    text = yaml.safe_dump(stored_form(config.to_dict()), sort_keys=False)
+    size = len(text.encode("utf-8"))
+    if size > limits.MAX_YAML_BYTES:
+        raise ConfigError(
+            f"the run's config.yaml would be {size:,} bytes, over the {limits.MAX_YAML_BYTES:,}-byte limit it is"
+            " read back with (a long irregular train.seeds list? give the seeds as a range such as 0-999)"
+        )
+    try:
+        safe_load_bounded(text)
+    except YamlBoundsError as err:
+        raise ConfigError(f"the run's config.yaml would be refused when read back: {err}") from None
+    return text

@@ -359,20 +359,73 @@ def hidden_option(text: str) -> list[int]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"5"`` -> [5]; ``"0-9"`` -> 0..9; ``"1,3,7"`` -> [1, 3, 7]. Seeds are non-negative."""
+    """``"5"`` -> [5]; ``"0-9"`` -> 0..9; ``"1,3,7"`` -> [1, 3, 7]; ``"0-2,7,9-10"`` -> [0, 1, 2, 7, 9, 10].
+
+    Seeds are non-negative, in the order written. The count is checked before any list is built, so a spec
+    of more than ``limits.MAX_SEEDS`` seeds fails at once however few characters it has (``ValueError``)."""
+    from nalu_cli.config import limits
+
     text = text.strip()
     try:
-        if "," in text:
-            return [int(p) for p in text.split(",") if p.strip()]
-        if "-" in text:
-            lo, hi = (int(p) for p in text.split("-", 1))
-            if hi < lo:
-                raise ValueError(f"seed range {text!r} runs backwards")
-            if hi - lo >= 100_000:
-                raise ValueError("at most 100000 seeds")
-            return list(range(lo, hi + 1))
-        return [int(text)]
+        bounds = [_seed_part(part) for part in text.split(",") if part.strip()] if "," in text else [_seed_part(text)]
     except ValueError as err:
         if "seed" in str(err):
             raise
         raise ValueError(f"seeds {text!r} must be N, A-B or a,b,c (non-negative integers)") from None
+    if sum(hi - lo + 1 for lo, hi in bounds) > limits.MAX_SEEDS:
+        raise ValueError(f"at most {limits.MAX_SEEDS} seeds")
+    return [seed for lo, hi in bounds for seed in range(lo, hi + 1)]
+
+
+SHORT_SEED_LIST = 16  # at most this many seeds are stored as a YAML list; more as a spec string (seeds_spec)
+
+
+def _seed_part(part: str) -> tuple[int, int]:
+    """``"7"`` -> (7, 7); ``"0-9"`` -> (0, 9) (``ValueError``: not a number or a range, or a backwards range)."""
+    part = part.strip()
+    if "-" not in part:
+        seed = int(part)
+        return seed, seed
+    lo, hi = (int(p) for p in part.split("-", 1))
+    if hi < lo:
+        raise ValueError(f"seed range {part!r} runs backwards")
+    return lo, hi
+
+
+def seeds_spec(seeds: list[int]) -> list[int] | str:
+    """The shortest exact spelling of a seed list as stored (``config.yaml``, a checkpoint's config).
+
+    At most ``SHORT_SEED_LIST`` seeds stay a list (the spelling nalu always wrote); more are a string that
+    ``parse_seeds`` reads back to the same list in the same order: one ascending run of consecutive seeds
+    is ``"A-B"`` (``--seeds 100000`` is ``"0-99999"``), anything else its runs joined by commas, a run of
+    three or more seeds as ``A-B`` (``"0-9,20,30-39"``). So 100,000 seeds take a few bytes, never 1 MB.
+    """
+    if len(seeds) <= SHORT_SEED_LIST:
+        return list(seeds)
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(seeds) + 1):
+        if i < len(seeds) and seeds[i] == seeds[i - 1] + 1:
+            continue
+        lo, hi = seeds[start], seeds[i - 1]
+        if i - start >= 3:
+            parts.append(f"{lo}-{hi}")
+        else:
+            parts.extend(str(s) for s in seeds[start:i])
+        start = i
+    return ",".join(parts)
+
+
+def stored_form(data: dict[str, Any]) -> dict[str, Any]:
+    """A config's plain data (``Config.to_dict``) as a run stores it: ``train.seeds`` spelt by ``seeds_spec``.
+
+    ``Config.to_dict`` keeps the expanded list (sweep task keys and JSON are built from it); only what is
+    written to disk takes the compact spelling. Data that is not a config with a seed list is returned as is.
+    """
+    train = data.get("train")
+    if not isinstance(train, dict) or not isinstance(train.get("seeds"), list):
+        return data
+    seeds = train["seeds"]
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        return data
+    return {**data, "train": {**train, "seeds": seeds_spec(seeds)}}

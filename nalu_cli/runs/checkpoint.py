@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from nalu_cli import __version__
+from nalu_cli.config.schema import stored_form
 from nalu_cli.errors import CheckpointError
 from nalu_cli.files import atomic_write_bytes, temp_affixes
 
@@ -47,9 +48,21 @@ def remove_stale_temps(directory: Path) -> None:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Serialise ``payload`` (tensors and plain data only) and write it atomically."""
-    full = {"format": FORMAT, "version": VERSION, "nalu_version": __version__, "torch_version": str(torch.__version__)}
+    """Serialise ``payload`` (tensors and plain data only) and write it atomically.
+
+    A config in ``payload["config"]`` is stored as ``config.yaml`` stores it (``schema.stored_form``:
+    ``train.seeds`` as its compact spec); the expanded seed list stays in ``payload["seeds"]``, which every
+    reader (and every earlier nalu) takes the seeds from.
+    """
+    full: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "nalu_version": __version__,
+        "torch_version": str(torch.__version__),
+    }
     full.update(payload)
+    if isinstance(full.get("config"), dict):
+        full["config"] = stored_form(full["config"])
     buffer = io.BytesIO()
     torch.save(full, buffer)
     atomic_write_bytes(Path(path), buffer.getvalue())

@@ -133,6 +133,7 @@ class Run:
         at its first checkpoint).
         """
         budget.check_memory(config, "this run")
+        dump_yaml(config)  # config.yaml must be readable back (its size bounds): refused before any directory
         if out is None:
             return RunWriter.claim_default(config, Path(base))
         if str(out).strip() == "":
@@ -358,6 +359,8 @@ class RunWriter:
     @classmethod
     def direct(cls, path: Path, config: Config, resume: bool) -> RunWriter:
         """A writer for library callers (``train.train(config, path)``): no naming or --force rules."""
+        if not resume:
+            dump_yaml(config)  # config.yaml must be readable back: refused before the directory is made
         _mkdirs(path)
         writer = cls(Run(path), RunLock(path).acquire(), config=config)
         if resume:
