@@ -65,7 +65,10 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (data, initialisation).")] = None,
     seeds: Annotated[
-        str | None, typer.Option(help="Train several seeds at once, batched: N (seeds 0..N-1), A-B, or a,b,c.")
+        str | None,
+        typer.Option(
+            help="Train several seeds at once, batched: N (seeds 0..N-1), A-B, a,b,c, or ranges and seeds mixed (0-9,20)."
+        ),
     ] = None,
     restarts: Annotated[
         int | None, typer.Option(help="Train K restarts per seed and keep the best by interpolation validation error.")
