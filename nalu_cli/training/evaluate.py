@@ -39,7 +39,7 @@ def evaluate_range(
     alone, not on the model), so monitoring does not recompute it; None computes it.
     Each kind's task evaluates itself (``Task.evaluate``: sequence tasks stream their sequences).
     """
-    return task.evaluate(model, seeds, ranges, samples, solved_eps, stream, dtype, threshold)  # type: ignore[no-any-return]
+    return task.evaluate(model, seeds, ranges, samples, solved_eps, stream, dtype, threshold)
 
 
 def ladder_ranges(task: Task, factors: list[float]) -> list[tuple[float, Ranges]]:
