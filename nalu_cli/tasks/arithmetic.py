@@ -316,32 +316,18 @@ class StaticKind(Kind):
         )  # fmt: skip
         return fit + common_problems(config)
 
-    def new_task(
-        self,
-        op: Op,
-        input_size: int,
-        subset_ratio: float,
-        overlap_ratio: float,
-        interpolation: Ranges,
-        extrapolation: Ranges,
-        length: int = 10,
-        extrapolation_length: int = 1000,
-    ) -> Task:
-        """The task of an op already checked on the ranges (``checked_op``)."""
-        return Task(
-            op=op,
-            mode=self.name,
-            input_size=self.model_inputs(op, input_size),
-            subset_ratio=subset_ratio,
-            overlap_ratio=overlap_ratio,
-            interpolation=tuple(interpolation),
-            extrapolation=tuple(extrapolation),
-        )
-
     def task(self, config: Any) -> Task:
         t = config.task
         op = checked_op(self, t.op, t.interpolation, t.extrapolation)
-        return self.new_task(op, t.input_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation)
+        return Task(
+            op=op,
+            mode=self.name,
+            input_size=self.model_inputs(op, t.input_size),
+            subset_ratio=t.subset_ratio,
+            overlap_ratio=t.overlap_ratio,
+            interpolation=tuple(t.interpolation),
+            extrapolation=tuple(t.extrapolation),
+        )
 
 
 class PairKind(StaticKind):

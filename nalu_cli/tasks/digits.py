@@ -35,7 +35,7 @@ from nalu_cli.errors import NaluError
 from nalu_cli.lazy import lazy_import, torch_no_grad
 from nalu_cli.names import BASELINE_CELLS, CLASSES, PIXELS, digit_values
 from nalu_cli.tasks.kind import Kind, RangeMetrics, activation_budget_problems
-from nalu_cli.tasks.ops import OPS, Op, Ranges
+from nalu_cli.tasks.ops import OPS, Ranges
 from nalu_cli.tasks.recurrent import (
     SEQUENCE_CHUNK,
     TIME_STRIDE,
@@ -321,19 +321,6 @@ class DigitsKind(RecurrentKind):
 
     def draw_numbers(self, config: Any) -> int | None:
         return None  # images are picked from a table: there is no generator worth compiling
-
-    def new_task(
-        self,
-        op: Op,
-        input_size: int,
-        subset_ratio: float,
-        overlap_ratio: float,
-        interpolation: Ranges,
-        extrapolation: Ranges,
-        length: int = 10,
-        extrapolation_length: int = 1000,
-    ) -> DigitsTask:
-        return make_digits_task(op.name, length, extrapolation_length, None)
 
     def task(self, config: Any) -> DigitsTask:
         t = config.task

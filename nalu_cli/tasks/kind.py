@@ -90,20 +90,6 @@ class Kind:
         """The expression a formula read back should equal (None: the formula names subsets, not inputs)."""
         return None
 
-    def new_task(
-        self,
-        op: Op,
-        input_size: int,
-        subset_ratio: float,
-        overlap_ratio: float,
-        interpolation: Ranges,
-        extrapolation: Ranges,
-        length: int = 10,
-        extrapolation_length: int = 1000,
-    ) -> Any:
-        """The task of an op already checked on the ranges, from plain values (``registry.make_task``)."""
-        raise NotImplementedError
-
     def task(self, config: Any) -> Any:
         """The task a config trains (a ``tasks.arithmetic.Task``); ``ConfigError`` lists every problem."""
         raise NotImplementedError

@@ -24,7 +24,7 @@ from nalu_cli.lazy import lazy_import, torch_no_grad
 from nalu_cli.names import BASELINE_CELLS
 from nalu_cli.tasks.arithmetic import Masks, StaticKind, Task, checked_op
 from nalu_cli.tasks.kind import Kind, RangeMetrics, activation_budget_problems, subset_problem
-from nalu_cli.tasks.ops import Op, Ranges, format_ranges
+from nalu_cli.tasks.ops import Ranges, format_ranges
 
 if TYPE_CHECKING:
     import torch
@@ -260,36 +260,20 @@ class RecurrentKind(StaticKind):
             f" {format_ranges(t.interpolation)} → test {format_ranges(t.extrapolation)}"
         )
 
-    def new_task(
-        self,
-        op: Op,
-        input_size: int,
-        subset_ratio: float,
-        overlap_ratio: float,
-        interpolation: Ranges,
-        extrapolation: Ranges,
-        length: int = 10,
-        extrapolation_length: int = 1000,
-    ) -> RecurrentTask:
-        return RecurrentTask(
-            op=op,
-            mode=self.name,
-            input_size=input_size,
-            subset_ratio=subset_ratio,
-            overlap_ratio=overlap_ratio,
-            interpolation=tuple(interpolation),
-            extrapolation=tuple(extrapolation),
-            length=length,
-            extrapolation_length=extrapolation_length,
-        )
-
     def task(self, config: Any) -> RecurrentTask:
         t = config.task
         op = checked_op(self, t.op, t.interpolation, t.extrapolation)
-        return self.new_task(
-            op, t.vector_size, t.subset_ratio, t.overlap_ratio, t.interpolation, t.extrapolation, t.length,
-            t.extrapolation_length,
-        )  # fmt: skip
+        return RecurrentTask(
+            op=op,
+            mode=self.name,
+            input_size=t.vector_size,
+            subset_ratio=t.subset_ratio,
+            overlap_ratio=t.overlap_ratio,
+            interpolation=tuple(t.interpolation),
+            extrapolation=tuple(t.extrapolation),
+            length=t.length,
+            extrapolation_length=t.extrapolation_length,
+        )
 
 
 RECURRENT = RecurrentKind()

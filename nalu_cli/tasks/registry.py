@@ -9,6 +9,7 @@ name is listed (``task.mode`` is checked against it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from nalu_cli.errors import ConfigError
@@ -51,7 +52,9 @@ def make_task(
     length: int = 10,
     extrapolation_length: int = 1000,
 ) -> Task:
-    """Build a task from plain values; ``ConfigError`` lists every problem. ``length``s are for sequences."""
+    """Build a task from plain values, through its kind's ``task`` as from a config; ``ConfigError`` lists
+    every problem (an unknown op and an unknown mode together). ``input_size`` is a sequence task's vector size;
+    ``length``s are for sequences."""
     problems = []
     the_op: Op | None = None
     try:
@@ -63,17 +66,9 @@ def make_task(
         problems.append(f"unknown mode {mode!r}; choose one of {', '.join(KINDS)}")
     if problems or the_op is None or kind is None:
         raise ConfigError(problems)
-    problems += kind.check_domain(the_op, tuple(interpolation), "task.interpolation")
-    problems += kind.check_domain(the_op, tuple(extrapolation), "task.extrapolation")
-    if problems:
-        raise ConfigError(problems)
-    return kind.new_task(  # type: ignore[no-any-return]
-        the_op,
-        input_size,
-        subset_ratio,
-        overlap_ratio,
-        tuple(interpolation),
-        tuple(extrapolation),
-        length,
-        extrapolation_length,
-    )
+    values = SimpleNamespace(  # the task section of a config, as make_task's arguments spell it
+        op=op, input_size=input_size, vector_size=input_size, subset_ratio=subset_ratio,
+        overlap_ratio=overlap_ratio, interpolation=tuple(interpolation), extrapolation=tuple(extrapolation),
+        length=length, extrapolation_length=extrapolation_length, count_digit=None,
+    )  # fmt: skip
+    return kind.task(SimpleNamespace(task=values))  # type: ignore[no-any-return]
