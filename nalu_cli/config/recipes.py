@@ -18,12 +18,9 @@ represent the op at all, into the one-line notes and warnings `nalu train` print
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-
-from nalu_cli.names import BASELINE_CELLS
 
 TARGET = 9  # a recipe is good enough when it solves at least 9 of 10 seeds (0–9 and held out)
 HELD_OUT_SEEDS = tuple(range(100, 110))
@@ -271,89 +268,6 @@ HIDDEN_WIDTH: dict[str, int] = {"trask2018_fig1": 8}
 FALLBACK_TASK: dict[str, str] = {"static": "madsen2020", "trask2018": "madsen2020", "trask2018_fig1": "pair"}
 
 
-# --- The sequence kinds' own defaults (recurrent and digits tasks); measured in docs/guide/sequences.md and
-# docs/guide/digits.md. A sequence kind's config starts from these instead of the feed-forward recipes.
-def _recurrent_defaults(output: str, steps: int = 4000, lr: float = 0.05, restarts: int = 1) -> dict[str, Any]:
-    # A short Adam second-moment memory (beta2 = 0.9) and a sparsity regulariser ramped in over the last
-    # third snap the cell's weights to the accumulator. The loss is the relative MSE (train.loss_scale
-    # target): targets are sums over the sequence (hundreds), and with the plain MSE the loss's gradient
-    # noise swamps the regulariser under Adam's normalisation. The recurrent block learns at 1/T of the
-    # rate (model.recurrent_lr_scale unset). Measured in the README ("Recurrent mode").
-    regularizer = {"scale": 1.0, "start": steps * 5 // 8, "end": steps * 7 // 8}
-    train = {"steps": steps, "lr": lr, "beta2": 0.9, "regularizer": regularizer, "loss_scale": "target"}
-    if restarts > 1:  # each seed trains `restarts` members and keeps the one with the lowest validation error
-        train["restarts"] = restarts
-    # log_every 500: each check evaluates the extrapolation length (1000 steps per sequence)
-    return {"model": {"unit": ["nau", output], "hidden": [2]}, "train": {**train, "log_every": 500}}
-
-
-# Defaults per op in recurrent mode (they replace the static mode's op defaults), measured in the README.
-RECURRENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "add": _recurrent_defaults("nau"),
-    "sub": _recurrent_defaults("nau"),
-    "identity": _recurrent_defaults("nau"),
-    "mul": _recurrent_defaults("nmu", restarts=2),  # 8/10 and 7/10 held-out with one member; 10/10 and 9/10 with two
-    "square": _recurrent_defaults("nmu"),
-    "div": _recurrent_defaults("nac_mul"),
-    "sqrt": _recurrent_defaults("nac_mul"),
-}
-
-
-def _digits_defaults(cell: str, length: int, lengths: list[int], initial_state: str) -> dict[str, Any]:
-    # The accumulator starts as the exact one (model.recurrent_init identity) and the NAU/NMU regulariser
-    # holds it there from the first step; the relative MSE (train.loss_scale target) keeps that pull from
-    # drowning in the loss's gradient (Adam is blind to the loss's scale, so the image network learns as
-    # with the plain MSE). model.image_weight_decay stays 0: 1e-6 gained nothing measurable, 1e-5 lost (README).
-    # log_every 1000 and valid_samples 200: each check runs the extrapolation length.
-    return {
-        "task": {"length": length, "extrapolation_length": max(lengths)},
-        "model": {"unit": [cell, "nau"], "hidden": [1], "initial_state": initial_state},
-        "train": {
-            "steps": 6000,
-            "lr": 0.01,
-            "batch_size": 64,
-            "loss_scale": "target",
-            "regularizer": {"scale": 1.0, "start": 0, "end": 0},
-            "log_every": 1000,
-            "valid_samples": 200,
-        },
-        "eval": {"lengths": lengths, "samples": 1000},
-    }
-
-
-# Defaults per op in digits mode, measured in the README ("Digit images").
-DIGITS_DEFAULTS: dict[str, dict[str, Any]] = {
-    "add": _digits_defaults("nau", 10, [1, 10, 100, 1000], "zero"),
-    "mul": _digits_defaults("nmu", 2, [1, 2, 5, 10, 20], "one"),
-}
-
-
-# The kinds with defaults of their own: kind -> (defaults per op, the op whose defaults an unknown op borrows).
-KIND_DEFAULTS: dict[str, tuple[dict[str, dict[str, Any]], str]] = {
-    "recurrent": (RECURRENT_DEFAULTS, "mul"),
-    "digits": (DIGITS_DEFAULTS, "add"),
-}
-
-
-def kind_defaults(mode: str, op: str) -> dict[str, Any] | None:
-    """A sequence kind's defaults for ``op`` (a copy), or None for a kind that takes the recipe book's."""
-    if mode not in KIND_DEFAULTS:
-        return None
-    table, fallback = KIND_DEFAULTS[mode]
-    return copy.deepcopy(table.get(op, table[fallback]))
-
-
-def sequence_stack(mode: str, unit: str) -> tuple[str, ...] | None:
-    """One unit name as a sequence kind's [CELL, OUTPUT] (``--unit nmu``, a benchmark column), or None where
-    the kind keeps the name as it is. Recurrent: the unit's static-task column (``nmu``: NAU cell → NMU
-    output; ``nac_mul``: NAC+ cell → NAC• output; ``nau``: NAU → NAU); a baseline cell reads out through a NAU."""
-    if mode != "recurrent":
-        return None
-    if unit in BASELINE_CELLS:
-        return (unit, "nau")
-    return COLUMNS.get(unit, (unit, unit))
-
-
 def derived_recipe(units: list[str]) -> dict[str, Any]:
     """The ``train`` section for a stack derived from an expression's structure (``config/derive.py``): steps,
     lr, schedule, restarts, regulariser window. Measured in docs/guide/expressions.md."""
@@ -534,26 +448,6 @@ DEFAULT_GRID: dict[str, tuple[list[str], list[str]]] = {
         ["mlp_relu6", "mlp_none", "nac_add", "nalu", "nau", "nmu"],
     ),
 }
-# Recurrent mode without a preset: the ops of the README's recurrent table, the default cells and the baseline.
-RECURRENT_GRID: tuple[list[str], list[str]] = (["add", "sub", "mul"], ["nau", "nmu", "lstm"])
-# Digits mode: sum and product; a product trains at T = 2, so its cells cost a fraction of the sum's (README).
-DIGITS_GRID: tuple[list[str], list[str]] = (["add", "mul"], ["accumulator", "lstm"])
-# Digits columns: a cell is an op × one of these (no value ranges). ``accumulator`` is the op's own default
-# model (DIGITS_DEFAULTS: NAU cell -> NAU output for sums and counts, NMU cell -> NAU output for products);
-# ``lstm`` the baseline, torch's LSTM (hidden 16) -> MLP output. Column -> model overrides (None: the op's own).
-DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
-    "accumulator": None,
-    "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
-}
-# How a grid reads in a task kind with defaults of its own (other kinds: the recipe book's unit columns under
-# a preset, madsen2020 unless named). columns: "units" or "units+cells" (and the baseline cells), or a table
-# of named model overrides; preset: "optional" (the kind's own defaults unless one is named) or "none"
-# (refused: presets pose value-range tasks); docs: where the kind's defaults are measured.
-KIND_GRIDS: dict[str, dict[str, Any]] = {
-    "recurrent": {"grid": RECURRENT_GRID, "columns": "units+cells", "preset": "optional"},
-    "digits": {"grid": DIGITS_GRID, "columns": DIGITS_COLUMNS, "preset": "none", "docs": "README, 'Digit images'"},
-}
-
 # Named sets of interpolation -> extrapolation range pairs (`--ranges NAME`, a grid file's ``ranges: NAME``):
 # the nine pairs of Madsen & Johansen (2020) and Mistry et al. (2021).
 RANGE_SETS: dict[str, list[tuple[str, str]]] = {

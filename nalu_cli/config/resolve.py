@@ -8,7 +8,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from nalu_cli import names
-from nalu_cli.config import recipes
+from nalu_cli.config import kinds, recipes
 from nalu_cli.config.loading import _coerce_yaml_numbers, deep_merge, set_path
 from nalu_cli.config.schema import (
     Config,
@@ -96,11 +96,11 @@ def resolve(
     op = task_data.get("op", "mul")
     op = op if isinstance(op, str) and op in OPS else "mul"  # an unknown op is reported by validate
     mode = task_data.get("mode", "pair")
-    kind_data = recipes.kind_defaults(mode, op) if isinstance(mode, str) else None
+    kind_data = kinds.kind_defaults(mode, op) if isinstance(mode, str) else None
     if kind_data is not None:  # a sequence kind starts from its own defaults (recipe book), not the recipes
         merged = deep_merge(deep_merge(kind_data, preset_data), user)
         unit = _mapping(merged.get("model")).get("unit")
-        stack = recipes.sequence_stack(mode, _canonical_unit(unit)) if isinstance(unit, str) else None
+        stack = kinds.sequence_stack(mode, _canonical_unit(unit)) if isinstance(unit, str) else None
         if stack is not None:  # one name: a [CELL, OUTPUT] model (``--unit nmu``, a benchmark column)
             merged["model"]["unit"] = list(stack)
         return validate(merged)

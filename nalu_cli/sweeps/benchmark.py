@@ -2,7 +2,7 @@
 
 This module builds and summarises the cells; `nalu benchmark` and `nalu sweep` both run them through the one
 grid driver (``sweeps.driver``, ``sweeps.job``), with the grid defaults of the recipe book
-(``config.recipes.GRID_DEFAULTS``, ``DEFAULT_GRID``, ``RECURRENT_GRID``, ``DIGITS_GRID``, ``RANGE_SETS``).
+(``config.recipes.GRID_DEFAULTS``, ``DEFAULT_GRID``, ``RANGE_SETS``; ``config.kinds.KIND_GRIDS``).
 
 Per cell it reports what Madsen & Johansen (2020) report (SPEC section 4): the success rate with its 95%
 Wilson interval, the median "solved at" step over the solved seeds, and the median sparsity error over the
@@ -12,7 +12,7 @@ error as a percentage of the same model's error at its random initialisation. Ev
 from ``config.resolve`` and the recipe book, exactly as `nalu train --preset P --op OP --unit COLUMN`.
 
 In digits mode (overrides with ``task.mode: digits``) the same cell builder makes op × digits column cells
-(the recipe book's ``DIGITS_COLUMNS``) without a preset or value ranges, exactly as `nalu train --mode digits --op OP` with
+(``config.kinds.DIGITS_COLUMNS``) without a preset or value ranges, exactly as `nalu train --mode digits --op OP` with
 the column's model; a seed is solved by the digits rule and the cell also reports the median accuracy at
 the extrapolation length.
 """
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nalu_cli.config import recipes
+from nalu_cli.config import kinds, recipes
 from nalu_cli.config import resolve as config_resolve
 from nalu_cli.config import schema as cfgmod
 from nalu_cli.errors import ConfigError
@@ -53,9 +53,9 @@ def mode_of(extra: dict[str, Any] | None) -> str | None:
 
 
 def grid_policy(extra: dict[str, Any] | None) -> dict[str, Any]:
-    """How a grid reads in the task kind the overrides ask for (the recipe book's ``KIND_GRIDS``; {}: the
+    """How a grid reads in the task kind the overrides ask for (``config.kinds.KIND_GRIDS``; {}: the
     static task's unit columns under a preset)."""
-    return recipes.KIND_GRIDS.get(mode_of(extra) or "", {})
+    return kinds.KIND_GRIDS.get(mode_of(extra) or "", {})
 
 
 def column_table(extra: dict[str, Any] | None) -> dict[str, dict[str, Any] | None] | None:
@@ -209,7 +209,7 @@ def kind_column(mode: str, table: dict[str, dict[str, Any] | None], op: str, col
     chosen = table[column]
     if chosen is not None:
         return dict(chosen)
-    defaults = recipes.kind_defaults(mode, op)
+    defaults = kinds.kind_defaults(mode, op)
     model = defaults["model"] if defaults is not None else {}
     return {"model.unit": list(model["unit"]), "model.hidden": list(model["hidden"])}
 

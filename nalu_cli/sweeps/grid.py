@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nalu_cli.config import budget, limits, loading
 from nalu_cli.config import resolve as config_resolve
 from nalu_cli.config import schema as cfgmod
-from nalu_cli.config.recipes import DIGITS_COLUMNS, GRID_DEFAULTS, RANGE_SETS
+from nalu_cli.config.kinds import column_names
+from nalu_cli.config.recipes import GRID_DEFAULTS, RANGE_SETS
 from nalu_cli.errors import ConfigError
 from nalu_cli.names import BASELINE_CELLS
 from nalu_cli.sweeps.benchmark import (
@@ -289,7 +290,7 @@ class GridFile(BaseModel):
     @classmethod
     def _units(cls, v: Any) -> list[str]:
         # static columns, recurrent baselines and digits columns; ``plan`` checks them against the mode
-        return _names(v, "units", tuple(dict.fromkeys((*STACKS, *BASELINE_CELLS, *DIGITS_COLUMNS))))
+        return _names(v, "units", tuple(dict.fromkeys((*STACKS, *BASELINE_CELLS, *column_names()))))
 
     @field_validator("ranges", mode="before")
     @classmethod

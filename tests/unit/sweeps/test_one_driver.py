@@ -114,7 +114,7 @@ def test_both_commands_read_the_one_defaults_table(monkeypatch: pytest.MonkeyPat
     # ... and `nalu benchmark --seeds` shows the table's default
     assert inspect.signature(sweep_cli.benchmark).parameters["seeds"].default == recipes.GRID_DEFAULTS["seeds"]
     assert sweeps_grid.GRID_DEFAULTS is recipes.GRID_DEFAULTS and sweeps_grid.RANGE_SETS is recipes.RANGE_SETS
-    for name in ("DEFAULT_GRID", "RECURRENT_GRID", "DIGITS_GRID", "RANGE_SETS", "DEFAULT_PRESET", "run_benchmark"):
+    for name in ("DEFAULT_GRID", "KIND_GRIDS", "RANGE_SETS", "DEFAULT_PRESET", "run_benchmark"):
         assert not hasattr(benchmark, name), f"a second {name} in sweeps.benchmark"
 
     # Change the table: both commands follow.
