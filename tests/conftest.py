@@ -18,6 +18,10 @@ from nalu_cli.training.loop import train
 from nalu_cli.training.trainer import Trainer
 
 torch.set_num_threads(1)
+# pytest-xdist's workers inherit COLUMNS=80 from the controller's terminal size (80 when it has none); the CLI's
+# tests read output as a pipe does, 120 columns unless the user sets COLUMNS (tests that need a width set it).
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
 
 
 def nalu_command() -> list[str]:
