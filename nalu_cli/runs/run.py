@@ -34,10 +34,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import yaml
-
 from nalu_cli.config import budget
-from nalu_cli.config.loading import YamlBoundsError, read_text_capped, safe_load_bounded
+from nalu_cli.config.loading import load_yaml_file
 from nalu_cli.config.resolve import dump_yaml, validate
 from nalu_cli.config.schema import Config
 from nalu_cli.errors import CheckpointError, ConfigError, NaluError
@@ -222,11 +220,14 @@ class Run:
             return  # a checkpoint file on its own, or a run whose config.yaml was removed
         where = str(self.config_path)
         try:
-            declared = safe_load_bounded(read_text_capped(self.config_path, "config file"))
+            declared = load_yaml_file(self.config_path, "the run's config file")
+        except ConfigError as err:  # one line, naming the file and the line (never PyYAML's excerpt)
+            raise CheckpointError(f"{err}; the checkpoint cannot be checked against it") from None
+        try:
             on_disk = _effective(validate(declared if isinstance(declared, dict) else {}))
-        except (ConfigError, yaml.YAMLError, YamlBoundsError) as err:
+        except ConfigError as err:
             raise CheckpointError(
-                f"{where!r} is not a readable config ({err}); the checkpoint cannot be checked"
+                f"{where!r} is not a valid config ({err}); the checkpoint cannot be checked against it"
             ) from None
         stored = _effective(config)
         differ = _configs_disagree(on_disk, stored, ignore)
