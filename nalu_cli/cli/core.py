@@ -303,9 +303,17 @@ class SecondSignal(KeyboardInterrupt):
         self.name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
 
 
+STOP_NOTES = {
+    True: "Stopping ({name}): abandoning the evaluation under way after its current chunk; the run is saved at a"
+    " checkpoint it can resume from. {name} again leaves at once.",
+    False: "Stopping ({name}) after this training step; a checkpoint is saved. {name} again leaves at once.",
+}
+
+
 @contextmanager
-def interrupt_flag() -> Iterator[dict[str, int]]:
-    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process;
+def interrupt_flag(on_first: Callable[[int], None] | None = None) -> Iterator[dict[str, int]]:
+    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process, after
+    ``on_first(signum)`` (which may raise: ``training.stopping.request_stop`` does inside an evaluation);
     a second one raises ``SecondSignal`` at once."""
     state = {"signal": 0}
 
@@ -314,6 +322,8 @@ def interrupt_flag() -> Iterator[dict[str, int]]:
             # A second signal means "now": leave without waiting (the last checkpoint stays).
             raise SecondSignal(signum)
         state["signal"] = signum
+        if on_first is not None:
+            on_first(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -340,9 +350,22 @@ class TrainingSession:
         self.run = run
         detail(f"resolved config ({'resumed' if self.resumed else 'new run'} in {run.path}):")
         detail(dump_yaml(config).rstrip())
+        from nalu_cli.training import stopping
+
         progress, self._update = _training_progress(config.train.steps)
-        with progress, interrupt_flag() as self.state:
-            yield
+
+        def on_first(signum: int) -> None:
+            """Say at once what the signal does; inside an evaluation, abandon it (this raises there)."""
+            name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+            stderr.print(STOP_NOTES[stopping.in_evaluation()].format(name=name), highlight=False, soft_wrap=True)
+            stopping.request_stop()
+
+        stopping.reset()
+        try:
+            with progress, interrupt_flag(on_first) as self.state:
+                yield
+        finally:
+            stopping.reset()
 
     def progress(self, step: int, total: int, loss: float) -> None:
         if self._update is not None:

@@ -63,7 +63,36 @@ RESUMABLE_KEYS = ("train.steps", "train.device")  # what --resume may change, so
 
 
 def _has_run_files(directory: Path) -> list[str]:
-    return [name for name in RUN_FILES if os.path.lexists(directory / name)]
+    return [name for name in (*RUN_FILES, FIT_JSON, FIT_WEIGHTS) if os.path.lexists(directory / name)]
+
+
+def occupied(out: str | Path) -> str | None:
+    """Why ``out`` cannot take a new run without ``--force``, in one line (None: it holds no run).
+
+    One run per directory, whatever made it: ``nalu train --out`` and ``nalu fit --out`` both refuse a
+    directory holding a training run, a fit, or the files of a run that saved no checkpoint, with this line.
+    """
+    out = Path(out)
+    present = _has_run_files(out)
+    if not present:
+        return None
+    if CHECKPOINT_NAME in present:
+        return (
+            f"{str(out)!r} already holds a run; continue it with nalu train --resume {out} or overwrite it with --force"
+        )
+    if FIT_JSON in present or FIT_WEIGHTS in present:
+        return f"{str(out)!r} already holds a fit; overwrite it with --force"
+    return (
+        f"{str(out)!r} holds the files of a run that saved no checkpoint ({', '.join(present)});"
+        " overwrite it with --force"
+    )
+
+
+def check_out(out: str | Path, force: bool) -> None:
+    """``ConfigError`` (``occupied``) unless ``out`` holds no run or ``force`` is given: for ``--out`` of any command."""
+    reason = None if force else occupied(out)
+    if reason is not None:
+        raise ConfigError(reason)
 
 
 def default_name(config: Config) -> str:
@@ -175,7 +204,7 @@ class Run:
         if p.is_dir():
             if not (p / CHECKPOINT_NAME).exists():
                 if (p / FIT_JSON).exists():
-                    raise CheckpointError(
+                    raise ConfigError(  # a usage error (exit 2): this command takes a training run
                         f"{str(p)!r} is a nalu fit run; evaluate it on a table with: nalu eval {p} --data FILE.csv"
                     )
                 raise CheckpointError(f"{str(p)!r} is not a run directory (no {CHECKPOINT_NAME} in it)")
@@ -338,15 +367,7 @@ class RunWriter:
         lock = RunLock(out).acquire()
         try:
             present = _has_run_files(out)  # looked at under the lock: no writer is changing it now
-            if present and not force:
-                if CHECKPOINT_NAME in present:
-                    raise ConfigError(
-                        f"{str(out)!r} already holds a run; continue it with --resume {out} or overwrite it with --force"
-                    )
-                raise ConfigError(
-                    f"{str(out)!r} holds the files of a run that saved no checkpoint ({', '.join(present)});"
-                    " overwrite it with --force"
-                )
+            check_out(out, force)
             if not present:
                 remove_stale_temps(out)
                 return cls(Run(out), lock, config=config)
