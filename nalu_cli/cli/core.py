@@ -58,7 +58,19 @@ def _without_flag_metavars(params: list[Any]) -> list[Any]:
     for param in params:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        if getattr(param, "param_type_name", "") == "argument" and param.name:
+            _plain_usage_name(param)
     return params
+
+
+def _plain_usage_name(param: Any) -> None:
+    """An argument as usage lines conventionally show it (``nalu fit [OPTIONS] DATA``, ``RUNS...``, ``[DIR]``):
+    typer 0.29 writes ``{data}`` for a required one."""
+    if param.metavar is None:
+        param.metavar = param.name.upper()
+    if hasattr(param, "_usage_display_name"):
+        name = param.metavar if param.required else f"[{param.metavar}]"
+        param._usage_display_name = lambda: name + ("..." if param.nargs != 1 else "")
 
 
 class SuggestingGroup(TyperGroup):
@@ -173,8 +185,20 @@ def show_text_plots() -> bool:
     return stdout.is_terminal and not options["quiet"] and stdout.encoding.lower().startswith("utf")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from nalu_cli import __version__
+
+        typer.echo(f"nalu {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def global_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print nalu's version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or warnings.")
     ] = False,
@@ -228,14 +252,16 @@ def _internal(err: BaseException) -> NoReturn:
     fail(f"internal error: {type(err).__name__}: {first} (set NALU_DEBUG=1 for the traceback)", 1)
 
 
+def warn(message: str, label: str = "[yellow]Warning:[/]") -> None:
+    """A warning (or with ``label`` 'Note:', a note) on stderr, wrapped at the terminal's width (``COLUMNS``,
+    else 120 columns when piped); --quiet silences it."""
+    stderr.print(f"{label} {escape(message)}", highlight=False, soft_wrap=False, overflow="fold")
+
+
 def warn_skipped(skipped: list[dict[str, str]]) -> None:
-    """One warning line per run a multi-run command could not read and left out."""
+    """One warning per run a multi-run command could not read and left out."""
     for item in skipped:
-        stderr.print(
-            f"[yellow]Warning:[/] skipped {escape(item['run'])}: {escape(item['error'])}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        warn(f"skipped {item['run']}: {item['error']}")
 
 
 DEVICE_HELP = "Device: auto, cpu, cuda or cuda:N (one that is not there is an error, exit 2)"
