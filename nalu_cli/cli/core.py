@@ -356,7 +356,9 @@ def interrupt_flag(on_first: Callable[[int], None] | None = None) -> Iterator[di
         yield state
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            # After a signal the command is on its way out with that signal's code: one more (an impatient
+            # second Ctrl-C) must not raise in the middle of saying so, or during the interpreter's exit.
+            signal.signal(s, signal.SIG_IGN if state["signal"] else h)
 
 
 class TrainingSession:
