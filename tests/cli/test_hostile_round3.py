@@ -165,3 +165,13 @@ def test_a_resumed_run_counts_the_steps_it_trained(tmp_path: Path) -> None:
     again = runner.invoke(cli.app, ["train", "--resume", str(run), "--steps", "30"])
     assert again.exit_code == 0, again.output
     assert "10 steps (to step 30) in" in again.stdout and "30 steps in" not in again.stdout, again.stdout
+
+
+def test_the_hostile_input_page_lists_the_limits_the_code_has() -> None:
+    import subprocess as sp
+    import sys
+
+    script = Path(__file__).parents[2] / "docs" / "reference" / "hostile_input_table.py"
+    assert sp.run([sys.executable, str(script), "--check"], timeout=120).returncode == 0, (
+        "run: python docs/reference/hostile_input_table.py"
+    )
