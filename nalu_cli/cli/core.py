@@ -58,7 +58,19 @@ def _without_flag_metavars(params: list[Any]) -> list[Any]:
     for param in params:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        if getattr(param, "param_type_name", "") == "argument" and param.name:
+            _plain_usage_name(param)
     return params
+
+
+def _plain_usage_name(param: Any) -> None:
+    """An argument as usage lines conventionally show it (``nalu fit [OPTIONS] DATA``, ``RUNS...``, ``[DIR]``):
+    typer 0.29 writes ``{data}`` for a required one."""
+    if param.metavar is None:
+        param.metavar = param.name.upper()
+    if hasattr(param, "_usage_display_name"):
+        name = param.metavar if param.required else f"[{param.metavar}]"
+        param._usage_display_name = lambda: name + ("..." if param.nargs != 1 else "")
 
 
 class SuggestingGroup(TyperGroup):
@@ -173,8 +185,20 @@ def show_text_plots() -> bool:
     return stdout.is_terminal and not options["quiet"] and stdout.encoding.lower().startswith("utf")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from nalu_cli import __version__
+
+        typer.echo(f"nalu {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def global_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print nalu's version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or warnings.")
     ] = False,
@@ -228,14 +252,16 @@ def _internal(err: BaseException) -> NoReturn:
     fail(f"internal error: {type(err).__name__}: {first} (set NALU_DEBUG=1 for the traceback)", 1)
 
 
+def warn(message: str, label: str = "[yellow]Warning:[/]") -> None:
+    """A warning (or with ``label`` 'Note:', a note) on stderr, wrapped at the terminal's width (``COLUMNS``,
+    else 120 columns when piped); --quiet silences it."""
+    stderr.print(f"{label} {escape(message)}", highlight=False, soft_wrap=False, overflow="fold")
+
+
 def warn_skipped(skipped: list[dict[str, str]]) -> None:
-    """One warning line per run a multi-run command could not read and left out."""
+    """One warning per run a multi-run command could not read and left out."""
     for item in skipped:
-        stderr.print(
-            f"[yellow]Warning:[/] skipped {escape(item['run'])}: {escape(item['error'])}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        warn(f"skipped {item['run']}: {item['error']}")
 
 
 DEVICE_HELP = "Device: auto, cpu, cuda or cuda:N (one that is not there is an error, exit 2)"
@@ -303,9 +329,17 @@ class SecondSignal(KeyboardInterrupt):
         self.name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
 
 
+STOP_NOTES = {
+    True: "Stopping ({name}): abandoning the evaluation under way after its current chunk; the run is saved at a"
+    " checkpoint it can resume from. {name} again leaves at once.",
+    False: "Stopping ({name}) after this training step; a checkpoint is saved. {name} again leaves at once.",
+}
+
+
 @contextmanager
-def interrupt_flag() -> Iterator[dict[str, int]]:
-    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process;
+def interrupt_flag(on_first: Callable[[int], None] | None = None) -> Iterator[dict[str, int]]:
+    """SIGINT/SIGTERM set a flag (the trainer saves and stops) instead of killing the process, after
+    ``on_first(signum)`` (which may raise: ``training.stopping.request_stop`` does inside an evaluation);
     a second one raises ``SecondSignal`` at once."""
     state = {"signal": 0}
 
@@ -314,13 +348,17 @@ def interrupt_flag() -> Iterator[dict[str, int]]:
             # A second signal means "now": leave without waiting (the last checkpoint stays).
             raise SecondSignal(signum)
         state["signal"] = signum
+        if on_first is not None:
+            on_first(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield state
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            # After a signal the command is on its way out with that signal's code: one more (an impatient
+            # second Ctrl-C) must not raise in the middle of saying so, or during the interpreter's exit.
+            signal.signal(s, signal.SIG_IGN if state["signal"] else h)
 
 
 class TrainingSession:
@@ -340,9 +378,22 @@ class TrainingSession:
         self.run = run
         detail(f"resolved config ({'resumed' if self.resumed else 'new run'} in {run.path}):")
         detail(dump_yaml(config).rstrip())
+        from nalu_cli.training import stopping
+
         progress, self._update = _training_progress(config.train.steps)
-        with progress, interrupt_flag() as self.state:
-            yield
+
+        def on_first(signum: int) -> None:
+            """Say at once what the signal does; inside an evaluation, abandon it (this raises there)."""
+            name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+            stderr.print(STOP_NOTES[stopping.in_evaluation()].format(name=name), highlight=False, soft_wrap=True)
+            stopping.request_stop()
+
+        stopping.reset()
+        try:
+            with progress, interrupt_flag(on_first) as self.state:
+                yield
+        finally:
+            stopping.reset()
 
     def progress(self, step: int, total: int, loss: float) -> None:
         if self._update is not None:

@@ -74,11 +74,14 @@ def train(
         int | None, typer.Option(help="Train K restarts per seed and keep the best by interpolation validation error.")
     ] = None,
     interpolation: Annotated[
-        str | None, typer.Option("--interpolation", "--train-range", help="Training range LO,HI (union: 'A,B;C,D').")
+        str | None,
+        typer.Option("--interpolation", help="Training range LO,HI (union: 'A,B;C,D'); also --train-range."),
     ] = None,
     extrapolation: Annotated[
-        str | None, typer.Option("--extrapolation", "--test-range", help="Extrapolation (test) range LO,HI.")
+        str | None, typer.Option("--extrapolation", help="Extrapolation (test) range LO,HI; also --test-range.")
     ] = None,
+    train_range: Annotated[str | None, typer.Option("--train-range", hidden=True)] = None,
+    test_range: Annotated[str | None, typer.Option("--test-range", hidden=True)] = None,
     device: Annotated[str | None, typer.Option(help=DEVICE_HELP + " (default auto: cuda when available).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")] = None,
     preset: Annotated[str | None, typer.Option(help=f"Published setup (task and model stack): {PRESETS_HELP}.")] = None,
@@ -117,9 +120,12 @@ def train(
         from nalu_cli.output.render import train_summary, train_text_plot
         from nalu_cli.training.job import TrainJob
 
+        interpolation_ = _one_of("--interpolation", interpolation, "--train-range", train_range)
+        extrapolation_ = _one_of("--extrapolation", extrapolation, "--test-range", test_range)
+
         job = TrainJob(
             op=op, unit=unit, mode=mode, hidden=hidden, steps=steps, lr=lr, batch_size=batch_size, seed=seed,
-            seeds=seeds, restarts=restarts, interpolation=interpolation, extrapolation=extrapolation,
+            seeds=seeds, restarts=restarts, interpolation=interpolation_, extrapolation=extrapolation_,
             device=device, config=config, preset=preset, overrides=set_ or [], out=out, resume=resume,
             force=force, checkpoint_every=checkpoint_every, check=check,
         )  # fmt: skip
@@ -134,7 +140,7 @@ def train(
         except SecondSignal as second:
             session.second_signal(second)
         for warning in done.result.warnings:
-            core.stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
+            core.warn(warning)
         if done.interrupted:
             code = session.interrupted(done.stopped)
             if as_json:
@@ -154,7 +160,15 @@ def train(
     guarded(body)
 
 
+def _one_of(name: str, value: str | None, alias: str, alias_value: str | None) -> str | None:
+    """An option given under its name or its (hidden) alias; both at once is a usage error."""
+    from nalu_cli.errors import ConfigError
+
+    if value is not None and alias_value is not None:
+        raise ConfigError(f"{name} and {alias} are one option; give it once")
+    return value if value is not None else alias_value
+
+
 def _print_advice(advised: Advice) -> None:
     """A warning or note about the stack, before training."""
-    label = "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:"
-    core.stderr.print(f"{label} {escape(advised.text)}", soft_wrap=True, highlight=False)
+    core.warn(advised.text, "[yellow]Warning:[/]" if advised.kind == "warning" else "Note:")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from nalu_cli.errors import ConfigError
+from nalu_cli.files import BoundedFile
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -26,6 +29,57 @@ class YamlBoundsError(ConfigError):
     """YAML input over one of the bounds in ``budget`` (size, nesting depth, aliases, expanded size)."""
 
 
+class YamlValueError(ConfigError):
+    """A YAML value nalu refuses to guess at: a base-60 number (``1:40``), a key given twice."""
+
+
+# YAML 1.1 (PyYAML) reads ``1:40`` as the base-60 number 100 and ``1:30.5`` as 90.5. Nobody means that in a
+# config: such scalars get their own tag, whose constructor refuses them with the line.
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+_SEXAGESIMAL_TAG = "tag:nalu:sexagesimal"
+_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def _resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """SafeLoader's implicit resolvers with base-60 numbers split off under their own tag."""
+    out: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items():
+        kept: list[tuple[str, re.Pattern[str]]] = []
+        for tag, regexp in entries:
+            if tag == "tag:yaml.org,2002:int":
+                kept += [(_SEXAGESIMAL_TAG, _SEXAGESIMAL), (tag, _INT)]
+            elif tag == "tag:yaml.org,2002:float":
+                kept += [(_SEXAGESIMAL_TAG, _SEXAGESIMAL), (tag, _FLOAT)]
+            else:
+                kept.append((tag, regexp))
+        out[first] = list(dict.fromkeys(kept))
+    return out
+
+
+def _line(node: yaml.Node) -> str:
+    mark = getattr(node, "start_mark", None)
+    return f"line {mark.line + 1}" if mark is not None else "a line"
+
+
+def _refuse_sexagesimal(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    text = str(node.value)
+    value: Any = text
+    with contextlib.suppress(ValueError):
+        sign = -1 if text.startswith("-") else 1
+        value = 0.0 if "." in text else 0
+        for part in text.lstrip("+-").replace("_", "").split(":"):
+            value = value * 60 + (float(part) if "." in part else int(part))
+        value = sign * value
+    raise YamlValueError(
+        f"{_line(node)}: YAML 1.1 reads {text!r} as the base-60 number {value}; nalu refuses it:"
+        f" write {value} if that is meant, or quote the text"
+    )
+
+
 class _BoundedLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses deep nesting and alias bombs while composing, before constructing.
 
@@ -39,6 +93,22 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.depth = 0
         self.aliases = 0
+
+    yaml_implicit_resolvers = _resolvers()
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A mapping; a key written twice is refused (YAML says keys are unique; PyYAML keeps the last)."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set[tuple[str, str]] = set()
+            for key, _ in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if (key.tag, key.value) in seen:
+                    raise YamlValueError(
+                        f"{_line(key)}: the key {key.value!r} is given twice in one mapping; give it once"
+                    )
+                seen.add((key.tag, key.value))
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         from nalu_cli.config import limits as config_limits
@@ -55,6 +125,9 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+
+_BoundedLoader.add_constructor(_SEXAGESIMAL_TAG, _refuse_sexagesimal)
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
@@ -99,26 +172,19 @@ def safe_load_bounded(text: str) -> Any:
 
 
 def read_text_capped(path: Path, what: str, limit: int | None = None) -> str:
-    """The UTF-8 text of ``path``, refusing more than ``limit`` bytes (default ``MAX_YAML_BYTES``) without
-    reading further: ``--config /dev/zero`` fails at once. ``ConfigError`` for every problem."""
+    """The UTF-8 text of ``path``, refusing more than ``limit`` bytes (default ``MAX_YAML_BYTES``) while
+    reading (``files.BoundedFile``): ``--config /dev/zero`` or a FIFO fails at once. ``ConfigError`` for
+    every problem."""
     from nalu_cli.config import limits as config_limits
 
     cap = config_limits.MAX_YAML_BYTES if limit is None else limit
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(cap + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {str(path)!r} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{what} {str(path)!r} is a directory") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read {what} {str(path)!r}: {err.strerror}") from None
-    if len(raw) > cap:
-        raise ConfigError(f"{what} {str(path)!r} is larger than {cap:,} bytes")
+    with BoundedFile(path, what, cap, ConfigError) as f:
+        raw = f.read()
+        name = f.name
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text") from None
+        raise ConfigError(f"{name} is not UTF-8 text") from None
 
 
 def load_yaml_file(path: str | Path, what: str) -> Any:
@@ -129,10 +195,18 @@ def load_yaml_file(path: str | Path, what: str) -> Any:
         return safe_load_bounded(text)
     except YamlBoundsError as err:
         raise YamlBoundsError(f"{what} {str(p)!r} is refused: {err}") from None
+    except YamlValueError as err:
+        raise YamlValueError(f"{what} {str(p)!r}, {err}") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{what} {str(p)!r} is not valid YAML{where}") from None
+        raise ConfigError(f"{what} {str(p)!r} is not valid YAML{yaml_error_where(err)}") from None
+
+
+def yaml_error_where(err: yaml.YAMLError) -> str:
+    """`` at line 3 (mapping values are not allowed here)`` for a PyYAML error: one line, never its excerpt."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    return where + (f" ({' '.join(str(problem).split())})" if problem else "")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -173,6 +247,8 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         value = safe_load_bounded(raw) if raw.strip() else ""
     except YamlBoundsError as err:
         raise ConfigError(f"--set {key}: the value is refused: {err}") from None
+    except YamlValueError as err:
+        raise ConfigError(f"--set {key}: {str(err).split(': ', 1)[-1]}") from None
     except yaml.YAMLError:
         value = raw
     return key, value

@@ -44,21 +44,21 @@ class Table:
 
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
+    """The table's text, read within ``MAX_BYTES`` while reading (``files.BoundedFile``: a FIFO, ``/dev/zero``
+    or a growing file stops at the limit); a UTF-8 byte-order mark is dropped."""
+    import os
+
+    from nalu_cli.files import BoundedFile
+
+    if not os.path.lexists(path):
         raise ConfigError(f"no file {str(path)!r}")
-    if path.is_dir():
-        raise ConfigError(f"{str(path)!r} is a directory, not a CSV file")
+    with BoundedFile(path, "table", MAX_BYTES, ConfigError) as f:
+        raw = f.read()
+        name = f.name
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ConfigError(
-                f"{str(path)!r} is {size / 2**20:.0f} MiB; a table may be at most {MAX_BYTES // 2**20} MiB"
-            )
-        return path.read_text(encoding="utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ConfigError(f"{str(path)!r} is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read {str(path)!r}: {err.strerror}") from None
+        raise ConfigError(f"{name} is not UTF-8 text") from None
 
 
 def load_table(

@@ -84,13 +84,25 @@ def train_summary(result: dict[str, Any]) -> Group:
         else f"Extrapolates: {'partly' if solved else 'no'} — {success_line(solved, n)} on {result['extrapolation']}"
     )
     lines.append(Text(verdict, style="bold green" if solved == n else "bold yellow" if solved else "bold red"))
-    caption = f"{result['steps']} steps in {result['elapsed']:.1f} s on {result['device']}"
+    caption = f"{_steps_trained(result)} in {result['elapsed']:.1f} s on {result['device']}"
     if result.get("seed_steps_per_second"):
         caption += f" ({result['seed_steps_per_second']:,.0f} seed-steps/s)"
     if result.get("run_dir"):
         caption += f" · run saved to {result['run_dir']}"
     lines.append(Text(caption, style="dim"))
     return Group(*lines)
+
+
+def _steps_trained(result: dict[str, Any]) -> str:
+    """'300 steps', or for a resumed run '100 steps (to step 40,100)': the steps this call trained, from the
+    report's seed-steps per second × seconds over the members (seeds × restarts)."""
+    steps = int(result["steps"])
+    members = len(result["seeds"]) * max(1, int(result.get("restarts") or 1))
+    rate = result.get("seed_steps_per_second")
+    if not rate or not members:
+        return f"{steps} steps"
+    trained = round(rate * result["elapsed"] / members)
+    return f"{steps} steps" if trained == steps else f"{trained} steps (to step {steps:,})"
 
 
 def eval_table(report: dict[str, Any], title: str) -> Group:

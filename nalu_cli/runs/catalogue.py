@@ -224,7 +224,10 @@ def _summarize_fit(report_path: Path, row: dict[str, Any]) -> dict[str, Any]:
     try:
         import json
 
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+        from nalu_cli.config.limits import MAX_REPORT_BYTES
+        from nalu_cli.files import read_bounded
+
+        report = json.loads(read_bounded(report_path, "fit report", MAX_REPORT_BYTES, CheckpointError))
         chosen = report["candidates"][report["chosen"]]
         errors = chosen["formula_errors"] if chosen["formula_errors"]["valid"] is not None else chosen["model"]
         row.update(
@@ -237,6 +240,8 @@ def _summarize_fit(report_path: Path, row: dict[str, Any]) -> dict[str, Any]:
             formula=chosen["formula"] if isinstance(chosen["formula"], str) else None,
             status="finished",
         )
+    except CheckpointError as err:
+        row["error"] = str(err)
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         row["error"] = f"{FIT_JSON} cannot be read as a fit report"
     return row

@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import torch
 from nalu_cli import __version__
 from nalu_cli.config.schema import stored_form
 from nalu_cli.errors import CheckpointError
-from nalu_cli.files import atomic_write_bytes, temp_affixes
+from nalu_cli.files import BoundedFile, atomic_write_bytes, temp_affixes
 
 FORMAT = "nalu-checkpoint"
 VERSION = 1
@@ -68,24 +70,40 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive; every checkpoint nalu writes starts so
+
+
+def checkpoint_limit() -> int:
+    """The most bytes a checkpoint may have: the memory budget (a larger one could not be loaded within it)."""
+    from nalu_cli.config.budget import environment_limit_gb
+
+    return int(environment_limit_gb() * 1e9)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load and check a checkpoint file; ``CheckpointError`` with a one-line reason otherwise."""
+    """Load and check a checkpoint file; ``CheckpointError`` with a one-line reason otherwise.
+
+    The file is read whole, within ``checkpoint_limit()`` while reading (``files.BoundedFile``: a FIFO,
+    ``/dev/zero`` or a file that grows stops there), and parsed from memory by ``torch.load(weights_only=True)``.
+    """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise CheckpointError(f"no checkpoint at {str(path)!r}")
-    if path.is_dir():
-        raise CheckpointError(f"{str(path)!r} is a directory, not a checkpoint file")
+    with BoundedFile(path, "checkpoint", checkpoint_limit(), CheckpointError) as f:
+        first = b"".join(_take(f.chunks(), len(ZIP_MAGIC)))
+        if not first:
+            what = f"{f.kind} with nothing to read" if f.kind else "empty"
+            raise CheckpointError(f"checkpoint {str(path)!r} is {what}, not a checkpoint file")
+        if not first.startswith(ZIP_MAGIC):
+            raise CheckpointError(
+                f"{f.name} is not a readable nalu checkpoint (not the zip archive torch.save writes: corrupt or another format)"
+            )
+        raw = first + f.read()
     try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise CheckpointError(f"cannot read {str(path)!r}: {err.strerror}") from None
-    if size == 0:
-        raise CheckpointError(f"checkpoint {str(path)!r} is empty")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for bad files; all mean "not loadable"
         text = str(err)
-        if "Weights only load failed" in text or "Unsupported global" in text or "Unsupported operand" in text:
+        if any(sign in text for sign in ("Unsupported global", "Unsupported class", "unrecognized function")):
             raise CheckpointError(
                 f"refusing to load {str(path)!r}: it contains Python objects other than tensors and plain data"
                 " (loading it could run code)"
@@ -93,6 +111,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{str(path)!r} is not a readable nalu checkpoint (truncated, corrupt or another format)"
         ) from None
+    del raw
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a nalu checkpoint (no nalu format marker)")
     version = data.get("version")
@@ -140,15 +159,7 @@ class MetricsLog:
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held open for the run)
 
     def _lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                item = json.loads(raw)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-            if isinstance(item, dict):
-                lines.append(item)
-        return lines
+        return read_metrics_file(self.path)
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, allow_nan=True) + "\n")
@@ -159,16 +170,45 @@ class MetricsLog:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The metrics log of a run as a list of dicts (missing file -> empty list)."""
+    """The metrics log of a run as a list of dicts (missing file -> empty list; ``read_metrics_file``)."""
     path = Path(run_dir) / METRICS_NAME
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
-    out = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            item = json.loads(raw)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(item, dict):
-            out.append(item)
+    return read_metrics_file(path)
+
+
+def read_metrics_file(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics log, read within ``MAX_METRICS_BYTES`` (lines within ``MAX_METRICS_LINE``).
+
+    A crash may leave the last line cut: it is skipped. Any other line that is not a JSON object means the
+    file is not a metrics log: ``CheckpointError`` naming the line.
+    """
+    from nalu_cli.config import limits
+
+    out: list[dict[str, Any]] = []
+    bad: int | None = None
+    with BoundedFile(path, "metrics log", limits.MAX_METRICS_BYTES, CheckpointError) as f:
+        for number, raw in enumerate(f.lines(limits.MAX_METRICS_LINE), start=1):
+            if bad is not None:  # the bad line was not the last: the file is not a (crash-cut) log
+                raise CheckpointError(
+                    f"{f.name} is not a metrics log: line {bad} is not a JSON record (corrupt or another file)"
+                )
+            try:
+                item = json.loads(raw.decode("utf-8", errors="replace"))
+            except json.JSONDecodeError:
+                item = None
+            if isinstance(item, dict):
+                out.append(item)
+            elif raw.strip():
+                bad = number
     return out
+
+
+def _take(chunks: Iterator[bytes], n: int) -> Iterator[bytes]:
+    """The first ``n`` bytes of ``chunks`` (fewer at the end), consuming no more chunks than needed."""
+    got = 0
+    for chunk in chunks:
+        yield chunk
+        got += len(chunk)
+        if got >= n:
+            return

@@ -34,10 +34,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import yaml
-
 from nalu_cli.config import budget
-from nalu_cli.config.loading import YamlBoundsError, read_text_capped, safe_load_bounded
+from nalu_cli.config.loading import load_yaml_file
 from nalu_cli.config.resolve import dump_yaml, validate
 from nalu_cli.config.schema import Config
 from nalu_cli.errors import CheckpointError, ConfigError, NaluError
@@ -65,7 +63,36 @@ RESUMABLE_KEYS = ("train.steps", "train.device")  # what --resume may change, so
 
 
 def _has_run_files(directory: Path) -> list[str]:
-    return [name for name in RUN_FILES if os.path.lexists(directory / name)]
+    return [name for name in (*RUN_FILES, FIT_JSON, FIT_WEIGHTS) if os.path.lexists(directory / name)]
+
+
+def occupied(out: str | Path) -> str | None:
+    """Why ``out`` cannot take a new run without ``--force``, in one line (None: it holds no run).
+
+    One run per directory, whatever made it: ``nalu train --out`` and ``nalu fit --out`` both refuse a
+    directory holding a training run, a fit, or the files of a run that saved no checkpoint, with this line.
+    """
+    out = Path(out)
+    present = _has_run_files(out)
+    if not present:
+        return None
+    if CHECKPOINT_NAME in present:
+        return (
+            f"{str(out)!r} already holds a run; continue it with nalu train --resume {out} or overwrite it with --force"
+        )
+    if FIT_JSON in present or FIT_WEIGHTS in present:
+        return f"{str(out)!r} already holds a fit; overwrite it with --force"
+    return (
+        f"{str(out)!r} holds the files of a run that saved no checkpoint ({', '.join(present)});"
+        " overwrite it with --force"
+    )
+
+
+def check_out(out: str | Path, force: bool) -> None:
+    """``ConfigError`` (``occupied``) unless ``out`` holds no run or ``force`` is given: for ``--out`` of any command."""
+    reason = None if force else occupied(out)
+    if reason is not None:
+        raise ConfigError(reason)
 
 
 def default_name(config: Config) -> str:
@@ -177,7 +204,7 @@ class Run:
         if p.is_dir():
             if not (p / CHECKPOINT_NAME).exists():
                 if (p / FIT_JSON).exists():
-                    raise CheckpointError(
+                    raise ConfigError(  # a usage error (exit 2): this command takes a training run
                         f"{str(p)!r} is a nalu fit run; evaluate it on a table with: nalu eval {p} --data FILE.csv"
                     )
                 raise CheckpointError(f"{str(p)!r} is not a run directory (no {CHECKPOINT_NAME} in it)")
@@ -222,11 +249,14 @@ class Run:
             return  # a checkpoint file on its own, or a run whose config.yaml was removed
         where = str(self.config_path)
         try:
-            declared = safe_load_bounded(read_text_capped(self.config_path, "config file"))
+            declared = load_yaml_file(self.config_path, "the run's config file")
+        except ConfigError as err:  # one line, naming the file and the line (never PyYAML's excerpt)
+            raise CheckpointError(f"{err}; the checkpoint cannot be checked against it") from None
+        try:
             on_disk = _effective(validate(declared if isinstance(declared, dict) else {}))
-        except (ConfigError, yaml.YAMLError, YamlBoundsError) as err:
+        except ConfigError as err:
             raise CheckpointError(
-                f"{where!r} is not a readable config ({err}); the checkpoint cannot be checked"
+                f"{where!r} is not a valid config ({err}); the checkpoint cannot be checked against it"
             ) from None
         stored = _effective(config)
         differ = _configs_disagree(on_disk, stored, ignore)
@@ -337,15 +367,7 @@ class RunWriter:
         lock = RunLock(out).acquire()
         try:
             present = _has_run_files(out)  # looked at under the lock: no writer is changing it now
-            if present and not force:
-                if CHECKPOINT_NAME in present:
-                    raise ConfigError(
-                        f"{str(out)!r} already holds a run; continue it with --resume {out} or overwrite it with --force"
-                    )
-                raise ConfigError(
-                    f"{str(out)!r} holds the files of a run that saved no checkpoint ({', '.join(present)});"
-                    " overwrite it with --force"
-                )
+            check_out(out, force)
             if not present:
                 remove_stale_temps(out)
                 return cls(Run(out), lock, config=config)

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from nalu_cli.config import resolve
+from nalu_cli.config.limits import MAX_REPORT_BYTES
 from nalu_cli.errors import ConfigError, NaluError
+from nalu_cli.files import read_bounded
 from nalu_cli.runs.checkpoint import atomic_write_bytes
 from nalu_cli.sweeps.benchmark import (
     summarise,
@@ -75,9 +77,9 @@ def task_path(out: Path, key: str) -> Path:
 def read_task(out: Path, spec: TaskSpec) -> dict[str, Any] | None:
     """The stored record of a finished task, or None when it is missing or is not this task's."""
     path = task_path(out, spec.key)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    try:  # within MAX_REPORT_BYTES while reading: a planted FIFO or /dev/zero is a missing record
+        record = json.loads(read_bounded(path, "task record", MAX_REPORT_BYTES, ValueError))
+    except (OSError, ValueError):
         return None
     if (
         not isinstance(record, dict)

@@ -134,11 +134,7 @@ class TrainJob:
         run_dir = writer.run.path
         if result.interrupted or (should_stop is not None and should_stop()):
             # stopped after the last step: the final evaluation finished and was saved; the stop still counts
-            where = (
-                f"at step {result.step}; checkpoint saved. Resume with: nalu train --resume {run_dir}"
-                if result.interrupted
-                else f"during the final evaluation; the run is complete and saved in {run_dir}"
-            )
+            where = _stopped_where(result, run_dir)
             return TrainOutcome(report, result, writer.run, advised, INTERRUPTED, f"Interrupted {where}", where)
         code, message = outcome(report, self.check)
         return TrainOutcome(report, result, writer.run, advised, code, message)
@@ -160,6 +156,26 @@ class TrainJob:
             if on_note is not None:
                 on_note(item)
         return Run.create(config, self.out, force=self.force), advised
+
+
+def _stopped_where(result: TrainResult, run_dir: Path) -> str:
+    """Where a stopped run stopped, what is saved and how to go on (the line after "Interrupted")."""
+    resume = f"Resume with: nalu train --resume {run_dir}"
+    if not result.interrupted:
+        return f"during the final evaluation; the run is complete and saved in {run_dir}"
+    if not result.abandoned_evaluation:
+        return f"at step {result.step}; checkpoint saved. {resume}"
+    if result.saved_step == result.step:
+        return f"during an evaluation at step {result.step}, abandoned; checkpoint saved. {resume}"
+    if result.saved_step is not None:
+        return (
+            f"during the evaluation at step {result.step}, abandoned; the checkpoint of step {result.saved_step}"
+            f" is kept. {resume}"
+        )
+    return (
+        f"during the evaluation at step {result.step}, abandoned, before any checkpoint was saved:"
+        f" nothing to resume (run it again with --out {run_dir} --force)"
+    )
 
 
 @dataclass

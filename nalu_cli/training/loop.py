@@ -10,6 +10,8 @@ import torch
 
 from nalu_cli.config.schema import Config
 from nalu_cli.errors import DivergenceError
+from nalu_cli.training import stopping
+from nalu_cli.training.stopping import EvaluationInterrupted
 from nalu_cli.training.trainer import ProgressFn, StopFn, Trainer, TrainResult, _median
 
 if TYPE_CHECKING:
@@ -87,42 +89,59 @@ def _train_loop(
         if writer is not None:
             writer.write_metrics(record)
 
+    saved = first_step if writer is not None and writer.resume_data is not None else None
+    savable = True  # the state is one a checkpoint may hold: not between a step and its logged evaluation
+    abandoned = False
     try:
-        if trainer.step == 0:
-            log(trainer.monitor() | {"time": 0.0})
-        while trainer.step < total:
-            if should_stop is not None and should_stop():
-                interrupted = True
-                break
-            trainer.train_step()
-            step = trainer.step
-            # Reading ``alive`` waits for a GPU: there, look every 10 steps and before each save (a seed that
-            # died keeps its last finite weights and the step it died at, so looking later loses nothing).
-            look = trainer.device.type == "cpu" or step % 10 == 0 or step == total or step % checkpoint_every == 0
-            if single and look and not bool(trainer.alive[0]):
-                failed = int(trainer.failed_step[0])
-                log({"step": step, "diverged_at": failed, "time": time.perf_counter() - started})
-                kept = (
-                    "; the last good checkpoint is kept"
-                    if writer is not None and writer.has_checkpoint
-                    else "; no checkpoint of this run was saved"
-                )
-                raise DivergenceError(
-                    f"training diverged at step {failed}: loss or weights became NaN/Inf"
-                    f" (try a lower --lr or a narrower range){kept}"
-                )
-            if step % log_every == 0 or step == total:
-                record = trainer.monitor()
-                log(record | {"time": time.perf_counter() - started})
-            if progress is not None and (step % 10 == 0 or step == total):
-                progress(step, total, _median(trainer.last_loss))
-            if writer is not None and step % checkpoint_every == 0 and step < total:
+        try:
+            if trainer.step == 0:
+                log(trainer.monitor() | {"time": 0.0})
+            while trainer.step < total:
+                if should_stop is not None and should_stop():
+                    interrupted = True
+                    break
+                trainer.train_step()
+                step = trainer.step
+                # Reading ``alive`` waits for a GPU: there, look every 10 steps and before each save (a seed that
+                # died keeps its last finite weights and the step it died at, so looking later loses nothing).
+                look = trainer.device.type == "cpu" or step % 10 == 0 or step == total or step % checkpoint_every == 0
+                if single and look and not bool(trainer.alive[0]):
+                    failed = int(trainer.failed_step[0])
+                    log({"step": step, "diverged_at": failed, "time": time.perf_counter() - started})
+                    kept = (
+                        "; the last good checkpoint is kept"
+                        if writer is not None and writer.has_checkpoint
+                        else "; no checkpoint of this run was saved"
+                    )
+                    raise DivergenceError(
+                        f"training diverged at step {failed}: loss or weights became NaN/Inf"
+                        f" (try a lower --lr or a narrower range){kept}"
+                    )
+                if step % log_every == 0 or step == total:
+                    savable = False  # the evaluation may change the run (solved_at, reinitialising)
+                    record = trainer.monitor()
+                    savable = True
+                    log(record | {"time": time.perf_counter() - started})
+                if progress is not None and (step % 10 == 0 or step == total):
+                    progress(step, total, _median(trainer.last_loss))
+                if writer is not None and step % checkpoint_every == 0 and step < total:
+                    writer.save(trainer, finished=False)
+                    saved = step
+                if look and not bool(trainer.alive.any()):
+                    break  # every member diverged; nothing left to train
+            results = trainer.results(config.eval.samples)
+        except EvaluationInterrupted:
+            # A signal abandoned an evaluation: save the run where it stands unless that is between a step and
+            # its evaluation (then the last checkpoint stays: resuming replays from it, exactly).
+            stopping.reset()
+            interrupted, abandoned, results = True, True, []
+            if writer is not None and savable:
                 writer.save(trainer, finished=False)
-            if look and not bool(trainer.alive.any()):
-                break  # every member diverged; nothing left to train
-        results = trainer.results(config.eval.samples)
-        if writer is not None:
-            writer.save(trainer, finished=not interrupted, results=results)
+                saved = trainer.step
+        else:
+            if writer is not None:
+                writer.save(trainer, finished=not interrupted, results=results)
+                saved = trainer.step
     finally:
         if writer is not None and writer.log is not None:
             writer.log.close()
@@ -140,4 +159,6 @@ def _train_loop(
         warnings=trainer.warnings,
         compiled=trainer.compiled,
         seed_steps_per_second=trained / elapsed if trained and elapsed > 0 else None,
+        abandoned_evaluation=abandoned,
+        saved_step=saved,
     )

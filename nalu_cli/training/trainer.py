@@ -44,6 +44,7 @@ from nalu_cli.training.evaluate import RangeMetrics, evaluate_range, sparsity_er
 from nalu_cli.training.optim import BatchedAdam, clip_per_seed, finite, per_seed_all_finite
 from nalu_cli.training.precondition import Preconditioner
 from nalu_cli.training.schedule import cosine
+from nalu_cli.training.stopping import evaluating
 from nalu_cli.units.madsen import NAU
 
 if TYPE_CHECKING:
@@ -73,6 +74,10 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     compiled: bool = False  # the training data came from the compiled generator (same values as eager)
     seed_steps_per_second: float | None = None  # members × steps trained in this call / training-loop time
+    # A stop request abandoned an evaluation (``stopping``); ``saved_step`` is the step of the checkpoint the run
+    # can be resumed from (None: none was saved).
+    abandoned_evaluation: bool = False
+    saved_step: int | None = None
 
     @property
     def solved_count(self) -> int:
@@ -307,17 +312,18 @@ class Trainer:
         else:
             ranges, stream = self.task.extrapolation, rng.STREAM_TEST
         key = (which, samples)
-        metrics = evaluate_range(
-            self.model,
-            self.task,
-            self.task_seeds,
-            ranges,
-            samples,
-            self.config.eval.solved_eps,
-            stream,
-            self.dtype,
-            self._thresholds.get(key),
-        )
+        with evaluating():  # a signal abandons it (stopping.EvaluationInterrupted)
+            metrics = evaluate_range(
+                self.model,
+                self.task,
+                self.task_seeds,
+                ranges,
+                samples,
+                self.config.eval.solved_eps,
+                stream,
+                self.dtype,
+                self._thresholds.get(key),
+            )
         self._thresholds[key] = metrics.threshold  # the same data every time: computed once per range and size
         return metrics
 
