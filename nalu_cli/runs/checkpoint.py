@@ -71,6 +71,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive; every checkpoint nalu writes starts so
+# A bare pickle stream of protocol 2-5 starts with the PROTO opcode and its protocol number.
+PICKLE_PROTO = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
 
 
 def checkpoint_limit() -> int:
@@ -94,6 +96,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         if not first:
             what = f"{f.kind} with nothing to read" if f.kind else "empty"
             raise CheckpointError(f"checkpoint {str(path)!r} is {what}, not a checkpoint file")
+        if first.startswith(PICKLE_PROTO):
+            raise CheckpointError(
+                f"refusing to load {str(path)!r}: it is a bare pickle stream, not the zip archive torch.save writes"
+                " (nalu never unpickles one: loading it could run code)"
+            )
         if not first.startswith(ZIP_MAGIC):
             raise CheckpointError(
                 f"{f.name} is not a readable nalu checkpoint (not the zip archive torch.save writes: corrupt or another format)"
@@ -102,8 +109,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for bad files; all mean "not loadable"
-        text = str(err)
-        if any(sign in text for sign in ("Unsupported global", "Unsupported class", "unrecognized function")):
+        text = str(err).lower()
+        if any(sign in text for sign in ("unsupported global", "unsupported class", "unrecognized function")):
             raise CheckpointError(
                 f"refusing to load {str(path)!r}: it contains Python objects other than tensors and plain data"
                 " (loading it could run code)"

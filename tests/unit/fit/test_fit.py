@@ -67,7 +67,7 @@ def test_bad_tables_are_refused_with_row_and_column(
 def test_size_limit_encoding_and_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = force_table(tmp_path / "t.csv")
     monkeypatch.setattr(table_mod, "MAX_BYTES", 100)
-    with pytest.raises(ConfigError, match="at most"):
+    with pytest.raises(ConfigError, match="larger than 100 bytes, the most nalu reads"):
         load_table(path, "F")
     monkeypatch.undo()
     (tmp_path / "latin.csv").write_bytes(b"m,\xe9,F\n")
