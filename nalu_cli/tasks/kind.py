@@ -65,6 +65,12 @@ class Kind:
     takes_expressions = False  # an op may be an expression over x0, x1, … (the pair task)
     sums_inputs = True  # a and b are sums of several inputs, so they can cross 0 where single inputs do not
 
+    @property
+    def solved_by_accuracy(self) -> bool:
+        """Whether a run is solved by its exact-match accuracy (``RangeMetrics.accuracy``: digit images, text)
+        rather than by the near-perfect model's MSE; a benchmark then reports the median accuracy."""
+        return not self.value_ranges
+
     def problems(self, config: Any) -> list[str]:
         """Problems of this kind's settings in a config whose sections are each valid (one message each)."""
         return []

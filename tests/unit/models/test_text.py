@@ -1,0 +1,58 @@
+"""The text model (models/text.py): the batched LSTM against torch's own cell, padding, seeds alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nalu_cli.config.resolve import resolve
+from nalu_cli.models.text import BatchedLSTM, TextModel
+from nalu_cli.training.trainer import Trainer
+from nalu_cli.units.base import UnitOptions
+from tests.conftest import assert_member_equals_alone
+
+
+def test_batched_lstm_is_torchs_lstm_cell_per_seed() -> None:
+    torch.manual_seed(0)
+    cell = BatchedLSTM(torch.tensor([0, 1, 2]), 5, 4).double()
+    x = torch.randn(3, 6, 5, dtype=torch.float64)
+    h, c = torch.randn(3, 6, 4, dtype=torch.float64), torch.randn(3, 6, 4, dtype=torch.float64)
+    h_next, c_next = cell(x, (h, c))
+    for s in range(3):
+        ref = torch.nn.LSTMCell(5, 4).double()
+        with torch.no_grad():
+            ref.weight_ih.copy_(cell.W_ih[s].T)
+            ref.weight_hh.copy_(cell.W_hh[s].T)
+            ref.bias_ih.copy_(cell.b[s, 0])
+            ref.bias_hh.zero_()
+        want_h, want_c = ref(x[s], (h[s], c[s]))
+        assert torch.allclose(h_next[s], want_h, atol=1e-12) and torch.allclose(c_next[s], want_c, atol=1e-12)
+
+
+@pytest.mark.parametrize("units", [["lstm", "nalu"], ["lstm", "mlp"], ["nau", "nau"]])
+def test_padding_is_skipped_so_the_output_does_not_depend_on_the_padded_length(units: list[str]) -> None:
+    model = TextModel(torch.tensor([0, 1]), 10, units, 6, UnitOptions())
+    tokens = torch.tensor([[[3, 4, 0, 0], [5, 0, 0, 0]], [[1, 2, 9, 0], [7, 7, 0, 0]]], dtype=torch.float32)
+    longer = torch.cat([tokens, torch.zeros(2, 2, 5)], dim=-1)
+    assert torch.equal(model(tokens), model(longer))
+    assert model(tokens).shape == (2, 2, 1)
+    inputs = model.forward_with_inputs(tokens)
+    assert len(inputs) == len(model.units) + 1 and torch.equal(inputs[-1], model(tokens))
+
+
+@pytest.mark.parametrize(
+    ("mode", "units"),
+    [("words", ["lstm", "mlp"]), ("program", ["lstm", "mlp"]), ("words", ["lstm", "nalu"]), ("words", ["lstm", "nau"])],
+)
+def test_batched_seeds_train_bit_identically_to_each_seed_alone(mode: str, units: list[str]) -> None:
+    base = {"task.mode": mode, "model.unit": units, "model.hidden": [8], "train.batch_size": 16}
+    together = Trainer(resolve(overrides={**base, "train.seeds": [4, 0, 9]}), torch.device("cpu"))
+    alone = Trainer(resolve(overrides={**base, "train.seeds": [0]}), torch.device("cpu"))
+    for _ in range(6):
+        together.train_step()
+        alone.train_step()
+    assert_member_equals_alone(together, alone, 1)
+    both = together.evaluate("extrapolation", 64)
+    one = alone.evaluate("extrapolation", 64)
+    assert both.accuracy is not None and one.accuracy is not None
+    assert torch.equal(both.mse[1:2], one.mse) and torch.equal(both.accuracy[1:2], one.accuracy)
