@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nalu_cli import rng
 from nalu_cli.config.resolve import resolve
 from nalu_cli.models.text import BatchedLSTM, TextModel
+from nalu_cli.training.evaluate import evaluate_range
 from nalu_cli.training.trainer import Trainer
 from nalu_cli.units.base import UnitOptions
 from tests.conftest import assert_member_equals_alone
@@ -56,3 +58,17 @@ def test_batched_seeds_train_bit_identically_to_each_seed_alone(mode: str, units
     one = alone.evaluate("extrapolation", 64)
     assert both.accuracy is not None and one.accuracy is not None
     assert torch.equal(both.mse[1:2], one.mse) and torch.equal(both.accuracy[1:2], one.accuracy)
+
+
+@pytest.mark.slow
+def test_the_lstm_linear_baseline_learns_number_words() -> None:
+    """The words defaults with the linear output, one seed (about a minute): the test numbers' MAE falls far
+    below the 250 of always answering the mean (measured 2026-12-06: 79.5 for seed 0, docs/guide/words.md)."""
+    trainer = Trainer(resolve(overrides={"task.mode": "words", "model.unit": ["lstm", "mlp"]}), torch.device("cpu"))
+    before = trainer.evaluate("extrapolation", 64)
+    for _ in range(trainer.config.train.steps):
+        trainer.train_step()
+    test = evaluate_range(trainer.model, trainer.task, trainer.task_seeds, trainer.task.interpolation, 1000, 1e-5,
+                          rng.STREAM_TEST, trainer.dtype)  # fmt: skip
+    assert float(test.mae[0]) < 120.0, float(test.mae[0])
+    assert float(before.mae[0]) > 1000.0  # and the untrained model is nowhere near
