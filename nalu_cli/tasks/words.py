@@ -214,9 +214,28 @@ class WordsKind(TextKind):
         )
 
     def own_problems(self, config: Any) -> list[str]:
-        if getattr(config.task, "program", None) is not None:
+        t = config.task
+        if getattr(t, "program", None) is not None:
             return ["task.program picks a program family: use it with task.mode program"]
-        return []
+        problems = []
+        task = words_task(t.interpolation, t.extrapolation)
+        for name, ranges, parts in (
+            ("task.interpolation", task.interpolation, ("training", "validation", "test")),
+            ("task.extrapolation", task.extrapolation, ("test",)),
+        ):
+            bounds = integer_bounds(ranges)
+            if any(
+                last >= SPLIT_DOMAIN or (first <= ALWAYS_TRAIN and last >= SPLIT_DOMAIN - 1) for first, last in bounds
+            ):
+                continue  # every part has numbers there (decided without the generator: config stays torch-free)
+            streams = {"training": rng.STREAM_TRAIN, "validation": rng.STREAM_VALID, "test": rng.STREAM_TEST}
+            empty = [part for part in parts if task.candidates(streams[part], ranges)[0].shape[0] == 0]
+            if empty:
+                problems.append(
+                    f"{name}: {format_ranges(ranges)} holds no {' or '.join(empty)} number of the split of 0-999"
+                    " (docs/guide/words.md); widen it"
+                )
+        return problems
 
     def make(self, config: Any) -> WordsTask:
         return words_task(config.task.interpolation, config.task.extrapolation)

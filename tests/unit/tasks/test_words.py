@@ -124,3 +124,11 @@ def test_bad_words_settings_are_config_errors(overrides: dict[str, object], need
     with pytest.raises(ConfigError) as err:
         resolve(overrides={"task.mode": "words", **overrides})
     assert needle in str(err.value)
+
+
+def test_a_range_without_numbers_of_a_part_is_refused_before_training() -> None:
+    with pytest.raises(ConfigError, match="U\\[0,5\\] holds no validation or test number"):
+        resolve(overrides={"task.mode": "words", "task.interpolation": [0, 5]})
+    with pytest.raises(ConfigError, match="task.extrapolation: U\\[0,3\\] holds no test number"):
+        resolve(overrides={"task.mode": "words", "task.extrapolation": [0, 3]})
+    resolve(overrides={"task.mode": "words", "task.interpolation": [0, 500], "task.extrapolation": [500, 2000]})
