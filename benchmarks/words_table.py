@@ -39,10 +39,15 @@ RANGES = {
 }
 
 
-def measure(mode: str, seeds: list[int], steps: int | None, samples: int, ranges: dict[str, Any]) -> dict[str, Any]:
-    """Train each column of the text grid on ``mode`` and evaluate every seed on ``ranges`` (test stream)."""
+def measure(
+    mode: str, seeds: list[int], steps: int | None, samples: int, ranges: dict[str, Any], only: list[str] | None = None
+) -> dict[str, Any]:
+    """Train each column of the text grid (or those in ``only``) on ``mode`` and evaluate every seed on ``ranges``
+    (test stream)."""
     columns = []
     for column, model in TEXT_COLUMNS.items():
+        if only is not None and column not in only:
+            continue
         overrides: dict[str, Any] = {"task.mode": mode, "train.seeds": seeds, **(model or {})}
         if steps is not None:
             overrides["train.steps"] = steps
@@ -84,9 +89,10 @@ def _cell(values: list[float], percent: bool) -> str:
 
 def markdown(result: dict[str, Any], command: str) -> str:
     """The table: per column and range, median (each seed) exact-match accuracy, MAE and relative error."""
+    commands = list(dict.fromkeys(c.get("command") or command for c in result["columns"]))
     lines = [
-        f"`{command}` · {result['date']} · {result['machine']} · seeds {', '.join(map(str, result['seeds']))}"
-        f" · {result['samples']} test samples per range (test stream)",
+        f"{' and '.join(f'`{c}`' for c in commands)} · {result['date']} · {result['machine']}"
+        f" · seeds {', '.join(map(str, result['seeds']))} · {result['samples']} test samples per range (test stream)",
         "",
         "| model | steps | range | exact match, median (per seed) | MAE, median (per seed) | relative error, median |",
         "|---|---|---|---|---|---|",
@@ -99,6 +105,20 @@ def markdown(result: dict[str, Any], command: str) -> str:
                 f" | {_cell(row['mae'], False)} | {statistics.median(row['rel_err']):.3g} |"
             )
     return "\n".join(lines)
+
+
+def merge(result: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``result`` with the columns of an earlier result at ``path`` that it did not measure (``--columns``)."""
+    if not path.exists():
+        return result
+    done = {c["column"] for c in result["columns"]}
+    before = json.loads(path.read_text())
+    earlier = [c for c in before["columns"] if c["column"] not in done]
+    for c in earlier:
+        c.setdefault("command", before.get("command", ""))
+    order = list(TEXT_COLUMNS)
+    result["columns"] = sorted(earlier + result["columns"], key=lambda c: order.index(c["column"]))
+    return result
 
 
 def write_block(page: Path, marker: str, text: str) -> None:
@@ -121,6 +141,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the kind's)")
     parser.add_argument("--samples", type=int, default=2000, help="test samples per range")
     parser.add_argument("--no-docs", action="store_true", help="print the table; write no JSON and no docs")
+    parser.add_argument("--columns", default=None, help="only these grid columns, merged into the JSON's others")
     parser.add_argument(
         "--render", action="store_true", help=f"rewrite the docs table from {RESULTS.name}; no training"
     )
@@ -129,10 +150,16 @@ def main() -> None:
         result = json.loads(RESULTS.read_text())
         write_block(PAGE, MARKER, markdown(result, result.get("command", COMMAND)))
         return
-    result = measure("words", seeds_option(args.seeds), args.steps, args.samples, RANGES)
+    only = args.columns.split(",") if args.columns else None
+    result = measure("words", seeds_option(args.seeds), args.steps, args.samples, RANGES, only)
     command = COMMAND + (f" --seeds {args.seeds}" if args.seeds != "0-2" else "")
     command += f" --steps {args.steps}" if args.steps is not None else ""
+    command += f" --columns {args.columns}" if args.columns else ""
     result["command"] = command
+    for column in result["columns"]:
+        column["command"] = command
+    if only is not None and not args.no_docs:
+        result = merge(result, RESULTS)
     table = markdown(result, command)
     print(table)
     if not args.no_docs:

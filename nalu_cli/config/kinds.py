@@ -134,12 +134,14 @@ DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
     "accumulator": None,
     "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
 }
-# Text kinds (words, program): the one op (identity) × the model with a unit output (the kind's defaults: LSTM ->
-# NALU, column lstm_nalu) and the baseline (lstm_linear: LSTM -> linear layer, Trask et al.'s "LSTM + linear").
-TEXT_GRID: tuple[list[str], list[str]] = (["identity"], ["lstm_nalu", "lstm_linear"])
+# Text kinds (words, program): the one op (identity) × three models: the kind's defaults (LSTM -> NALU, column
+# lstm_nalu), the baseline (lstm_linear: LSTM -> linear layer, Trask et al.'s "LSTM + linear") and the NAU
+# accumulator over the embeddings (nau_accumulator: NAU cell -> NAU output, state size H as the defaults').
+TEXT_GRID: tuple[list[str], list[str]] = (["identity"], ["lstm_nalu", "lstm_linear", "nau_accumulator"])
 TEXT_COLUMNS: dict[str, dict[str, Any] | None] = {
     "lstm_nalu": None,
     "lstm_linear": {"model.unit": ["lstm", "mlp"]},
+    "nau_accumulator": {"model.unit": ["nau", "nau"]},
 }
 # How a grid reads in a task kind with defaults of its own (other kinds: the recipe book's unit columns under
 # a preset, madsen2020 unless named). columns: "units" or "units+cells" (and the baseline cells), or a table

@@ -104,6 +104,7 @@ def test_benchmark_and_sweep_run_the_words_grid_alike(tmp_path: Path) -> None:
     assert [(c["op"], c["unit"], c["layers"]) for c in cells] == [
         ("identity", "lstm_nalu", ["lstm", "nalu"]),
         ("identity", "lstm_linear", ["lstm", "mlp"]),
+        ("identity", "nau_accumulator", ["nau", "nau"]),
     ]
     assert all(c["accuracy_median"] is not None and c["extrapolation"] == "U[1000,999999]" for c in cells)
     sets = {"task.mode": "words", "train.batch_size": 16, "eval.samples": 64, "train.valid_samples": 32}
@@ -115,4 +116,4 @@ def test_benchmark_and_sweep_run_the_words_grid_alike(tmp_path: Path) -> None:
     for key in ("solved", "failed_seeds", "accuracy_median"):  # seeds alone (sweep) = seeds batched (benchmark)
         assert cell[key] == cells[1][key], key
     bad = CliRunner().invoke(app, ["benchmark", "--seeds", "1", "--steps", "1", *BENCH, "--units", "nau"])
-    assert "lstm_nalu, lstm_linear" in assert_error_line(bad, (2,))
+    assert "lstm_nalu, lstm_linear, nau_accumulator" in assert_error_line(bad, (2,))
