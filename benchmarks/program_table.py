@@ -55,7 +55,7 @@ def main() -> None:
     for column in result["columns"]:
         column["command"] = command
     if only is not None and not args.no_docs:
-        result = merge(result, RESULTS)
+        result = merge(result, RESULTS, COMMAND)
     table = markdown(result, command)
     print(table)
     if not args.no_docs:

@@ -107,15 +107,16 @@ def markdown(result: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def merge(result: dict[str, Any], path: Path) -> dict[str, Any]:
-    """``result`` with the columns of an earlier result at ``path`` that it did not measure (``--columns``)."""
+def merge(result: dict[str, Any], path: Path, default: str) -> dict[str, Any]:
+    """``result`` with the columns of an earlier result at ``path`` that it did not measure (``--columns``);
+    an earlier column without its own command gets the earlier result's, or ``default``."""
     if not path.exists():
         return result
     done = {c["column"] for c in result["columns"]}
     before = json.loads(path.read_text())
     earlier = [c for c in before["columns"] if c["column"] not in done]
     for c in earlier:
-        c.setdefault("command", before.get("command", ""))
+        c["command"] = c.get("command") or before.get("command") or default
     order = list(TEXT_COLUMNS)
     result["columns"] = sorted(earlier + result["columns"], key=lambda c: order.index(c["column"]))
     return result
@@ -159,7 +160,7 @@ def main() -> None:
     for column in result["columns"]:
         column["command"] = command
     if only is not None and not args.no_docs:
-        result = merge(result, RESULTS)
+        result = merge(result, RESULTS, COMMAND)
     table = markdown(result, command)
     print(table)
     if not args.no_docs:
