@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from nalu_cli import rng
 from nalu_cli.config.resolve import resolve
 from nalu_cli.models.text import BatchedLSTM, TextModel
 from nalu_cli.training.evaluate import evaluate_range
+from nalu_cli.training.loop import train
 from nalu_cli.training.trainer import Trainer
 from nalu_cli.units.base import UnitOptions
 from tests.conftest import assert_member_equals_alone
@@ -84,3 +87,22 @@ def test_the_lstm_linear_baseline_learns_number_words() -> None:
                           rng.STREAM_TEST, trainer.dtype)  # fmt: skip
     assert float(test.mae[0]) < 120.0, float(test.mae[0])
     assert float(before.mae[0]) > 1000.0  # and the untrained model is nowhere near
+
+
+@pytest.mark.parametrize("mode", ["words", "program"])
+def test_an_interrupted_and_resumed_run_ends_bit_identical(mode: str, tmp_path: Path) -> None:
+    overrides = {"task.mode": mode, "model.hidden": [8], "train.batch_size": 16, "train.seeds": [0, 1],
+                 "train.steps": 30, "train.log_every": 10, "train.valid_samples": 32}  # fmt: skip
+    cfg = resolve(overrides=overrides)
+    train(cfg, tmp_path / "a")
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 12
+
+    assert train(cfg, tmp_path / "b", should_stop=stop).interrupted
+    train(cfg, tmp_path / "b", resume=True)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
