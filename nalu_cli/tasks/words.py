@@ -9,8 +9,8 @@ Grammar (British English, as the paper's examples; docs/guide/words.md):
     below1000 := unit "hundred" ["and" below100] | below100
     below100  := unit | teen | tens [unit]                  ("seventy seven", no hyphen)
 
-Tokens: 0 is padding, then the 32 words of ``WORDS`` (zero … nineteen, twenty … ninety, hundred, thousand,
-and): a vocabulary of 33. A text of 0–999 has at most 5 tokens, of 0–999,999 at most 11.
+Tokens: 0 is padding, then the 31 words of ``WORDS`` (zero … nineteen, twenty … ninety, hundred, thousand,
+and): a vocabulary of 32. A text of 0–999 has at most 5 tokens, of 0–999,999 at most 11.
 
 Split of 0–999 (the paper's sizes: 169 training, 200 validation, 631 test numbers): 0–19 are always training
 numbers (each word must be seen once to be learned); the other 980 are ordered by a fixed permutation from

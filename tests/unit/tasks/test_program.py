@@ -56,6 +56,7 @@ def test_operands_take_each_digit_count_equally_often_within_the_range() -> None
         assert set(digits) == counts
         for c in counts:
             assert abs(digits.count(c) / len(a) - 1 / len(counts)) < 0.03
+    assert program.VOCABULARY == 33 and len(set(program.ALPHABET)) == 32  # as docs/guide/programs.md
     assert program.digit_spans(5, 1234) == [(5, 9), (10, 99), (100, 999), (1000, 1234)]
 
 

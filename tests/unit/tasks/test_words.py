@@ -66,6 +66,7 @@ def test_every_number_below_1000_and_a_sample_above_reads_back() -> None:
         lengths.append(len(text))
         assert len(text) <= words.max_tokens(n)
     assert max(lengths[:1000]) == 5 and max(lengths) == 11
+    assert words.VOCABULARY == 32 and sorted(words.TOKEN.values()) == list(range(1, 32))  # as docs/guide/words.md
     with pytest.raises(ValueError, match="0 to 999,999"):
         words.number_words(1_000_000)
 
