@@ -73,10 +73,33 @@ DIGITS_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _text_defaults(interpolation: list[int], extrapolation: list[int], hidden: int, steps: int) -> dict[str, Any]:
+    # Token embedding -> LSTM (state and embedding size H) -> NALU on the last state, as Trask et al. 2018
+    # (sections 4.3, 4.4); the baseline swaps the NALU for a linear layer (KIND_GRIDS' lstm_linear column). The
+    # op is the identity: the target is the integer the text denotes. Plain MSE: Adam does not see the
+    # targets' scale; lr 0.03: at 0.01 the linear baseline's
+    # output weights (tens, on LSTM states in (-1, 1)) had not grown in 800 steps. log_every 250, valid_samples 500: each check runs an LSTM over every token.
+    # Measured in docs/guide/words.md and docs/guide/programs.md (benchmarks/words_table.py, program_table.py).
+    return {
+        "task": {"op": "identity", "interpolation": [interpolation], "extrapolation": [extrapolation]},
+        "model": {"unit": ["lstm", "nalu"], "hidden": [hidden]},
+        "train": {"steps": steps, "lr": 0.03, "batch_size": 64, "log_every": 250, "valid_samples": 500},
+        "eval": {"samples": 1000, "ladder": [1.0, 10.0, 100.0, 1000.0]},
+    }
+
+
+# Number words: train on the training part of 0-999, test on 1,000-999,999 (tasks/words.py).
+WORDS_DEFAULTS: dict[str, dict[str, Any]] = {"identity": _text_defaults([0, 999], [1000, 999_999], 32, 2000)}
+# Programs: operands below 10^3 for training, of 4 and 5 digits for the test (tasks/program.py).
+PROGRAM_DEFAULTS: dict[str, dict[str, Any]] = {"identity": _text_defaults([0, 999], [1000, 99_999], 64, 2000)}
+
+
 # The kinds with defaults of their own: kind -> (defaults per op, the op whose defaults an unknown op borrows).
 KIND_DEFAULTS: dict[str, tuple[dict[str, dict[str, Any]], str]] = {
     "recurrent": (RECURRENT_DEFAULTS, "mul"),
     "digits": (DIGITS_DEFAULTS, "add"),
+    "words": (WORDS_DEFAULTS, "identity"),
+    "program": (PROGRAM_DEFAULTS, "identity"),
 }
 
 
@@ -111,6 +134,15 @@ DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
     "accumulator": None,
     "lstm": {"model.unit": ["lstm", "mlp"], "model.hidden": [16]},
 }
+# Text kinds (words, program): the one op (identity) × three models: the kind's defaults (LSTM -> NALU, column
+# lstm_nalu), the baseline (lstm_linear: LSTM -> linear layer, Trask et al.'s "LSTM + linear") and the NAU
+# accumulator over the embeddings (nau_accumulator: NAU cell -> NAU output, state size H as the defaults').
+TEXT_GRID: tuple[list[str], list[str]] = (["identity"], ["lstm_nalu", "lstm_linear", "nau_accumulator"])
+TEXT_COLUMNS: dict[str, dict[str, Any] | None] = {
+    "lstm_nalu": None,
+    "lstm_linear": {"model.unit": ["lstm", "mlp"]},
+    "nau_accumulator": {"model.unit": ["nau", "nau"]},
+}
 # How a grid reads in a task kind with defaults of its own (other kinds: the recipe book's unit columns under
 # a preset, madsen2020 unless named). columns: "units" or "units+cells" (and the baseline cells), or a table
 # of named model overrides; preset: "optional" (the kind's own defaults unless one is named) or "none"
@@ -118,6 +150,8 @@ DIGITS_COLUMNS: dict[str, dict[str, Any] | None] = {
 KIND_GRIDS: dict[str, dict[str, Any]] = {
     "recurrent": {"grid": RECURRENT_GRID, "columns": "units+cells", "preset": "optional"},
     "digits": {"grid": DIGITS_GRID, "columns": DIGITS_COLUMNS, "preset": "none", "docs": "README, 'Digit images'"},
+    "words": {"grid": TEXT_GRID, "columns": TEXT_COLUMNS, "preset": "none", "docs": "docs/guide/words.md"},
+    "program": {"grid": TEXT_GRID, "columns": TEXT_COLUMNS, "preset": "none", "docs": "docs/guide/programs.md"},
 }
 
 

@@ -60,6 +60,8 @@ class TaskConfig(_Section):
     mode: str = "pair"  # a task kind (tasks/registry.py)
     # digits mode: count the images showing this digit (op add over indicators) instead of summing the digits
     count_digit: int | None = Field(None, ge=0, le=9)
+    # program mode: the family of programs (tasks/program.py); unset, plain and conditional programs alike
+    program: Literal["plain", "conditional"] | None = None
     input_size: int = Field(100, ge=4, le=100_000)
     # recurrent mode: vectors of vector_size entries, train on sequences of `length`, test on extrapolation_length
     vector_size: int = Field(10, ge=1, le=100_000)
@@ -316,6 +318,8 @@ class Config(_Section):
         data = self.model_dump(mode="python")
         if data["train"]["max_memory_gb"] is None:
             del data["train"]["max_memory_gb"]  # unset: the same config text (and sweep task keys) as before
+        if data["task"]["program"] is None:
+            del data["task"]["program"]  # unset (every mode but program): the same config text as before
         for key in ("interpolation", "extrapolation"):
             data["task"][key] = [list(iv) for iv in data["task"][key]]
         return data

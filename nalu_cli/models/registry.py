@@ -16,6 +16,7 @@ from nalu_cli import names
 from nalu_cli.models.arithmetic import ArithmeticModel
 from nalu_cli.models.digits import DigitsModel
 from nalu_cli.models.recurrent import RecurrentModel
+from nalu_cli.models.text import text_model
 from nalu_cli.units.base import UnitOptions
 
 Builder = Callable[[Any, torch.Tensor, int, UnitOptions], nn.Module]
@@ -46,6 +47,8 @@ BUILDERS: dict[str, Builder] = {
     "static": _feed_forward,
     "recurrent": _recurrent,
     "digits": _digits,
+    "words": text_model,  # in_features: the kind's vocabulary (Kind.model_inputs)
+    "program": text_model,
 }
 
 

@@ -254,7 +254,9 @@ NOTES: dict[str, str] = {
         "`seeds[].ranges[].name` is `interpolation`, `extrapolation`, or `custom` for a `--range`. Digits runs"
         " (`task.mode: digits`) add each row's `accuracy`: the share of test sequences whose rounded output is"
         " the exact sum, product or count (in `train`, `extrapolate` and `plot` too); their `threshold` is"
-        ' `"nan"` (solved means an accuracy of at least 50%).'
+        ' `"nan"` (solved means an accuracy of at least 50%). Words and program runs (`task.mode: words`,'
+        " `program`) add `accuracy` too: the share of test samples whose rounded output is the integer the text"
+        ' denotes; their `threshold` is `"nan"` and solved means an accuracy of at least 90%.'
     ),
     "extrapolate": (
         "`factor` scales the training range: the range of `factor` 10 is the training range × 10. Recurrent"
@@ -292,7 +294,9 @@ NOTES: dict[str, str] = {
         " `published` is the paper's rate or `null`. Digits cells (`--set task.mode=digits`) have `unit`"
         " `accumulator` or `lstm`, `interpolation` `images, T=LENGTH` and `extrapolation` `T=LENGTH` (the"
         " training and the test sequence length), `preset` `null`, and `accuracy_median`: the median over"
-        " seeds of the accuracy at the extrapolation length (a fraction; `null` in the other modes)."
+        " seeds of the accuracy at the extrapolation length (a fraction; `null` in the other modes). Words and"
+        " program cells have `op` `identity`, `unit` `lstm_nalu` or `lstm_linear`, value ranges, and"
+        " `accuracy_median` on the extrapolation range."
     ),
 }
 

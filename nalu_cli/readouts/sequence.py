@@ -34,6 +34,10 @@ def read_any_formula(model: Any, member: int, probe: torch.Tensor, layer_inputs:
     """The formula of member ``member`` of a static or recurrent model (``layer_inputs``: see ``read_formula``)."""
     if isinstance(model, RecurrentModel):
         return read_recurrent(model, member)
+    reason_of = getattr(model, "formula_reason", None)  # a model that says why it has no formula (text models)
+    reason = reason_of() if reason_of is not None else None
+    if reason is not None:
+        return SeqReadout(False, None, [], reason)
     accumulator = getattr(model, "accumulator", None)  # digits mode: the cell over the image network's numbers
     if isinstance(accumulator, RecurrentModel):
         readout = read_recurrent(accumulator, member)

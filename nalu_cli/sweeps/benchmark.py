@@ -275,7 +275,7 @@ def summarise(
     sparsity = [float(s["sparsity_error"]) for s in solved]
     published = PUBLISHED_MADSEN2020.get(cell.op, {}).get(cell.unit) if is_madsen2020_task(cfg) else None
     interpolation, extrapolation = range_text(cfg)
-    by_accuracy = not kind_of(cfg.task.mode).value_ranges  # digit images: solved by the rounded output
+    by_accuracy = kind_of(cfg.task.mode).solved_by_accuracy  # digit images, texts: solved by the rounded output
     accuracy = [float(s["extrapolation"]["accuracy"]) for s in seeds] if by_accuracy else []
     return {
         "op": cell.op,

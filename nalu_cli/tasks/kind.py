@@ -1,8 +1,11 @@
-"""A task kind: what differs between pair, static, recurrent and digits tasks, declared by the kind itself.
+"""A task kind: what differs between pair, static, recurrent, digits, words and program tasks, declared by the
+kind itself.
 
-Each kind module (``tasks/arithmetic.py`` for pair and static, ``tasks/recurrent.py``, ``tasks/digits.py``)
-defines one ``Kind`` object: its config problems, its memory estimate, how it describes a run, how many
-inputs its model reads, how many numbers a training step draws, and the task it builds; the task it builds
+Each kind module (``tasks/arithmetic.py`` for pair and static, ``tasks/recurrent.py``, ``tasks/digits.py``,
+``tasks/words.py`` and ``tasks/program.py`` with what they share in ``tasks/text.py``) defines one ``Kind``
+object: its config problems, its memory estimate, how it describes a run, how many inputs its model reads
+(for a text kind: its vocabulary), how many numbers a training step draws, whether a run is solved by its
+exact-match accuracy, and the task it builds; the task it builds
 evaluates itself (``Task.evaluate``). ``tasks/registry.py`` registers the kinds once; the model a kind
 trains is registered in ``models/registry.py`` and its defaults are in the recipe book. Nothing else in the
 package branches on a kind's name. Configs reach a kind as plain objects (``config`` below is a
@@ -64,6 +67,12 @@ class Kind:
     value_ranges = True  # inputs drawn from value ranges (False: digit images from a fixed set)
     takes_expressions = False  # an op may be an expression over x0, x1, … (the pair task)
     sums_inputs = True  # a and b are sums of several inputs, so they can cross 0 where single inputs do not
+
+    @property
+    def solved_by_accuracy(self) -> bool:
+        """Whether a run is solved by its exact-match accuracy (``RangeMetrics.accuracy``: digit images, text)
+        rather than by the near-perfect model's MSE; a benchmark then reports the median accuracy."""
+        return not self.value_ranges
 
     def problems(self, config: Any) -> list[str]:
         """Problems of this kind's settings in a config whose sections are each valid (one message each)."""

@@ -1,8 +1,8 @@
-"""The task kinds, registered once: pair, static, recurrent, digits. ``kind_of`` is how the rest of the
+"""The task kinds, registered once: pair, static, recurrent, digits, words, program. ``kind_of`` is how the rest of the
 package reaches what differs between them (``tasks/kind.py``); ``make_task`` builds a task from plain values.
 
 Adding a kind: a module in ``tasks/`` with its ``Kind`` and task, its model builder in ``models/registry.py``,
-its defaults in the recipe book (``config/recipes.py``), and one entry here: ``KINDS`` is where a kind's
+its defaults in the recipe book (``config/kinds.py``), and one entry here: ``KINDS`` is where a kind's
 name is listed (``task.mode`` is checked against it).
 """
 
@@ -17,9 +17,11 @@ from nalu_cli.tasks.arithmetic import PAIR, STATIC, Task
 from nalu_cli.tasks.digits import DIGITS
 from nalu_cli.tasks.kind import Kind
 from nalu_cli.tasks.ops import Interval, Op, lookup_op
+from nalu_cli.tasks.program import PROGRAM_KIND
 from nalu_cli.tasks.recurrent import RECURRENT
+from nalu_cli.tasks.words import WORDS_KIND
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (PAIR, STATIC, RECURRENT, DIGITS)}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (PAIR, STATIC, RECURRENT, DIGITS, WORDS_KIND, PROGRAM_KIND)}
 
 
 def kinds_help() -> str:

@@ -19,23 +19,25 @@ from nalu_cli.training.evaluate import evaluate_range
 
 pytest.importorskip("sklearn")  # the digits kind reads scikit-learn's bundled images
 
+TEXT_OPS = {"words": "identity", "program": "identity"}  # the text kinds read the integer a text denotes
+
 
 def test_every_kind_is_registered_once_with_a_task_and_a_model() -> None:
-    assert tuple(KINDS) == tuple(BUILDERS) == ("pair", "static", "recurrent", "digits")
+    assert tuple(KINDS) == tuple(BUILDERS) == ("pair", "static", "recurrent", "digits", "words", "program")
     for name, kind in KINDS.items():
         assert kind.name == name and kind_of(name) is kind
 
 
 def test_an_unknown_kind_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="unknown mode 'words'"):
-        kind_of("words")
-    with pytest.raises(ConfigError, match="unknown mode 'words'"):
-        make_task("add", "words", 2, 0.25, 0.5, [(1.0, 2.0)], [(2.0, 6.0)])
+    with pytest.raises(ConfigError, match="unknown mode 'sentences'"):
+        kind_of("sentences")
+    with pytest.raises(ConfigError, match="unknown mode 'sentences'"):
+        make_task("add", "sentences", 2, 0.25, 0.5, [(1.0, 2.0)], [(2.0, 6.0)])
 
 
 @pytest.mark.parametrize("mode", list(KINDS))
 def test_each_kind_builds_its_task_and_model_and_evaluates(mode: str) -> None:
-    op = "add"
+    op = TEXT_OPS.get(mode, "add")
     config = resolve(overrides={"task.mode": mode, "task.op": op, "train.seeds": [0, 1]})
     task = build_task(config)
     assert task.kind is KINDS[mode] and task.mode == mode
@@ -43,8 +45,8 @@ def test_each_kind_builds_its_task_and_model_and_evaluates(mode: str) -> None:
     seeds = torch.tensor([0, 1])
     metrics = evaluate_range(model, task, seeds, task.interpolation, 8, 1e-5)
     assert metrics.mse.shape == (2,) and torch.isfinite(metrics.mse).all()
-    assert (metrics.accuracy is not None) == (not task.kind.value_ranges)  # digits: solved by accuracy
-    assert config.describe().startswith("add (") or config.describe().startswith("add (digit")
+    assert (metrics.accuracy is not None) == task.kind.solved_by_accuracy  # digits, texts: solved by accuracy
+    assert config.describe().startswith(("add (", "number words (words)", "plain+conditional programs (program)"))
 
 
 def test_kind_rules_are_reported_by_config_validation() -> None:
@@ -68,7 +70,7 @@ def test_config_is_torch_free_for_every_kind() -> None:
         from nalu_cli.config import budget, loading, recipes, schema
         from nalu_cli.config.resolve import resolve
         for mode in KINDS:
-            config = resolve(overrides={"task.mode": mode, "task.op": "add"})
+            config = resolve(overrides={"task.mode": mode, "task.op": "identity" if mode in ("words", "program") else "add"})
             config.describe()
             budget.estimate(config)
         print("torch" in sys.modules)
