@@ -91,7 +91,7 @@ class Unit(nn.Module):
         return None
 
 
-# For more than one seed and from this many inputs on, ``_linear`` computes its weight gradient as g^T x
+# From this many inputs on, ``_linear`` computes its weight gradient as g^T x
 # (``_Linear``) rather than autograd's (x^T g)^T: the same floats (MKL sums each entry over the batch in the same
 # order; tests/unit/units/test_units.py checks them against autograd's), 2-5x faster for few outputs (the madsen2020 NAU:
 # 100 inputs, 2 outputs).
@@ -156,8 +156,9 @@ def linear_with_riders(x: torch.Tensor, w: torch.Tensor, riders: torch.Tensor) -
 
 def _linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """x [S, B, I], w [S, O, I] -> [S, B, O]."""
-    # One seed: autograd's own nodes cost less per call than a Python Function, and the layout matters little.
-    many = x.shape[0] > 1 and x.shape[2] >= LINEAR_FN_MIN_INPUTS
+    # Every number of seeds, one included, takes the same path: a lone seed through autograd's product differed
+    # from the same seed in a batch in the last bits of the weight gradient (a NAU cell, 16 inputs, 8 outputs).
+    many = x.shape[2] >= LINEAR_FN_MIN_INPUTS
     if many and torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
         out: torch.Tensor = _Linear.apply(x, w)
         return out

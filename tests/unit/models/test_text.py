@@ -45,12 +45,6 @@ def test_padding_is_skipped_so_the_output_does_not_depend_on_the_padded_length(u
     assert len(inputs) == len(model.units) + 1 and torch.equal(inputs[-1], model(tokens))
 
 
-# A NAU cell of 8 outputs over 16 inputs: units/base.py's ``_linear`` takes autograd's product for one seed and
-# ``_Linear`` for several, and their weight gradients differ in the last bits at this shape (the recurrent kind
-# with model.hidden [8] shows it too); strict, so the test says when units/ fixes it.
-NAU_CELL_GRADIENT = pytest.mark.xfail(strict=True, reason="units/base.py: one seed's NAU weight gradient path")
-
-
 @pytest.mark.parametrize(
     ("mode", "units"),
     [
@@ -58,7 +52,7 @@ NAU_CELL_GRADIENT = pytest.mark.xfail(strict=True, reason="units/base.py: one se
         ("program", ["lstm", "mlp"]),
         ("words", ["lstm", "nalu"]),
         ("words", ["lstm", "nau"]),
-        pytest.param("words", ["nau", "nau"], marks=NAU_CELL_GRADIENT),
+        ("words", ["nau", "nau"]),  # a NAU cell of 8 outputs over 16 inputs (units/base.py _linear)
     ],
 )
 def test_batched_seeds_train_bit_identically_to_each_seed_alone(mode: str, units: list[str]) -> None:
