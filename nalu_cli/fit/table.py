@@ -157,7 +157,10 @@ def load_table(
         chosen = [chosen[i] for i in keep]
         x = x[:, keep]
         if np.all(y == y[0]):
-            warnings.append(f"the target {target!r} is constant ({y[0]:g})")
+            raise ConfigError(
+                f"the target {target!r} is {y[0]:g} on every row of {str(p)!r}: there is nothing to fit;"
+                " choose another --target"
+            )
     return Table(str(p), chosen, target, x, y, rows, warnings)
 
 
