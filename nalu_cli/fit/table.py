@@ -83,6 +83,12 @@ def load_table(
         raise ConfigError(f"{str(p)!r} is empty; it needs a header row and data rows")
     header_line, header = lines[0]
     names = [h.strip() for h in header]
+    for sep, label in ((";", "semicolons"), ("\t", "tabs")):
+        if len(names) == 1 and sep in names[0]:
+            raise ConfigError(
+                f"{str(p)!r} looks separated by {label} ({names[0][:40]!r}); nalu fit reads comma-separated"
+                " values: save it as CSV with commas"
+            )
     if any(not n for n in names):
         raise ConfigError(f"{str(p)!r}: column {names.index('') + 1} of the header has no name")
     seen: set[str] = set()
@@ -175,7 +181,10 @@ def holdout_split(table: Table, fraction: float) -> tuple[np.ndarray, np.ndarray
     A row's magnitude is the largest of its inputs' |x_i| / median |x_i| (each column on its own scale).
     """
     if not 0.0 < fraction < 0.9:
-        raise ConfigError(f"--holdout {fraction:g} must be between 0 and 0.9")
+        raise ConfigError(
+            f"--holdout {fraction:g}: must be above 0 and below 0.9 (the fraction of rows held out);"
+            " to measure on another table instead, give --test FILE"
+        )
     scale = np.median(np.abs(table.x), axis=0)
     scale[scale == 0] = 1.0
     magnitude = np.max(np.abs(table.x) / scale, axis=1)  # [N]
