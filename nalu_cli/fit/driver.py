@@ -41,7 +41,8 @@ from nalu_cli.runs.run import FIT_JSON, FIT_WEIGHTS
 from nalu_cli.units.base import UnitOptions
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-MLP_ROWS = 10_000  # training rows the MLP baseline sees at most (a fixed sample of a larger table)
+MLP_ROWS = 2_000  # training rows the MLP baseline sees at most (a fixed sample of a larger table)
+READ_ROWS = 4_096  # training rows that feed gates for the formula readout at most
 VALID_ROWS = 20_000  # validation rows that steer training at most (every row still scores the answer)
 CLOSED_LABELS = {"product": "log-space least squares", "sum": "sparse least squares", "ratio": "ratio least squares"}
 
@@ -150,7 +151,7 @@ def fit(
             if len(y_vs) < len(y_va):  # training saw a sample of the validation rows: score on all of them
                 valid = _valid_mse(model, x_va, y_va, torch.from_numpy(np.isfinite(valid)))
                 best = int(np.argmin(valid))
-            readout = read_formula(model, best, torch.from_numpy(x_tr)[None].expand(valid.shape[0], -1, -1))
+            readout = read_formula(model, best, torch.from_numpy(x_tr[:READ_ROWS])[None].expand(valid.shape[0], -1, -1))
             model_err = {k: _err(_predict(model, best, x), y) for k, (x, y) in splits.items()}
             formula_err = {k: _err(_formula_eval(readout.formula, x), y) for k, (x, y) in splits.items()}
             formula = readout.formula

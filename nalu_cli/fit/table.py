@@ -24,6 +24,7 @@ from nalu_cli.errors import ConfigError
 MAX_BYTES = 50 * 1024 * 1024  # a fit trains on every row at once; larger tables are refused
 MIN_ROWS = 20  # below this, a training / validation / held-out split leaves too little
 MAX_COLUMNS = 100
+CHUNK = 50_000  # rows converted at once by numpy; a chunk with a bad cell is read again cell by cell
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -78,7 +79,7 @@ def load_table(
         records = list(csv.reader(io.StringIO(text)))
     except csv.Error as err:
         raise ConfigError(f"{str(p)!r} is not a readable CSV file: {err}") from None
-    lines = [(i + 1, r) for i, r in enumerate(records) if r and any(c.strip() for c in r)]
+    lines = [(i + 1, r) for i, r in enumerate(records) if r and (r[0].strip() or any(c.strip() for c in r))]
     if not lines:
         raise ConfigError(f"{str(p)!r} is empty; it needs a header row and data rows")
     header_line, header = lines[0]
@@ -130,20 +131,17 @@ def load_table(
     columns = [target, *chosen]
     index = [names.index(c) for c in columns]
     values = np.empty((len(data), len(columns)), dtype=np.float64)
-    for r, (line, record) in enumerate(data):
-        if len(record) != len(names):
-            raise ConfigError(f"{str(p)!r} line {line}: {len(record)} fields, but the header has {len(names)}")
-        for c, k in enumerate(index):
-            cell = record[k].strip()
-            if not cell:
-                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: the value is missing")
+    for first in range(0, len(data), CHUNK):
+        chunk = data[first : first + CHUNK]
+        if all(len(record) == len(names) for _, record in chunk):
             try:
-                v = float(cell)
+                block = np.array([[record[k] for k in index] for _, record in chunk], dtype=np.float64)
             except ValueError:
-                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a number") from None
-            if not math.isfinite(v):
-                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a finite number")
-            values[r, c] = v
+                block = None
+            if block is not None and np.all(np.isfinite(block)):
+                values[first : first + len(chunk)] = block  # the fast path; a bad cell is found cell by cell
+                continue
+        _parse_rows(p, chunk, names, columns, index, values[first : first + len(chunk)])
     y, x = values[:, 0], values[:, 1:]
     rows = np.array([line for line, _ in data])
     warnings: list[str] = []
@@ -168,6 +166,32 @@ def load_table(
                 " choose another --target"
             )
     return Table(str(p), chosen, target, x, y, rows, warnings)
+
+
+def _parse_rows(
+    p: Path,
+    data: list[tuple[int, list[str]]],
+    names: list[str],
+    columns: list[str],
+    index: list[int],
+    values: np.ndarray,
+) -> None:
+    """Rows (line number, fields) into ``values`` [R, C] one cell at a time; the first bad cell is refused
+    with its line and column."""
+    for r, (line, record) in enumerate(data):
+        if len(record) != len(names):
+            raise ConfigError(f"{str(p)!r} line {line}: {len(record)} fields, but the header has {len(names)}")
+        for c, k in enumerate(index):
+            cell = record[k].strip()
+            if not cell:
+                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: the value is missing")
+            try:
+                v = float(cell)
+            except ValueError:
+                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a number") from None
+            if not math.isfinite(v):
+                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a finite number")
+            values[r, c] = v
 
 
 def _slug(name: str) -> str:
