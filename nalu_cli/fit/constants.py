@@ -18,7 +18,7 @@ from dataclasses import dataclass
 MAX_DENOMINATOR = 12
 PI_POWERS = (0, 1, -1, 2, -2)  # π^k tried, in this order
 TOL_SIGMAS = 3.0  # a constant's tolerance: this many standard errors
-CHANCE = 0.002  # a form p/q·π^k counts only if its tolerance is below CHANCE × its spacing (π^k / q)
+CHANCE = 0.01  # a form p/q·π^k counts only if its tolerance is below CHANCE × its spacing (π^k / q)
 FLOOR = 1e-9  # relative tolerance at least (a table's numbers are printed with 10-12 digits)
 PINNED = 1e-6  # a decimal whose relative tolerance is wider than this is flagged as not pinned down
 
