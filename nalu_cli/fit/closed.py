@@ -245,10 +245,9 @@ def product_proposal(x: np.ndarray, y: np.ndarray) -> Proposal | None:
 
 def sum_proposals(
     x: np.ndarray, y: np.ndarray, lib: list[Exps], fit_x: np.ndarray, fit_y: np.ndarray
-) -> list[Proposal]:
+) -> Iterator[Proposal]:
     """Sparse sums of 1..``MAX_TERMS`` monomials of ``lib`` (structure from x, y; constants from fit_x, fit_y)."""
     cols = np.stack([monomial(x, e) for e in lib], axis=1)  # [N, K]
-    out: list[Proposal] = []
     for chosen in forward_select(cols, y, MAX_TERMS):
         exps = [lib[j] for j in chosen]
         a = np.stack([monomial(fit_x, e) for e in exps], axis=1)
@@ -257,8 +256,7 @@ def sum_proposals(
         consts = _read(*_lstsq(a, fit_y))
         terms = [(c, e) for c, e in zip(consts, exps, strict=True) if c.value != 0.0]
         if terms:
-            out.append(Proposal("sum", "y = " + sum_text(terms), tuple(c for c, _ in terms), len(terms), tuple(terms)))
-    return out
+            yield Proposal("sum", "y = " + sum_text(terms), tuple(c for c, _ in terms), len(terms), tuple(terms))
 
 
 def ratio_library(n_inputs: int) -> list[Exps]:
@@ -350,18 +348,15 @@ def _ratio(anchor: Exps, nums: list[Exps], dens: list[Exps], fit_x: np.ndarray, 
     return Proposal("ratio", text, used, len(num_terms) + len(den_terms), tuple(num_terms), tuple(den_terms))
 
 
-def proposals(x: np.ndarray, y: np.ndarray, seed: int = 0, ratios: bool = True) -> list[Proposal]:
-    """Every closed-form formula for y [N] from x [N, I], simplest first (product, sums by terms, ratios)."""
+def proposals(x: np.ndarray, y: np.ndarray, seed: int = 0, ratios: bool = True) -> Iterator[Proposal]:
+    """Every closed-form formula for y [N] from x [N, I], simplest first (product, sums by terms, ratios);
+    lazily, so a caller that stops at the first good one pays for no more searches."""
     search = _rows(len(y), SEARCH_ROWS, seed)
     fitted = _rows(len(y), FIT_ROWS, seed + 1)
     xs, ys, xf, yf = x[search], y[search], x[fitted], y[fitted]
-    positive = bool(np.all(x > 0))
-    lib = library(x.shape[1], positive)
-    out: list[Proposal] = []
     prod = product_proposal(xf, yf)
     if prod is not None:
-        out.append(prod)
-    out += sum_proposals(xs, ys, lib, xf, yf)
+        yield prod
+    yield from sum_proposals(xs, ys, library(x.shape[1], bool(np.all(x > 0))), xf, yf)
     if ratios and np.all(np.isfinite(y)):
-        out += sorted(ratio_proposals(xs[:RATIO_ROWS], ys[:RATIO_ROWS], xf, yf), key=lambda p: (p.terms, p.degree))
-    return out
+        yield from sorted(ratio_proposals(xs[:RATIO_ROWS], ys[:RATIO_ROWS], xf, yf), key=lambda p: (p.terms, p.degree))

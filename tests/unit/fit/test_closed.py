@@ -108,5 +108,5 @@ def test_proposals_are_simplest_first_and_exponents_are_read_as_halves() -> None
     assert prop is not None and prop.formula == "y = sqrt(x0) * sqrt(x1) / sqrt(x2)"
     assert np.allclose(prop.predict(x), y)
     assert np.allclose(monomial(x, (2.0, 0.0, -1.0)), x[:, 0] ** 2 / x[:, 2])
-    first = proposals(x, x[:, 0] * x[:, 1])[0]
+    first = next(proposals(x, x[:, 0] * x[:, 1]))
     assert first.formula == "y = x0 * x1" and first.method == "product"
