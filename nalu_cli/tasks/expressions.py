@@ -305,7 +305,7 @@ def _constant_value(tree: ast.expr, n_inputs: int) -> float | None:
     for k in range(3):
         point = [1.37 + 0.61 * ((7 * i + 3 * k) % 11) + 0.13 * k for i in range(n_inputs)]
         try:
-            v = float(_fold(tree, lambda n: math.pi if n == "pi" else point[int(n[1:])], float, math.sqrt, 1.0))
+            v = float(_fold(tree, lambda n, p=point: math.pi if n == "pi" else p[int(n[1:])], float, math.sqrt, 1.0))
         except (ArithmeticError, ValueError):
             return None
         if not math.isfinite(v):

@@ -110,3 +110,17 @@ def test_proposals_are_simplest_first_and_exponents_are_read_as_halves() -> None
     assert np.allclose(monomial(x, (2.0, 0.0, -1.0)), x[:, 0] ** 2 / x[:, 2])
     first = next(proposals(x, x[:, 0] * x[:, 1]))
     assert first.formula == "y = x0 * x1" and first.method == "product"
+
+
+def test_residual_test_finds_a_missing_term_when_the_formula_crosses_zero() -> None:
+    """y = a·b + c on U(-10, 10): the residual c of `a * b` is structure, not noise (it was called noise: the
+    residuals divided by a·b, huge where a·b is near 0, hid it); 1% noise on the full law is still noise."""
+    from nalu_cli.fit.candidates import _only_noise
+
+    rs = np.random.default_rng(0)
+    x = rs.uniform(-10, 10, (320, 3))
+    y = x[:, 0] * x[:, 1] + x[:, 2]
+    partial = x[:, 0] * x[:, 1]
+    assert not _only_noise(y - partial, partial, x)
+    noisy = y + 0.01 * np.sqrt(np.mean(y**2)) * rs.standard_normal(320)
+    assert _only_noise(noisy - y, y, x)
