@@ -9,7 +9,8 @@ Three searches, simplest first, each giving a formula over x0, x1, … with its 
 - ``sum``: y as a sparse sum of monomials with constants (``1.8 * x0 + 32``, ``x0 * x1 + x2``,
   ``1/2 * x0 * x1**2 + 1/2 * x0 * x2**2``), by forward selection (orthogonal least squares: each step adds
   the monomial of the library that lowers the residual most) over a library of monomials with up to
-  three inputs and powers up to 2 (negative powers for positive inputs; up to four inputs with powers ±1).
+  three inputs and powers up to 2 (negative powers for positive inputs; up to four inputs with powers ±1),
+  keeping the ``BEAM`` best sets of each size.
 - ``ratio``: y = N(x) / D(x), both sparse sums: y · D(x) = N(x) is linear in the constants, so with one term
   of D fixed (an anchor: 1, x_i or x_i**2) forward selection finds the others (``(x0*x2 + x1*x3)/(x0 + x1)``,
   ``1/2 * x0 / (1 + x1)``).
@@ -32,6 +33,8 @@ from nalu_cli.fit.constants import Constant, read_constant
 
 SEARCH_ROWS = 2000  # training rows the structure searches see
 FIT_ROWS = 200_000  # training rows the constants of a found structure are fitted on
+BEAM = 4  # sets of each size that forward selection keeps growing (greedy: 1) ...
+BEAM_CELLS = 4_000_000  # ... when the library has at most this many cells (rows × monomials)
 MAX_TERMS = 6  # forward-selection steps: a sum (or a ratio's two sums together) has at most this many terms
 RATIO_TERMS = 3  # terms of a ratio besides its anchor
 RATIO_ROWS = 500  # rows the ratio search sees
@@ -176,16 +179,24 @@ def _lstsq(a: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coef, se
 
 
-def forward_select(columns: np.ndarray, target: np.ndarray, max_terms: int, beam: int = 1) -> Iterator[list[int]]:
+def forward_select(
+    columns: np.ndarray, target: np.ndarray, max_terms: int, beam: int = 1, start: int | None = None
+) -> Iterator[list[int]]:
     """Orthogonal least squares with a beam: yields chosen column indices, ``beam`` sets per size (1, 2, … terms).
 
     columns [N, K]; a set grows by the column whose part orthogonal to the set explains most of the remaining
-    residual; the ``beam`` best sets of each size (by residual) grow on (greedy when ``beam`` is 1)."""
+    residual; the ``beam`` best sets of each size (by residual) grow on (greedy when ``beam`` is 1). ``start``:
+    a column every set holds from the outset (the constant: selection then works on centred columns, and does
+    not spend its first step on the mean of a positive target)."""
     with np.errstate(all="ignore"):
         norms = np.linalg.norm(columns, axis=0)
     ok = np.isfinite(norms) & (norms > 0)
     c = np.nan_to_num(np.where(ok, columns / np.where(ok, norms, 1.0), 0.0), nan=0.0, posinf=0.0, neginf=0.0)
     states: list[tuple[float, list[int], np.ndarray]] = [(float(target @ target), [], np.zeros((len(target), 0)))]
+    if start is not None and ok[start]:
+        first = c[:, start : start + 1]
+        states = [(float(target @ target) - float(first[:, 0] @ target) ** 2, [start], first)]
+        yield [start]
     for _ in range(max_terms):
         grown: dict[tuple[int, ...], tuple[float, list[int], np.ndarray]] = {}
         for rss, chosen, basis in states:
@@ -248,7 +259,7 @@ def sum_proposals(
 ) -> Iterator[Proposal]:
     """Sparse sums of 1..``MAX_TERMS`` monomials of ``lib`` (structure from x, y; constants from fit_x, fit_y)."""
     cols = np.stack([monomial(x, e) for e in lib], axis=1)  # [N, K]
-    for chosen in forward_select(cols, y, MAX_TERMS):
+    for chosen in forward_select(cols, y, MAX_TERMS, BEAM if cols.size <= BEAM_CELLS else 1, start=0):
         exps = [lib[j] for j in chosen]
         a = np.stack([monomial(fit_x, e) for e in exps], axis=1)
         if not np.all(np.isfinite(a)):
