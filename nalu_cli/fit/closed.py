@@ -5,7 +5,7 @@ Three searches, simplest first, each giving a formula over x0, x1, … with its 
 
 - ``product``: log-space least squares, log |y| = log |c| + Σ a_i log x_i (positive inputs, a target of one
   sign); exponents are read as integers or halves when the data says so, then c is fitted in closed form
-  (``1/2 * x0 * x1**2``, ``x0 * sqrt(x1 / x2)``).
+  (``0.5 * x0 * x1**2``, ``sqrt(x0) * sqrt(x1) / sqrt(x2)``), c from the mean of log |y| - log Π x^a.
 - ``sum``: y as a sparse sum of monomials with constants (``1.8 * x0 + 32``, ``x0 * x1 + x2``,
   ``1/2 * x0 * x1**2 + 1/2 * x0 * x2**2``), by forward selection (orthogonal least squares: each step adds
   the monomial of the library that lowers the residual most) over a library of monomials with up to
@@ -246,8 +246,11 @@ def product_proposal(x: np.ndarray, y: np.ndarray) -> Proposal | None:
         if abs(exps[-1]) > 8:
             return None
     m = monomial(x, tuple(exps))
-    c_coef, c_se = _lstsq(m[:, None], y)
-    (c,) = _read(c_coef, c_se)
+    # c in log space too: relative (multiplicative) noise is even there, and a linear fit would weight the
+    # largest rows most and understate c's error.
+    r = np.log(np.abs(y)) - np.log(m)
+    scale = float(np.exp(r.mean())) * (1.0 if y[0] > 0 else -1.0)
+    (c,) = _read(np.array([scale]), np.array([abs(scale) * float(r.std()) / math.sqrt(max(n - i_count - 1, 1))]))
     if c.value == 0.0:
         return None
     terms = [(c, tuple(exps))]
