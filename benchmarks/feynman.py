@@ -289,6 +289,37 @@ def table(paths: list[Path]) -> str:
     return "\n".join(["Made by " + "; ".join(meta) + ".", "", *summary, "", *lines])
 
 
+def from_log(log: Path, command: str, out: Path) -> None:
+    """The rows a run printed (``LAW VARIANT TOOL yes|no SECONDSs ERROR FORMULA``) as a results file: the
+    seconds have one decimal and the error two digits, as printed."""
+    found: list[dict[str, Any]] = []
+    tool = ""
+    for line in log.read_text().splitlines():
+        parts = line.split(None, 6)
+        if len(parts) < 6 or parts[0] not in LAWS or parts[1] not in VARIANTS:
+            continue
+        tool = parts[2]
+        formula = parts[6] if len(parts) > 6 else None
+        found.append(
+            {
+                "law": parts[0],
+                "variant": parts[1],
+                "recovered": parts[3] == "yes",
+                "seconds": float(parts[4].rstrip("s")),
+                "formula": formula,
+                "heldout_rel": float(parts[5]),
+            }
+        )
+    doc = {
+        "tool": tool,
+        "command": command + f" (stopped after {len(found)} tables; rows read from its printed lines)",
+        "date": time.strftime("%Y-%m-%d", time.localtime(log.stat().st_mtime)),
+        "machine": "shared 2-core machine",
+        "rows": found,
+    }
+    out.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tools", default="nalu,gplearn")
@@ -296,9 +327,19 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--json", type=Path, default=None, help="results file (one tool per file)")
     parser.add_argument("--table", type=Path, nargs="+", default=None, help="print the docs table of these files")
+    parser.add_argument(
+        "--from-log",
+        nargs=3,
+        metavar=("LOG", "COMMAND", "OUT"),
+        default=None,
+        help="a results file from the lines a run printed (a run stopped before its end writes no file)",
+    )
     args = parser.parse_args()
     if args.table:
         print(table(args.table))
+        return
+    if args.from_log:
+        from_log(Path(args.from_log[0]), args.from_log[1], Path(args.from_log[2]))
         return
     torch.set_num_threads(1)
     kept, removed = kept_laws()
