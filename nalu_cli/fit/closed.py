@@ -1,11 +1,13 @@
 """Closed-form answers for ``nalu fit``: formulas with constants found by least squares, no training.
 
-Three searches, simplest first, each giving a formula over x0, x1, … with its constants read back
+Searches, simplest first, each giving a formula over x0, x1, … with its constants read back
 (``nalu_cli.fit.constants``):
 
 - ``product``: log-space least squares, log |y| = log |c| + Σ a_i log x_i (positive inputs, a target of one
   sign); exponents are read as integers or halves when the data says so, then c is fitted in closed form
   (``0.5 * x0 * x1**2``, ``sqrt(x0) * sqrt(x1) / sqrt(x2)``), c from the mean of log |y| - log Π x^a.
+- ``linear``, ``quadratic``: least squares on every input and a constant, then on every monomial of degree
+  ≤ 2; terms whose constants the data cannot tell from 0 drop out (``1.8 * x0 + 32``, ``x0 * x1 + x0 * x2``).
 - ``sum``: y as a sparse sum of monomials with constants (``1.8 * x0 + 32``, ``x0 * x1 + x2``,
   ``1/2 * x0 * x1**2 + 1/2 * x0 * x2**2``), by forward selection (orthogonal least squares: each step adds
   the monomial of the library that lowers the residual most) over a library of monomials with up to
@@ -39,6 +41,7 @@ MAX_TERMS = 6  # forward-selection steps: a sum (or a ratio's two sums together)
 RATIO_TERMS = 3  # terms of a ratio besides its anchor
 RATIO_ROWS = 500  # rows the ratio search sees
 MAX_SUBSETS = 100_000  # subsets of one size tried per anchor at most (larger sizes are skipped)
+NEGLIGIBLE = 1e-9  # a term of a fitted sum whose part of y is below this (relative) is dropped
 MAX_LIBRARY = 6000  # monomials at most (inputs beyond what this allows get only the smaller monomials)
 
 Exps = tuple[float, ...]
@@ -257,20 +260,52 @@ def product_proposal(x: np.ndarray, y: np.ndarray) -> Proposal | None:
     return Proposal("product", "y = " + sum_text(terms), (c,), 1, tuple(terms))
 
 
+def fitted_sum(method: str, exps: list[Exps], fit_x: np.ndarray, fit_y: np.ndarray) -> Proposal | None:
+    """y as Σ c_k · monomial_k by least squares; constants the data cannot tell from 0 drop out (then the
+    others are fitted again without them)."""
+    for _ in range(2):
+        a = np.stack([monomial(fit_x, e) for e in exps], axis=1)
+        if not np.all(np.isfinite(a)):
+            return None
+        coef, se = _lstsq(a, fit_y)
+        # a term whose part of y is below NEGLIGIBLE of y's RMS is 0, whatever its standard error says
+        size = np.abs(coef) * np.sqrt(np.mean(a**2, axis=0))
+        coef = np.where(size < NEGLIGIBLE * math.sqrt(float(np.mean(fit_y**2))), 0.0, coef)
+        consts = _read(coef, se)
+        terms = [(c, e) for c, e in zip(consts, exps, strict=True) if c.value != 0.0]
+        if not terms:
+            return None
+        if len(terms) == len(exps):
+            break
+        exps = [e for _, e in terms]
+    text = "y = " + sum_text(terms)
+    return Proposal(method, text, tuple(c for c, _ in terms), len(terms), tuple(terms))
+
+
+def polynomial_proposals(fit_x: np.ndarray, fit_y: np.ndarray) -> Iterator[Proposal]:
+    """Full least squares on every input plus a constant (the linear baseline), then on every monomial of
+    degree ≤ 2 (``a * b + a * c + b * c``): sums whose terms are alike, where forward selection goes astray."""
+    n = fit_x.shape[1]
+    linear = [(0.0,) * n] + [tuple(1.0 if k == i else 0.0 for k in range(n)) for i in range(n)]
+    prop = fitted_sum("linear", linear, fit_x, fit_y)
+    if prop is not None:
+        yield prop
+    quadratic = linear + [tuple(float((k == i) + (k == j)) for k in range(n)) for i in range(n) for j in range(i, n)]
+    if len(quadratic) * 3 < len(fit_y):
+        prop = fitted_sum("quadratic", quadratic, fit_x, fit_y)
+        if prop is not None:
+            yield prop
+
+
 def sum_proposals(
     x: np.ndarray, y: np.ndarray, lib: list[Exps], fit_x: np.ndarray, fit_y: np.ndarray
 ) -> Iterator[Proposal]:
     """Sparse sums of 1..``MAX_TERMS`` monomials of ``lib`` (structure from x, y; constants from fit_x, fit_y)."""
     cols = np.stack([monomial(x, e) for e in lib], axis=1)  # [N, K]
     for chosen in forward_select(cols, y, MAX_TERMS, BEAM if cols.size <= BEAM_CELLS else 1, start=0):
-        exps = [lib[j] for j in chosen]
-        a = np.stack([monomial(fit_x, e) for e in exps], axis=1)
-        if not np.all(np.isfinite(a)):
-            continue
-        consts = _read(*_lstsq(a, fit_y))
-        terms = [(c, e) for c, e in zip(consts, exps, strict=True) if c.value != 0.0]
-        if terms:
-            yield Proposal("sum", "y = " + sum_text(terms), tuple(c for c, _ in terms), len(terms), tuple(terms))
+        prop = fitted_sum("sum", [lib[j] for j in chosen], fit_x, fit_y)
+        if prop is not None:
+            yield prop
 
 
 def ratio_library(n_inputs: int) -> list[Exps]:
@@ -371,6 +406,7 @@ def proposals(x: np.ndarray, y: np.ndarray, seed: int = 0, ratios: bool = True) 
     prod = product_proposal(xf, yf)
     if prod is not None:
         yield prod
+    yield from polynomial_proposals(xf, yf)
     yield from sum_proposals(xs, ys, library(x.shape[1], bool(np.all(x > 0))), xf, yf)
     if ratios and np.all(np.isfinite(y)):
         yield from sorted(ratio_proposals(xs[:RATIO_ROWS], ys[:RATIO_ROWS], xf, yf), key=lambda p: (p.terms, p.degree))

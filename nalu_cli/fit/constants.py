@@ -79,6 +79,8 @@ def read_constant(value: float, stderr: float) -> Constant:
         text = f"{value:.{digits}g}"
         if abs(float(text) - value) <= tol:
             break
+    if "e" in text and 1e-4 <= abs(value) < 1e15:  # 9e+01 -> 90
+        text = f"{float(text):f}".rstrip("0").rstrip(".")
     if "e" in text:
         text = f"({text})"
     return Constant(text, float(text.strip("()")), False, tol <= PINNED * abs(value))

@@ -44,7 +44,13 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MLP_ROWS = 2_000  # training rows the MLP baseline sees at most (a fixed sample of a larger table)
 READ_ROWS = 4_096  # training rows that feed gates for the formula readout at most
 VALID_ROWS = 20_000  # validation rows that steer training at most (every row still scores the answer)
-CLOSED_LABELS = {"product": "log-space least squares", "sum": "sparse least squares", "ratio": "ratio least squares"}
+CLOSED_LABELS = {
+    "product": "log-space least squares",
+    "linear": "linear least squares",
+    "quadratic": "quadratic least squares",
+    "sum": "sparse least squares",
+    "ratio": "ratio least squares",
+}
 
 
 def fit(
