@@ -250,7 +250,7 @@ def _closed_entry(
     errors = {k: _err(prop.predict(x), y) for k, (x, y) in splits.items()}
     return {
         "stack": CLOSED_LABELS[prop.method],
-        "units": [],
+        "units": [CLOSED_LABELS[prop.method]],  # what `nalu runs` shows in its unit column; no unit trains
         "hidden": [],
         "formula": rename(formula_x, names).replace("y =", f"{target} =", 1),
         "formula_x": formula_x,
@@ -291,7 +291,8 @@ def _answer(
     ok = [
         i
         for i, r in enumerate(results)
-        if r["formula_x"] and (r["stop"] in ("exact", "noise") and not r["units"] or _accepted(r, judge))
+        if r["formula_x"]
+        and (r["stop"] in ("exact", "noise") and r["stack"] in CLOSED_LABELS.values() or _accepted(r, judge))
     ]
     if chosen in ok:
         return chosen, None
@@ -361,7 +362,7 @@ def _write(out: Path, report: dict[str, Any], model: ArithmeticModel | None, bes
     spec = {
         "target": report["target"],
         "inputs": report["inputs"],
-        "units": chosen["units"],
+        "units": chosen["units"] if model is not None else [],
         "hidden": chosen["hidden"],
         "formula_x": chosen["formula_x"],
         "linear": [float(c) for c in coef],
