@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -65,7 +66,9 @@ def fit(
             data, target, inputs=inputs, test=test, holdout=holdout, unit=unit, hidden=hidden, members=members,
             steps=steps, seed=seed, out=out, force=force,
         )  # fmt: skip
-        done = job.run()
+        progress, on_progress = _fit_progress()
+        with progress:
+            done = job.run(on_progress)
         for warning in done.warnings:
             core.stderr.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
         if as_json:
@@ -77,3 +80,24 @@ def fit(
             )
 
     guarded(body)
+
+
+def _fit_progress() -> tuple[Any, Callable[[str, int, int], None]]:
+    """A progress line on stderr while fitting (a terminal only, not with --quiet): the stage and its count."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]fit[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=core.stderr,
+        disable=not core.stderr.is_terminal or core.options["quiet"],
+        transient=True,
+    )
+    task_id = progress.add_task("reading the table", total=1)
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        progress.update(task_id, description=escape(stage), completed=done, total=total)
+
+    return progress, on_progress

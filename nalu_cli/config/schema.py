@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nalu_cli.errors import ConfigError
-from nalu_cli.names import ACTIVATIONS, BASELINE_CELLS, UNIT_ALIASES, UNITS
+from nalu_cli.names import ACTIVATIONS, BASELINE_CELLS, OPS, UNIT_ALIASES, UNITS
 from nalu_cli.tasks.ops import Ranges, lookup_op, parse_ranges
 from nalu_cli.tasks.recurrent import MAX_LENGTH
 from nalu_cli.tasks.registry import KINDS, kind_of
@@ -79,6 +79,19 @@ class TaskConfig(_Section):
             *rest, last = (repr(name) for name in KINDS)
             raise ValueError(f"Input should be {', '.join(rest)} or {last}")
         return v
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _op_is_text(cls, v: Any) -> Any:
+        """A number or a YAML boolean (``op: no``) is not an op: say what an op is."""
+        if isinstance(v, str):
+            return v
+        what = f"the boolean {str(v).lower()} (YAML reads yes/no/on/off so; quote it)" if isinstance(v, bool) else v
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            what = f"the number {v!r}"
+        raise ValueError(
+            f"op is {what}; an op is a name ({', '.join(OPS)}) or an expression in x0, x1, … such as x0 * x1"
+        )
 
     @field_validator("op")
     @classmethod

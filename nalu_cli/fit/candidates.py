@@ -44,6 +44,7 @@ MAX_STEPS = 1000  # without --steps, a candidate stops after this many steps at 
 RETRY_PATIENCE = 200  # the second pass's patience (run only when the first finds no exact or noise-level formula)
 RAMP = 50  # steps over which the sparsity regulariser is ramped in once it starts
 PROBE = 256  # training rows that feed gates for the formula readout
+NOISE_ROWS = 20_000  # kept rows the residual test sees at most (a fixed sample of a larger table)
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,9 @@ def train_candidate(
     yt = torch.from_numpy(y)[None, :, None].expand(members, -1, -1)  # [M, N, 1]
     xv_t = torch.from_numpy(xv)[None].expand(members, -1, -1)  # [M, Nv, I]
     x_all, y_all = np.vstack([x, xv]), np.concatenate([y, yv])
+    if len(y_all) > NOISE_ROWS:  # a large table: the residual test on a fixed sample of the kept rows
+        keep = np.sort(np.random.default_rng(seed).choice(len(y_all), NOISE_ROWS, replace=False))
+        x_all, y_all = x_all[keep], y_all[keep]
     probe = torch.from_numpy(x[:PROBE])[None].expand(members, -1, -1)  # [M, P, I]
     scale = float(np.mean(y**2)) or 1.0
     alive = torch.ones(members, dtype=torch.bool)
@@ -284,9 +288,13 @@ def _formula_verdict(
 def _only_noise(residual: np.ndarray, pred: np.ndarray, x: np.ndarray) -> bool:
     """Residuals that are noise as they are (additive noise) or relative to the formula's value
     (multiplicative noise: a ratio's residuals grow a hundredfold with its value, and the library would
-    fit the few largest)."""
+    fit the few largest) when the formula's value has one sign on every row."""
     if explains_nothing(residual, x):
         return True
+    # Relative residuals only where the formula keeps one sign: a value that crosses 0 (a * b on inputs of
+    # both signs) makes them huge near the crossing, and a few such rows would hide any missing term.
+    if not (np.all(pred > 0) or np.all(pred < 0)):
+        return False
     with np.errstate(all="ignore"):
         relative = residual / np.abs(pred)
     return bool(np.all(np.isfinite(relative))) and explains_nothing(relative, x)

@@ -8,7 +8,7 @@ is printed.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,10 @@ class FitJob:
     out: str | Path | None = None
     force: bool = False
 
-    def run(self) -> FitOutcome:
+    def run(self, progress: Callable[[str, int, int], None] | None = None) -> FitOutcome:
         """Fit and write the run directory. Raises ``ConfigError`` for bad options or tables, ``NaluError``
-        for a table or directory that cannot be read or written."""
+        for a table or directory that cannot be read or written. ``progress(stage, done, total)`` is called
+        as the fit moves on (for a progress bar)."""
         units = _names(self.unit)
         widths = self._widths()
         if widths is not None and units is None:
@@ -57,7 +58,7 @@ class FitJob:
             raise ConfigError(f"{str(run_dir)!r} already holds a fit; overwrite it with --force")
         report = fit(
             self.data, self.target, inputs=_names(self.inputs), test=self.test, holdout=self.holdout, units=units,
-            hidden=widths, members=self.members, steps=self.steps, seed=self.seed, out=run_dir,
+            hidden=widths, members=self.members, steps=self.steps, seed=self.seed, out=run_dir, progress=progress,
         )  # fmt: skip
         return FitOutcome(report, run_dir)
 

@@ -24,6 +24,7 @@ from nalu_cli.errors import ConfigError
 MAX_BYTES = 50 * 1024 * 1024  # a fit trains on every row at once; larger tables are refused
 MIN_ROWS = 20  # below this, a training / validation / held-out split leaves too little
 MAX_COLUMNS = 100
+CHUNK = 50_000  # rows converted at once by numpy; a chunk with a bad cell is read again cell by cell
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -78,11 +79,17 @@ def load_table(
         records = list(csv.reader(io.StringIO(text)))
     except csv.Error as err:
         raise ConfigError(f"{str(p)!r} is not a readable CSV file: {err}") from None
-    lines = [(i + 1, r) for i, r in enumerate(records) if r and any(c.strip() for c in r)]
+    lines = [(i + 1, r) for i, r in enumerate(records) if r and (r[0].strip() or any(c.strip() for c in r))]
     if not lines:
         raise ConfigError(f"{str(p)!r} is empty; it needs a header row and data rows")
     header_line, header = lines[0]
     names = [h.strip() for h in header]
+    for sep, label in ((";", "semicolons"), ("\t", "tabs")):
+        if len(names) == 1 and sep in names[0]:
+            raise ConfigError(
+                f"{str(p)!r} looks separated by {label} ({names[0][:40]!r}); nalu fit reads comma-separated"
+                " values: save it as CSV with commas"
+            )
     if any(not n for n in names):
         raise ConfigError(f"{str(p)!r}: column {names.index('') + 1} of the header has no name")
     seen: set[str] = set()
@@ -124,20 +131,17 @@ def load_table(
     columns = [target, *chosen]
     index = [names.index(c) for c in columns]
     values = np.empty((len(data), len(columns)), dtype=np.float64)
-    for r, (line, record) in enumerate(data):
-        if len(record) != len(names):
-            raise ConfigError(f"{str(p)!r} line {line}: {len(record)} fields, but the header has {len(names)}")
-        for c, k in enumerate(index):
-            cell = record[k].strip()
-            if not cell:
-                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: the value is missing")
+    for first in range(0, len(data), CHUNK):
+        chunk = data[first : first + CHUNK]
+        if all(len(record) == len(names) for _, record in chunk):
             try:
-                v = float(cell)
+                block = np.array([[record[k] for k in index] for _, record in chunk], dtype=np.float64)
             except ValueError:
-                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a number") from None
-            if not math.isfinite(v):
-                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a finite number")
-            values[r, c] = v
+                block = None
+            if block is not None and np.all(np.isfinite(block)):
+                values[first : first + len(chunk)] = block  # the fast path; a bad cell is found cell by cell
+                continue
+        _parse_rows(p, chunk, names, columns, index, values[first : first + len(chunk)])
     y, x = values[:, 0], values[:, 1:]
     rows = np.array([line for line, _ in data])
     warnings: list[str] = []
@@ -157,8 +161,37 @@ def load_table(
         chosen = [chosen[i] for i in keep]
         x = x[:, keep]
         if np.all(y == y[0]):
-            warnings.append(f"the target {target!r} is constant ({y[0]:g})")
+            raise ConfigError(
+                f"the target {target!r} is {y[0]:g} on every row of {str(p)!r}: there is nothing to fit;"
+                " choose another --target"
+            )
     return Table(str(p), chosen, target, x, y, rows, warnings)
+
+
+def _parse_rows(
+    p: Path,
+    data: list[tuple[int, list[str]]],
+    names: list[str],
+    columns: list[str],
+    index: list[int],
+    values: np.ndarray,
+) -> None:
+    """Rows (line number, fields) into ``values`` [R, C] one cell at a time; the first bad cell is refused
+    with its line and column."""
+    for r, (line, record) in enumerate(data):
+        if len(record) != len(names):
+            raise ConfigError(f"{str(p)!r} line {line}: {len(record)} fields, but the header has {len(names)}")
+        for c, k in enumerate(index):
+            cell = record[k].strip()
+            if not cell:
+                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: the value is missing")
+            try:
+                v = float(cell)
+            except ValueError:
+                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a number") from None
+            if not math.isfinite(v):
+                raise ConfigError(f"{str(p)!r} line {line}, column {columns[c]!r}: {cell!r} is not a finite number")
+            values[r, c] = v
 
 
 def _slug(name: str) -> str:
@@ -172,7 +205,10 @@ def holdout_split(table: Table, fraction: float) -> tuple[np.ndarray, np.ndarray
     A row's magnitude is the largest of its inputs' |x_i| / median |x_i| (each column on its own scale).
     """
     if not 0.0 < fraction < 0.9:
-        raise ConfigError(f"--holdout {fraction:g} must be between 0 and 0.9")
+        raise ConfigError(
+            f"--holdout {fraction:g}: must be above 0 and below 0.9 (the fraction of rows held out);"
+            " to measure on another table instead, give --test FILE"
+        )
     scale = np.median(np.abs(table.x), axis=0)
     scale[scale == 0] = 1.0
     magnitude = np.max(np.abs(table.x) / scale, axis=1)  # [N]

@@ -1,8 +1,11 @@
 """Arithmetic expressions over inputs x0, x1, … as ops: a safe parser, evaluation, domain checks.
 
 ``parse_expression("(x0 + x1) * x2")`` reads the text with Python's ``ast`` module and accepts only a
-whitelist of nodes — numbers, names ``x0``…``x99``, ``+ - * /``, unary minus, integer powers ``**`` and
-``sqrt(...)`` — so nothing is ever evaluated as Python. A refused expression raises ``ExpressionError``
+whitelist of nodes — numbers, ``pi``, names ``x0``…``x99``, ``+ - * /``, unary minus, integer powers ``**``
+and ``sqrt(...)`` — so nothing is ever evaluated as Python. The raw text is checked first: only ASCII (Python's
+parser would read a fullwidth ``ｘ0`` or a bold ``𝐱0`` as ``x0``) and no ``#`` (a comment would be dropped); so
+every column in a message counts characters. An expression that does not depend on its inputs (``x0 - x0``,
+``0 * x0``, ``x0 ** 0``) is refused. A refused expression raises ``ExpressionError``
 whose message names the offending token and its column.
 
 The nearly perfect model of an expression (SPEC section 4, generalised): its exact solution as a stack of
@@ -112,11 +115,11 @@ def _eval(node: ast.expr, leaf: Any, scale: float) -> torch.Tensor:
     def sqrt(v: Any) -> Any:
         return torch.sqrt(v) if isinstance(v, torch.Tensor) else math.sqrt(v)
 
-    return _fold(node, lambda name: leaf(int(name[1:])), float, sqrt, scale)
+    return _fold(node, lambda name: math.pi if name == "pi" else leaf(int(name[1:])), float, sqrt, scale)
 
 
 def _to_sympy(node: ast.expr, sympy: Any) -> Any:
-    return _fold(node, sympy.Symbol, sympy.nsimplify, sympy.sqrt, 1.0)
+    return _fold(node, lambda n: sympy.pi if n == "pi" else sympy.Symbol(n), sympy.nsimplify, sympy.sqrt, 1.0)
 
 
 def _fold(node: ast.expr, name: Any, constant: Any, sqrt: Any, scale: float) -> Any:
@@ -151,7 +154,7 @@ def _fold(node: ast.expr, name: Any, constant: Any, sqrt: Any, scale: float) -> 
 
 def _interval(node: ast.expr, box: tuple[Interval, ...], text: str, name: str, problems: list[str]) -> Interval:
     if isinstance(node, ast.Name):
-        return box[int(node.id[1:])]
+        return (math.pi, math.pi) if node.id == "pi" else box[int(node.id[1:])]
     if isinstance(node, ast.Constant):
         v = float(node.value)  # type: ignore[arg-type]
         return (v, v)
@@ -200,6 +203,7 @@ def parse_expression(text: str) -> Expression:
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression is {len(text)} characters long; at most {MAX_LENGTH}")
     source = text.strip()
+    _check_characters(source)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as err:
@@ -225,6 +229,8 @@ def parse_expression(text: str) -> Expression:
         if isinstance(node, ast.Name) and id(node) in called:
             continue  # the function name of a call, checked below
         if isinstance(node, ast.Name):
+            if node.id == "pi":
+                continue
             if node.id == "sqrt":
                 raise ExpressionError(f"expression {source!r}: sqrt is a function; write sqrt(...){where}")
             if not _NAME.match(node.id):
@@ -270,7 +276,45 @@ def parse_expression(text: str) -> Expression:
             )
     if highest < 0:
         raise ExpressionError(f"expression {source!r} uses no input; write it over x0, x1, …")
+    value = _constant_value(tree.body, highest + 1)
+    if value is not None:
+        raise ExpressionError(
+            f"expression {source!r} is constant (it equals {value:g} whatever the inputs); write one whose value"
+            " depends on x0, x1, …"
+        )
     return Expression(source, tree.body, highest + 1)
+
+
+def _check_characters(source: str) -> None:
+    """Only printable ASCII, and no ``#`` (Python would read the rest of the line as a comment)."""
+    for col, char in enumerate(source, start=1):
+        if char == "#":
+            raise ExpressionError(
+                f"expression {source!r}: '#' at column {col} is not allowed (it would start a comment)"
+            )
+        if not (char.isascii() and (char.isprintable() or char in " \t")):
+            raise ExpressionError(
+                f"expression {source!r}: {char!r} at column {col} is not an ASCII character; write inputs as"
+                " x0, x1, … and operators as + - * / **"
+            )
+
+
+def _constant_value(tree: ast.expr, n_inputs: int) -> float | None:
+    """The expression's value when it is the same at a few generic points (so does not depend on its inputs)."""
+    values: list[float] = []
+    for k in range(3):
+        point = [1.37 + 0.61 * ((7 * i + 3 * k) % 11) + 0.13 * k for i in range(n_inputs)]
+        try:
+            v = float(_fold(tree, lambda n, p=point: math.pi if n == "pi" else p[int(n[1:])], float, math.sqrt, 1.0))
+        except (ArithmeticError, ValueError):
+            return None
+        if not math.isfinite(v):
+            return None
+        values.append(v)
+    first = values[0]
+    if all(abs(v - first) <= 1e-12 * max(1.0, abs(first)) for v in values):
+        return first
+    return None
 
 
 def _operator_at(text: str, node: ast.BinOp) -> str:
