@@ -37,7 +37,7 @@ from nalu_cli.fit.table import Table, holdout_split, load_table
 from nalu_cli.models.arithmetic import ArithmeticModel
 from nalu_cli.readouts.formula import read_formula
 from nalu_cli.runs.checkpoint import load_checkpoint, save_checkpoint
-from nalu_cli.runs.run import FIT_JSON, FIT_WEIGHTS
+from nalu_cli.runs.run import FIT_JSON, FIT_WEIGHTS, RUN_FILES
 from nalu_cli.units.base import UnitOptions
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -352,6 +352,8 @@ def _save(out: Path, report: dict[str, Any], model: ArithmeticModel | None, best
 
     lock = RunLock(out).acquire()
     try:
+        for name in RUN_FILES:  # --force over a training run: the directory holds the fit alone afterwards
+            (out / name).unlink(missing_ok=True)
         _write(out, report, model, best, coef)
     finally:
         lock.release()

@@ -16,7 +16,7 @@ from typing import Any
 from nalu_cli.config.resolve import validate
 from nalu_cli.errors import ConfigError
 from nalu_cli.fit.driver import fit
-from nalu_cli.runs.run import FIT_JSON
+from nalu_cli.runs.run import check_out
 
 
 @dataclass
@@ -54,8 +54,8 @@ class FitJob:
             units = validate({"model": model}).model.units()  # ConfigError names a bad unit or layer count
         self._check_numbers()
         run_dir = Path(self.out) if self.out is not None else default_fit_dir(self.target)
-        if self.out is not None and (run_dir / FIT_JSON).exists() and not self.force:
-            raise ConfigError(f"{str(run_dir)!r} already holds a fit; overwrite it with --force")
+        if self.out is not None:
+            check_out(run_dir, self.force)  # one run per directory: a fit or a training run needs --force
         report = fit(
             self.data, self.target, inputs=_names(self.inputs), test=self.test, holdout=self.holdout, units=units,
             hidden=widths, members=self.members, steps=self.steps, seed=self.seed, out=run_dir, progress=progress,

@@ -99,7 +99,6 @@ def test_train_out_a_fit_run_is_refused_unless_force(tmp_path: Path) -> None:
     assert (fit / CHECKPOINT_NAME).exists() and not (fit / "fit.json").exists()  # replaced whole
 
 
-@pytest.mark.xfail(strict=True, reason="needs fit/job.py to call runs.run.check_out (owned by nalu fit's engineer)")
 def test_fit_out_a_training_run_is_refused_with_the_same_line(add_run: Path, tmp_path: Path) -> None:
     run = _copy(add_run, tmp_path)
     table = tmp_path / "t.csv"
@@ -107,6 +106,10 @@ def test_fit_out_a_training_run_is_refused_with_the_same_line(add_run: Path, tmp
     result = runner.invoke(cli.app, ["fit", str(table), "--target", "y", "--out", str(run), "--steps", "5"])
     err = assert_error_line(result, (2,))
     assert err.startswith(f"Error: {str(run)!r} already holds a run;") and not (run / "fit.json").exists()
+    # --force replaces the training run whole: the directory holds the fit alone
+    result = runner.invoke(cli.app, ["fit", str(table), "--target", "y", "--out", str(run), "--steps", "5", "--force"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == ["fit.json", "fit.pt"]
 
 
 # -- 7. YAML accepted that should not be --------------------------------------------------------------------
