@@ -68,6 +68,27 @@ BENCHMARK_CELL: dict[str, Any] = {
     "published": "number|null",
 }
 
+# `nalu fit`: errors of a model or formula on the three row sets (RMS error / RMS of the target).
+FIT_ERRORS: dict[str, Any] = {"mse": "number", "rel_err": "number"}
+FIT_SETS: dict[str, Any] = {"train": FIT_ERRORS, "valid": FIT_ERRORS, "heldout": FIT_ERRORS}
+FIT_CANDIDATE: dict[str, Any] = {
+    "stack": "str",
+    "units": ["str"],
+    "hidden": ["int"],
+    "formula": "str|null",
+    "formula_x": "str|null",
+    "rejected_formula?": "str",
+    "reason": "str|null",
+    "deviation": "number|null",
+    "model": ("null", FIT_SETS),
+    "formula_errors": {name: ("null", FIT_ERRORS) for name in FIT_SETS},  # null: no formula read
+    "members_valid_mse": ["number"],
+    "steps": "int",
+    "stop": "str",
+    "seconds": "number",
+}
+FIT_BASELINE: dict[str, Any] = {"formula": "str|null", **FIT_SETS}
+
 # The opening keys of every report on one run (eval, extrapolate, inspect-weights).
 RUN_HEADER: dict[str, Any] = {"command": "str", "run": "str", "describe": "str", "step": "int"}
 
@@ -242,6 +263,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "skipped": SKIPPED,
     },
     "benchmark": {"command": "str", "preset": "str|null", "cells": [BENCHMARK_CELL]},
+    "fit": {
+        "command": "str",
+        "data": "str",
+        "test": "str|null",
+        "target": "str",
+        "inputs": ["str"],
+        "rows": {"train": "int", "valid": "int", "heldout": "int"},
+        "heldout": "str",
+        "candidates": [FIT_CANDIDATE],
+        "chosen": "int",
+        "formula": "str|null",
+        "closest": ("null", {"formula": "str", "found_by": "str", "valid_rel_err": "number"}),
+        "baselines": {"linear": FIT_BASELINE, "mlp": FIT_BASELINE},
+        "warnings": ["str"],
+        "elapsed": "number",
+        "run_dir": "str|null",
+    },
 }
 
 # What the keys mean, where the name alone does not say it (shown in docs/json.md).
@@ -288,6 +326,13 @@ NOTES: dict[str, str] = {
     "export-tb": (
         "One entry per run: the directory written (`out`) and one file per curve. In `compare`, `plot` and"
         " `export-tb`, `skipped` lists the runs that could not be read (`run`, `error`); the others are reported."
+    ),
+    "fit": (
+        "`candidates` are the closed-form searches and the unit stacks tried, in order; `chosen` indexes the"
+        " one shown first. `formula` is the answer, or `null` when no formula fits the validation rows to their"
+        " noise level: then `closest` is the nearest formula (`found_by`: the search or stack; `valid_rel_err`:"
+        " its error there) and the chosen candidate keeps its withdrawn formula as `rejected_formula`. Errors"
+        " are on the train, validation and held-out rows (`heldout` says which rows those are)."
     ),
     "benchmark": (
         "One cell per op × unit (× range pair); `success_rate`, `ci_low`, `ci_high` are fractions (0–1);"

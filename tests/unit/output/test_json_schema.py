@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,16 @@ def test_every_command_output_matches_its_schema(runs: Path, tmp_path: Path) -> 
         json_of(["export-tb", mul, nalu, "--out", str(tmp_path / "tb")]),
         json_of(["benchmark", "--ops", "add", "--units", "nau", "--seeds", "2", "--steps", "20", *SMALL]),
     ]
+    # nalu fit: a law it reads (closed form) and one outside every candidate (formula null, the closest shown)
+    for name, law in (("exact", lambda a, b: 0.5 * a * b * b), ("none", lambda a, b: math.exp(a) + math.sin(b))):
+        table = tmp_path / f"{name}.csv"
+        rows = [(1 + (i * 0.37) % 2, 1 + (i * 0.61) % 4) for i in range(200)]
+        table.write_text("a,b,y\n" + "".join(f"{a},{b},{law(a, b)}\n" for a, b in rows))
+        fitted = json_of(
+            ["fit", str(table), "--target", "y", "--steps", "5", "--members", "1", "--out", str(tmp_path / name)]
+        )
+        assert (fitted["formula"] is None) == (name == "none") and (fitted["closest"] is None) == (name == "exact")
+        outputs.append(fitted)
     try:
         import matplotlib  # noqa: F401
 
