@@ -102,7 +102,7 @@ def run_nalu(train_csv: Path, test_csv: Path, target: str, n_true: int, seed: in
     report = fit(train_csv, "target", test=test_csv, seed=seed)
     seconds = time.perf_counter() - started
     chosen = report["candidates"][report["chosen"]]
-    formula_x = chosen["formula_x"]
+    formula_x = chosen["formula_x"] if report["formula"] else None  # a withdrawn formula is no answer
     recovered = False
     if formula_x:
         import sympy
