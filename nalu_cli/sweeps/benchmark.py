@@ -314,7 +314,8 @@ def summarise(
         "failed_seeds": [s["seed"] for s in seeds if not s["solved"]],  # to rerun or inspect one by one
         "seconds": elapsed,
         "published": published,
-    } | (published_fields(cfg, seeds) if not by_accuracy else {}) | (
+        **(published_fields(cfg, seeds) if not by_accuracy else {}),
+    } | (
         {}
         if random_mse is None
         else {

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nalu_cli.lazy import lazy_import
@@ -104,7 +106,12 @@ def threshold(
     w0[a.start : a.stop, 0] = 1.0
     w0[b.start : b.stop, 1] = 1.0
     both = torch.cat([w, w0], dim=1)  # [I, 4]: one product gives both models' (a, b)
-    fn = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}[op]
+    fn: Callable[[Any, Any], Any] = {
+        "add": operator.add,
+        "sub": operator.sub,
+        "mul": operator.mul,
+        "div": operator.truediv,
+    }[op]
     lengths = torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64)
     generator = torch.Generator().manual_seed(_GENERATOR_SEED)
     total = 0.0
