@@ -4,6 +4,7 @@
     python benchmarks/madsen2020_table.py --run --only mul_nmu,mul_nmu_restarts2
     python benchmarks/madsen2020_table.py --markdown       # the README's two tables, from the result files
     python benchmarks/madsen2020_table.py --thresholds     # both criteria's thresholds per op -> thresholds.json
+    python benchmarks/madsen2020_table.py --their-steps sft-last.csv   # their seeds solved by 5·10⁵ steps
 
 Each cell is one command, whose JSON and CSV are the cell's files in ``benchmarks/results/madsen2020/``:
 
@@ -129,6 +130,38 @@ def published_count(c: dict, results: Path) -> str:
     return "not re-run"
 
 
+# Their model names in paper/results/sft-last.csv (the ``name`` column's prefix) -> our columns.
+THEIR_MODELS = {"nac": "nac_add", "nac-nac-n": "nac_mul", "nalu": "nalu", "reregualizedlinearnac": "nau"}
+
+
+def their_steps(path: Path, budget: int = 500_000) -> str:
+    """From stable-nalu's published per-seed results (``paper/results/sft-last.csv``): per op and model of the
+    table, the seeds solved at their 5·10⁶ steps and the seeds whose extrapolation error first fell below the
+    threshold by ``budget`` steps (``extrapolation.step.solved``, logged every 1,000 steps)."""
+    import csv
+
+    rows = list(csv.DictReader(path.open()))
+    lines = [
+        f"| op | unit | solved at 5·10⁶ steps | first solved by {budget:,} steps | median first-solved step |",
+        "|---|---|---|---|---|",
+    ]
+    for op in OPS:
+        for prefix, unit in THEIR_MODELS.items():
+            cell = [
+                r for r in rows if r["name"].startswith(f"{prefix}_op-{op}_") and "_e-2-6_z-100-0.25-0.5" in r["name"]
+            ]
+            if not cell:
+                continue
+            solved = [r for r in cell if r["solved"] == "TRUE"]
+            steps = sorted(
+                float(r["extrapolation.step.solved"]) for r in solved if r["extrapolation.step.solved"] != "NA"
+            )
+            early = sum(1 for x in steps if x <= budget)
+            median = f"{steps[len(steps) // 2]:,.0f}" if steps else "–"
+            lines.append(f"| {op} | {SHORT[unit]} | {len(solved)}/{len(cell)} | {early}/{len(cell)} | {median} |")
+    return "\n".join(lines) + "\n"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}"
 
@@ -191,9 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", action="store_true", help="print the README's tables from the files")
     parser.add_argument("--thresholds", action="store_true", help="write both criteria's thresholds per op")
+    parser.add_argument(
+        "--their-steps", type=Path, help="stable-nalu's paper/results/sft-last.csv: print when their seeds solved"
+    )
     args = parser.parse_args(argv)
+    if args.their_steps:
+        sys.stdout.write(their_steps(args.their_steps))
+        return 0
     if not args.run and not args.markdown and not args.thresholds:
-        parser.error("give --run, --markdown, --thresholds or several")
+        parser.error("give --run, --markdown, --thresholds, --their-steps or several")
     if args.thresholds:
         thresholds(args.out)
     rc = run(set(args.only.split(",")) if args.only else None, args.seeds, args.out) if args.run else 0

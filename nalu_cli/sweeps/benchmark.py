@@ -236,6 +236,8 @@ def published_fields(cfg: cfgmod.Config, seeds: list[dict[str, Any]]) -> dict[st
     rate for its task: their threshold, the count and rate solved by it with its 95% Wilson interval. Every
     cell also keeps each seed's extrapolation MSE (``extrapolation_mse``, ordered like the seeds), so a cell
     can be judged again by another criterion without training it again."""
+    if not all("mse" in s.get("extrapolation", {}) for s in seeds):
+        return {}  # records without their metrics (a summary of counts alone) cannot be judged again
     mse = [float(s["extrapolation"]["mse"]) for s in seeds]
     fields: dict[str, Any] = {"extrapolation_mse": mse}
     limit = published_criterion.threshold_for(cfg.task)
