@@ -36,7 +36,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results" / "madsen2020"
 OPS = ["add", "sub", "mul", "div"]
 UNITS = ["nac_add", "nac_mul", "nalu", "nau", "nmu"]
-RESTART_CELLS = [("add", "nau"), ("mul", "nmu")]  # the "with restarts" rows: --restarts 2
+RESTART_CELLS = [("add", "nau"), ("add", "nac_add"), ("mul", "nmu")]  # the "with restarts" rows: --restarts 2
+EXTRA_CELLS = [("div", "nmru", 1)]  # issue 23: NAU -> NMRU on division (float64, the recipe book's entry)
 SEEDS = 100
 LABELS = {
     "nac_add": "NAC+ (NAC+ → NAC+)",
@@ -45,12 +46,12 @@ LABELS = {
     "nau": "NAU (NAU → NAU)",
     "nmu": "NMU (NAU → NMU)",
 }
-SHORT = {"nac_add": "NAC+", "nac_mul": "NAC•", "nalu": "NALU", "nau": "NAU", "nmu": "NMU"}
+SHORT = {"nac_add": "NAC+", "nac_mul": "NAC•", "nalu": "NALU", "nau": "NAU", "nmu": "NMU", "nmru": "NMRU"}
 
 
 def cells() -> list[tuple[str, str, int]]:
     """(op, unit, restarts) of every file pair, table cells first."""
-    return [(op, unit, 1) for op in OPS for unit in UNITS] + [(op, unit, 2) for op, unit in RESTART_CELLS]
+    return [(op, unit, 1) for op in OPS for unit in UNITS] + [(op, unit, 2) for op, unit in RESTART_CELLS] + EXTRA_CELLS
 
 
 def stem(op: str, unit: str, restarts: int) -> str:
@@ -213,6 +214,17 @@ def markdown(results: Path = RESULTS) -> str:
             f"| {op} | {SHORT[unit]} | {c['restarts']} | {c['steps']} | **{c['solved']}** "
             f"| {_pct(c['ci_low'])}–{_pct(c['ci_high'])}% | {published_count(c, results)} | {best_published[op]} |"
         )
+    c = _cell("div", "nmru", 1, results)
+    if c is not None:
+        lines += [
+            "",
+            "Division with the NMRU (issue 23: NAU → NMRU, hidden 2, float64; docs/measurements/benchmarks.md):",
+            "",
+            "| op | unit (layers) | steps | solved / 100 (nalu) | 95% CI | M&J criterion | published |",
+            "|---|---|---|---|---|---|---|",
+            f"| div | NMRU (NAU → NMRU) | {c['steps']} | {c['solved']} | {_pct(c['ci_low'])}–{_pct(c['ci_high'])}% "
+            f"| {published_count(c, results)} | – (0% for all 11 models of the paper) |",
+        ]
     return "\n".join(lines) + "\n"
 
 

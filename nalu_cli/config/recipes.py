@@ -237,7 +237,7 @@ BOOK |= {
     ("madsen2020", None, ("nac_add", "nac_mul")): _STATIC_NAC,
     ("madsen2020", None, ("nalu", "nalu")): _STATIC_NAC,
     # NAU -> NMRU (issue 23): the NMU's static recipe with Mistry et al.'s clipping; division in float64, whose
-    # threshold (about 5·10⁻¹² at outputs near 1) is at the edge of float32. Measured over 100 seeds on div:
+    # threshold (about 5·10⁻¹² at outputs near 1) is at the edge of float32. Measured over 100 seeds on div: 0/100
     # (docs/measurements/benchmarks.md, "Division on the 100-input task").
     ("madsen2020", None, ("nau", "nmru")): Recipe(
         steps=10000, lr=0.03, regularizer=(10.0, 0.6, 0.8), precondition=True, settings={"train.clip_grad": 1.0}
