@@ -81,3 +81,16 @@ def test_train_json_carries_the_published_count() -> None:
     assert report["solved_published"] == sum(s["extrapolation"]["mse"] < limit for s in report["seeds"])
     pair = CliRunner().invoke(cli.app, ["train", "--op", "add", "--steps", "20", "--json"])
     assert "solved_published" not in json.loads(pair.stdout)
+
+
+def test_a_sweep_of_madsen2020_cells_is_judged_by_both(sweep_reference: tuple[Path, dict[str, Any]]) -> None:
+    """The sweep's cells (tests/conftest.py SWEEP_GRID: add and mul on the madsen2020 task, 4 seeds in blocks
+    of 2) carry the second criterion, counted from the blocks' merged per-seed results."""
+    _, report = sweep_reference
+    cells = report["cells"]
+    assert {(c["op"], c["unit"]) for c in cells} == {("add", "nau"), ("add", "nmu"), ("mul", "nau"), ("mul", "nmu")}
+    for c in cells:
+        limit = published.PUBLISHED_THRESHOLDS[c["op"]]
+        assert c["published_threshold"] == pytest.approx(limit, rel=0.01)
+        assert len(c["extrapolation_mse"]) == c["seeds"] == 4
+        assert c["solved_published"] == sum(m < c["published_threshold"] for m in c["extrapolation_mse"])
