@@ -30,7 +30,7 @@ from nalu_cli.config import resolve as config_resolve
 from nalu_cli.training.loop import train
 
 OPS = ["add", "sub", "mul", "div", "square", "sqrt", "identity"]
-UNITS = ["nac_add", "nac_mul", "nalu", "nau", "nmu", "inalu", "npu", "realnpu"]
+UNITS = ["nac_add", "nac_mul", "nalu", "nau", "nmu", "inalu", "npu", "realnpu", "nmru"]
 SEEDS = list(range(10))
 RESULTS = Path(__file__).parent / "results" / "pair_matrix.json"
 

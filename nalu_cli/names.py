@@ -7,7 +7,7 @@ exactly these units; ``config.resolve`` that its presets are these).
 
 from __future__ import annotations
 
-UNITS = ("nac_add", "nac_mul", "nalu", "nau", "nmu", "inalu", "npu", "realnpu", "mlp")
+UNITS = ("nac_add", "nac_mul", "nalu", "nau", "nmu", "inalu", "npu", "realnpu", "nmru", "mlp")
 # Names users may type for the same unit.
 UNIT_ALIASES = {"nac": "nac_add", "nac+": "nac_add", "nac*": "nac_mul", "nac•": "nac_mul", "linear": "mlp"}
 ACTIVATIONS = (

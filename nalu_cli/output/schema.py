@@ -66,6 +66,14 @@ BENCHMARK_CELL: dict[str, Any] = {
     "failed_seeds": ["int"],
     "seconds": "number",
     "published": "number|null",
+    # value-range cells: each seed's extrapolation MSE, ordered like the seeds (to judge a cell again)
+    "extrapolation_mse?": ["number"],
+    # the madsen2020 task: solved by Madsen & Johansen's own criterion (tasks/published.py)
+    "published_threshold?": "number",
+    "solved_published?": "int",
+    "success_rate_published?": "number",
+    "ci_low_published?": "number",
+    "ci_high_published?": "number",
 }
 
 # `nalu fit`: errors of a model or formula on the three row sets (RMS error / RMS of the target).
@@ -112,6 +120,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "run_dir": "str|null",
         "solved": "int",
         "total": "int",
+        "published_threshold?": "number",  # the madsen2020 task: Madsen & Johansen's own criterion
+        "solved_published?": "int",
         "seeds": [TRAIN_SEED],
         "warnings": ["str"],
     },
@@ -336,7 +346,10 @@ NOTES: dict[str, str] = {
     ),
     "benchmark": (
         "One cell per op × unit (× range pair); `success_rate`, `ci_low`, `ci_high` are fractions (0–1);"
-        " `published` is the paper's rate or `null`. Digits cells (`--set task.mode=digits`) have `unit`"
+        " `published` is the paper's rate or `null`. On the madsen2020 task a cell is also judged by Madsen &"
+        " Johansen's own criterion: `published_threshold` (their MSE threshold for the op), `solved_published`,"
+        " `success_rate_published`, `ci_low_published`, `ci_high_published`; `extrapolation_mse` lists each"
+        " seed's extrapolation MSE (value-range cells). Digits cells (`--set task.mode=digits`) have `unit`"
         " `accumulator` or `lstm`, `interpolation` `images, T=LENGTH` and `extrapolation` `T=LENGTH` (the"
         " training and the test sequence length), `preset` `null`, and `accuracy_median`: the median over"
         " seeds of the accuracy at the extrapolation length (a fraction; `null` in the other modes). Words and"

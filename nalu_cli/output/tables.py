@@ -316,6 +316,9 @@ def benchmark_table(
     label = preset or mode or ("digits" if digits else "custom")
     table = Table(title=f"nalu {command} · {label}", title_justify="left")
     names = ["op", "unit", "range", "success", "95% CI", "accuracy (median)" if digits else "published"]
+    # the madsen2020 task: also solved by Madsen & Johansen's own criterion, beside the rate they published
+    judged = any("solved_published" in r for r in rows)
+    names[5:5] = ["success (M&J criterion)"] if judged else []
     names += ["solved at (median)", "sparsity err", "steps", "time"]
     for name in names:
         table.add_column(name, justify="left" if name in ("op", "unit", "range") else "right")
@@ -332,6 +335,7 @@ def benchmark_table(
             f"{r['interpolation']} → {r['extrapolation']}",
             f"{r['solved']}/{r['seeds']} ({100 * r['success_rate']:.0f}%)",
             f"{100 * r['ci_low']:.0f}–{100 * r['ci_high']:.0f}%",
+            *([_published_criterion(r)] if judged else []),
             _accuracy(r.get("accuracy_median")) if digits else published,
             "-" if r["solved_at_median"] is None else f"{r['solved_at_median']:.0f}",
             "-" if r["sparsity_error_median"] is None else f"{r['sparsity_error_median']:.2g}",
@@ -340,6 +344,14 @@ def benchmark_table(
             *(extra if relative else []),
         )
     return table
+
+
+def _published_criterion(row: dict[str, Any]) -> str:
+    """A cell solved by Madsen & Johansen's criterion: count, rate and 95% interval ("-" where not judged)."""
+    if "solved_published" not in row:
+        return "-"
+    lo, hi = row["ci_low_published"], row["ci_high_published"]
+    return f"{row['solved_published']}/{row['seeds']} ({100 * lo:.0f}–{100 * hi:.0f}%)"
 
 
 def _percent(value: Any) -> str:

@@ -33,6 +33,7 @@ from nalu_cli.config import resolve as config_resolve
 from nalu_cli.config import schema as cfgmod
 from nalu_cli.errors import ConfigError
 from nalu_cli.names import BASELINE_CELLS
+from nalu_cli.tasks import published as published_criterion
 from nalu_cli.tasks.ops import format_ranges, parse_ranges
 from nalu_cli.tasks.registry import kind_of
 from nalu_cli.training.evaluate import wilson_interval
@@ -227,15 +228,31 @@ MADSEN2020_TASK: dict[str, Any] = config_resolve.PRESETS["madsen2020"]["task"]  
 
 def is_madsen2020_task(cfg: cfgmod.Config) -> bool:
     """Whether ``cfg`` poses the task whose success rates Madsen & Johansen (2020) published."""
-    t = cfg.task
-    return (
-        t.mode == MADSEN2020_TASK["mode"]
-        and t.input_size == 100
-        and t.subset_ratio == 0.25
-        and t.overlap_ratio == 0.5
-        and t.interpolation == ((1.0, 2.0),)
-        and t.extrapolation == ((2.0, 6.0),)
-    )
+    return cfg.task.mode == MADSEN2020_TASK["mode"] and published_criterion.poses_madsen2020(cfg.task)
+
+
+def published_fields(cfg: cfgmod.Config, seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cell judged by Madsen & Johansen's own criterion (``tasks/published.py``) where they published a
+    rate for its task: their threshold, the count and rate solved by it with its 95% Wilson interval. Every
+    cell also keeps each seed's extrapolation MSE (``extrapolation_mse``, ordered like the seeds), so a cell
+    can be judged again by another criterion without training it again."""
+    if not all("mse" in s.get("extrapolation", {}) for s in seeds):
+        return {}  # records without their metrics (a summary of counts alone) cannot be judged again
+    mse = [float(s["extrapolation"]["mse"]) for s in seeds]
+    fields: dict[str, Any] = {"extrapolation_mse": mse}
+    limit = published_criterion.threshold_for(cfg.task)
+    if limit is None:
+        return fields
+    flags = published_criterion.judge(limit, mse, [s["diverged_at"] is not None for s in seeds])
+    n = len(flags)
+    lo, hi = wilson_interval(sum(flags), n)
+    return fields | {
+        "published_threshold": limit,
+        "solved_published": sum(flags),
+        "success_rate_published": sum(flags) / n if n else 0.0,
+        "ci_low_published": lo,
+        "ci_high_published": hi,
+    }
 
 
 def random_init_mse(cfg: cfgmod.Config) -> tuple[list[float], list[float]]:
@@ -299,6 +316,7 @@ def summarise(
         "failed_seeds": [s["seed"] for s in seeds if not s["solved"]],  # to rerun or inspect one by one
         "seconds": elapsed,
         "published": published,
+        **(published_fields(cfg, seeds) if not by_accuracy else {}),
     } | (
         {}
         if random_mse is None
@@ -355,6 +373,7 @@ CSV_FIELDS = [
     "ci_low", "ci_high", "solved_at_median", "sparsity_error_median", "accuracy_median", "diverged", "seconds",
     "published",
     "interp_percent_of_random", "extrap_percent_of_random",
+    "published_threshold", "solved_published", "success_rate_published", "ci_low_published", "ci_high_published",
 ]  # fmt: skip
 
 

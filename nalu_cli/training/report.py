@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nalu_cli.tasks import published
 from nalu_cli.tasks.ops import format_ranges
 from nalu_cli.tasks.registry import kind_of
 from nalu_cli.training.trainer import TrainResult
@@ -33,9 +34,21 @@ def train_report(result: TrainResult) -> dict[str, Any]:
         "run_dir": str(result.run_dir) if result.run_dir else None,
         "solved": result.solved_count,
         "total": len(result.seeds),
+        **_published_criterion(cfg, result.seeds),
         "seeds": result.seeds,
         "warnings": result.warnings,
     }
+
+
+def _published_criterion(cfg: Any, seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """On the task Madsen & Johansen (2020) published rates for: their threshold and the seeds it counts as
+    solved (``tasks/published.py``); nalu's stricter ``solved`` stays the verdict. Elsewhere nothing."""
+    limit = published.threshold_for(cfg.task)  # None unless the task is theirs
+    if limit is None:
+        return {}
+    mse = [float(s["extrapolation"]["mse"]) for s in seeds]
+    flags = published.judge(limit, mse, [s["diverged_at"] is not None for s in seeds])
+    return {"published_threshold": limit, "solved_published": sum(flags)}
 
 
 def _range_text(cfg: Any, which: str) -> str:

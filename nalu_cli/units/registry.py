@@ -7,6 +7,7 @@ from nalu_cli.units.base import Unit
 from nalu_cli.units.madsen import NAU, NMU
 from nalu_cli.units.mlp import MLPLayer
 from nalu_cli.units.nac import INALU, NALU, NACAdd, NACMul
+from nalu_cli.units.nmru import NMRU
 from nalu_cli.units.npu import NPU, RealNPU
 
 UNITS: dict[str, type[Unit]] = {
@@ -18,6 +19,7 @@ UNITS: dict[str, type[Unit]] = {
     "inalu": INALU,
     "npu": NPU,
     "realnpu": RealNPU,
+    "nmru": NMRU,
     "mlp": MLPLayer,
 }
 if tuple(UNITS) != names.UNITS:

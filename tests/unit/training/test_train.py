@@ -37,6 +37,7 @@ BATCHED_CASES = [
         ("sqrt", "nac_mul", [], "pair", False),
         ("add", "nau", [], "pair", False),
         ("mul", "npu", [], "pair", False),
+        ("div", "nmru", [], "pair", False),
         # 100 inputs: NAC-family layers differed between a batch of seeds and one seed until 2026-11-30 (issue 15's
         # finding: for one seed and one output MKL took its matrix-vector path; units._matmul_wt avoids it).
         ("add", "nalu", [2], "static", False),
