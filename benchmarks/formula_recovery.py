@@ -151,6 +151,30 @@ def run_gplearn(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, ta
     }
 
 
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The docs' table of a results file (``--json``), and the totals line under it."""
+    out = [
+        "| formula | variant | nalu fit: recovered | time | extrapolation error | gplearn: recovered | time"
+        " | extrapolation error | MLP extrapolation error |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        a, b = r["nalu"], r["gplearn"]
+        out.append(
+            f"| `{r['formula']}` | {r['variant']} | {'yes' if a['recovered'] else '**no**'} | {a['seconds']:.1f} s"
+            f" | {a['heldout_rel']:.2g} | {'yes' if b['recovered'] else '**no**'} | {b['seconds']:.1f} s"
+            f" | {b['heldout_rel']:.2g} | {a['mlp_heldout_rel']:.2g} |"
+        )
+    na, gb = sum(r["nalu"]["recovered"] for r in rows), sum(r["gplearn"]["recovered"] for r in rows)
+    ta, tb = sum(r["nalu"]["seconds"] for r in rows), sum(r["gplearn"]["seconds"] for r in rows)
+    out.append("")
+    out.append(
+        f"**Recovered: nalu fit {na}/{len(rows)}, gplearn {gb}/{len(rows)}; total wall time: nalu fit {ta:.1f} s,"
+        f" gplearn {tb:.0f} s ({tb / ta:.0f}x).**"
+    )
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", default=",".join(VARIANTS))
@@ -159,7 +183,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0, help="nalu fit's --seed")
     parser.add_argument("--no-gplearn", action="store_true", help="run nalu fit only")
+    parser.add_argument("--table", type=Path, default=None, help="print the docs' markdown table of a --json file")
     args = parser.parse_args()
+    if args.table is not None:
+        print(markdown_table(json.loads(args.table.read_text())))
+        return
     torch.set_num_threads(1)
     variants = [v for v in args.variants.split(",") if v]
     chosen = [f for f in FORMULAS if not args.only or f.split(" =")[0] in args.only.split(",")]
