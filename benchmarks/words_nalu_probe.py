@@ -2,6 +2,10 @@
 at a time, seeds 0-2 batched, each evaluated on the 631 test numbers of 0-999 (test stream, 1000 samples).
 
     OMP_NUM_THREADS=1 nice -n 10 python -m benchmarks.words_nalu_probe --steps 500 base lr=0.003 ...
+    OMP_NUM_THREADS=1 nice -n 10 python -m benchmarks.words_nalu_probe --mode program --steps 300 base ...
+
+``--mode program`` runs the same variants on the program kind, evaluated on programs of 1-3 digit operands
+(0-999, test stream); each variant's overrides apply on top of that kind's defaults.
 
 Each positional argument names a variant (``base`` or ``name=KEY:VALUE,KEY:VALUE`` of config overrides, see
 VARIANTS). Prints one JSON line per variant (median and per-seed MAE and exact match, the output's mean and
@@ -28,8 +32,11 @@ from nalu_cli.training.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "words_nalu_probe.jsonl"
-VARIANTS: dict[str, dict[str, Any]] = {
-    "base": {},  # the kind's defaults: LSTM (H=32) -> NALU, Adam lr 0.03 cosine, batch 64, plain MSE
+# Every variant but "defaults" changes the words defaults as they were before the recipe (no clipping, eps 1e-7):
+# LSTM (H=32) -> NALU, Adam lr 0.03 cosine, batch 64, plain MSE, 2000 steps.
+BEFORE: dict[str, Any] = {"train.clip_grad": None, "model.eps": 1e-7}
+CHANGES: dict[str, dict[str, Any]] = {
+    "base": {},
     "lr=0.003": {"train.lr": 0.003},
     "lr=0.1": {"train.lr": 0.1},
     "relative_mse": {"train.loss_scale": "target"},
@@ -50,10 +57,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lstm_linear": {"model.unit": ["lstm", "mlp"]},
     "nau_accumulator": {"model.unit": ["nau", "nau"]},
 }
+VARIANTS: dict[str, dict[str, Any]] = {"defaults": {}} | {name: BEFORE | c for name, c in CHANGES.items()}
 
 
-def run(name: str, overrides: dict[str, Any], seeds: list[int], steps: int) -> dict[str, Any]:
-    cfg = resolve(overrides={"task.mode": "words", "train.seeds": seeds, "train.steps": steps, **overrides})
+def run(name: str, overrides: dict[str, Any], seeds: list[int], steps: int, mode: str = "words") -> dict[str, Any]:
+    cfg = resolve(overrides={"task.mode": mode, "train.seeds": seeds, "train.steps": steps, **overrides})
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         train(cfg, Path(tmp) / "run", stop_on_divergence=False)
@@ -63,6 +71,7 @@ def run(name: str, overrides: dict[str, Any], seeds: list[int], steps: int) -> d
     mae = [r["mae"] for r in rows]
     acc = [r["accuracy"] for r in rows]
     return {
+        "mode": mode,
         "variant": name,
         "overrides": overrides,
         "units": cfg.model.units(),
@@ -83,10 +92,11 @@ def main() -> None:
     parser.add_argument("variants", nargs="+", choices=list(VARIANTS))
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--mode", default="words", choices=["words", "program"])
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in args.variants:
-        result = run(name, VARIANTS[name], seeds, args.steps)
+        result = run(name, VARIANTS[name], seeds, args.steps, args.mode)
         line = json.dumps(result)
         print(line, flush=True)
         with OUT.open("a") as f:
