@@ -317,3 +317,33 @@ def fit_eval_view(report: dict[str, Any]) -> Group:
 
 def _rel_text(errors: dict[str, Any] | None) -> str:
     return "-" if errors is None else fmt_float(errors["rel_err"])
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def token_view(s: dict[str, Any]) -> list[Any]:
+    """A text run's seed (``inspect-weights``): each token's value alone (and through a linear path when the
+    model has one), then the place values its outputs apply ("five hundred" / "five")."""
+    if not s.get("tokens"):
+        return []
+    linear = any(t["last"] is not None for t in s["tokens"])
+    title = "tokens: the output on the token alone" + (" (last: its exact share when read last)" if linear else "")
+    table = Table()
+    table.add_column("token")
+    table.add_column("alone", justify="right")
+    if linear:
+        table.add_column("last", justify="right")
+    for t in s["tokens"]:
+        name = t["token"] if t["token"].isalnum() else repr(t["token"])
+        table.add_row(name, _num(t["alone"]), *([_num(t["last"])] if linear else []))
+    parts: list[Any] = [Text(title, style="bold"), table]
+    if s.get("places"):
+        places = Table()
+        for column in ("text", "value", "of", "value", "ratio"):
+            places.add_column(column, justify="left" if column in ("text", "of") else "right")
+        for p in s["places"]:
+            places.add_row(p["text"], _num(p["value"]), p["of"], _num(p["value_of"]), _num(p["ratio"]))
+        parts += [Text("place values: the output on a text ÷ the output on the text it extends", style="bold"), places]
+    return parts

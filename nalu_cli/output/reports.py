@@ -18,6 +18,7 @@ from nalu_cli import rng
 from nalu_cli.errors import ConfigError, NaluError
 from nalu_cli.readouts.formula import formula_fields
 from nalu_cli.readouts.sequence import read_any_formula
+from nalu_cli.readouts.tokens import read_tokens
 from nalu_cli.runs.run import Run
 from nalu_cli.tasks.ops import Ranges, format_ranges
 from nalu_cli.tasks.recurrent import RecurrentTask
@@ -230,6 +231,9 @@ def inspect_report(run: str | Path, raw: bool = False, seeds: list[int] | None =
         }
         if getattr(readout, "wiring", None):
             entry["recurrent"] = readout.wiring  # per hidden unit: weights from h_{t-1} and from x_t
+        tokens = read_tokens(trainer.model, trainer.task, member)  # text kinds: what each token is worth
+        if tokens is not None:
+            entry["tokens"], entry["places"] = tokens["tokens"], tokens["places"]
         out_seeds.append(entry)
     return {
         "command": "inspect-weights",

@@ -168,6 +168,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "formula_deviation_at": "str|null",
                 "recovered": "bool|null",
                 "recurrent?": "any",
+                "tokens?": [{"token": "str", "id": "int", "alone": "number", "last": "number|null"}],
+                "places?": [
+                    {"text": "str", "of": "str", "value": "number", "value_of": "number", "ratio": "number|null"}
+                ],
             }
         ],
     },
@@ -314,7 +318,11 @@ NOTES: dict[str, str] = {
         "`weights` maps a matrix name (`W`, `G`, `g`, ...) to its full matrix, a list of rows (a list for"
         " a vector); `raw` (with `--raw`) the raw parameters likewise. `gate_mean` and"
         " `gate_mean_extrapolation` are the mean gate per output on a probe batch from the training and the"
-        " extrapolation range, `null` for an ungated unit. `reason` says why `formula` is `null`."
+        " extrapolation range, `null` for an ungated unit. `reason` says why `formula` is `null`. Words and"
+        " program runs add `tokens`: per token (`id`, as the text writes it), its output read alone (`alone`)"
+        " and, when the cell and the output unit are linear, the exact amount it adds to the output when read"
+        ' last (`last`, else `null`); and `places`: the outputs on a `text` and on the text it is `of` ("five'
+        ' hundred" of "five") and their `ratio`, a learned place value (100) or `null`.'
     ),
     "runs": (
         "`status` is `finished`, `unfinished`, `interrupted` or `broken` (then `error` says why and the other"

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from nalu_cli.output.render import _accuracy, _solved_text, formula_line
+from nalu_cli.output.render import _accuracy, _solved_text, formula_line, token_view
 from nalu_cli.training.evaluate import fmt_float
 
 NEAR = 0.05  # a weight within this of +1, -1 or 0 is marked as that value (the formula readout's tolerance)
@@ -177,6 +177,7 @@ def inspect_view(report: dict[str, Any], full: bool = False) -> Group:
             for name, matrix in layer.get("raw", {}).items():
                 parts.append(WeightMatrix(f"{name} (raw)", matrix, inputs, full))
             parts += _gate_lines(report, layer)
+        parts += token_view(s)  # text runs: what each token is worth
         if s["formula"]:
             parts.append(formula_line(s))
         else:

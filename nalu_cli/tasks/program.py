@@ -83,6 +83,16 @@ class ProgramTask(TextTask):
     def families(self) -> tuple[str, ...]:
         return FAMILIES if self.family is None else (self.family,)
 
+    def token_names(self) -> dict[int, str]:
+        return {i: ch for ch, i in TOKEN.items()}
+
+    def tokens_of(self, text: str) -> list[int]:
+        return [TOKEN[ch] for ch in text]
+
+    def place_probes(self) -> list[tuple[str, str]]:
+        """The place value of a digit: a of 50, 500, 5000 against a of 5 in a plain program (b = 0)."""
+        return [(program_text(5 * 10**k, 0, "plain"), program_text(5, 0, "plain")) for k in (1, 2, 3)]
+
     def pad_length(self, ranges: Ranges) -> int:
         top = max(hi for _, hi in integer_bounds(ranges))
         return max(len(program_text(top, top, f)) for f in self.families())

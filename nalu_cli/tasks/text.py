@@ -65,6 +65,19 @@ class TextTask(Task):
         """Tokens [S, B, L] int64 and their targets [S, B] float64 for batch ``step`` of ``stream``."""
         raise NotImplementedError
 
+    def token_names(self) -> dict[int, str]:
+        """Each token id but padding -> how the text writes it (the token table of ``readouts/tokens.py``)."""
+        raise NotImplementedError
+
+    def tokens_of(self, text: str) -> list[int]:
+        """The token ids of a text as ``token_names`` writes its tokens."""
+        raise NotImplementedError
+
+    def place_probes(self) -> list[tuple[str, str]]:
+        """Pairs of texts (text, reference) whose outputs' ratio is a place value the model should have learned
+        ("five hundred" against "five": 100); empty where the kind has none."""
+        return []
+
     def sample_inputs(
         self, seeds: torch.Tensor, stream: int, step: int, batch: int, ranges: Ranges, dtype: torch.dtype
     ) -> torch.Tensor:

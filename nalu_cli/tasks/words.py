@@ -150,6 +150,18 @@ class WordsTask(TextTask):
     def pad_length(self, ranges: Ranges) -> int:
         return max_tokens(max(hi for _, hi in integer_bounds(ranges)))
 
+    def token_names(self) -> dict[int, str]:
+        return {i: word for word, i in TOKEN.items()}
+
+    def tokens_of(self, text: str) -> list[int]:
+        return [TOKEN[word] for word in text.split()]
+
+    def place_probes(self) -> list[tuple[str, str]]:
+        """Hundreds and thousands after a unit and a tens word ("… thousand" is never a training number)."""
+        return [(f"{n} {place}", n) for place in ("hundred", "thousand") for n in ("one", "five", "nine")] + [
+            ("twenty thousand", "twenty")
+        ]
+
     def candidates(self, stream: int, ranges: Ranges) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """What a stream may draw from ``ranges``: the numbers below 1,000 of its part that lie in a range
         ([K] int64), and the spans of 1,000 and above [(first, last)]."""

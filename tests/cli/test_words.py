@@ -50,6 +50,12 @@ def commands_end_to_end(mode: str, tmp_path: Path, extrapolation: str, wide_rang
     layers = inspected["seeds"][0]["layers"]
     assert [layer["unit"] for layer in layers] == ["NALU"] and layers[0]["in"] == 8 and layers[0]["out"] == 1
     assert "token embeddings" in inspected["seeds"][0]["reason"]
+    tokens, places = inspected["seeds"][0]["tokens"], inspected["seeds"][0]["places"]
+    assert [t["id"] for t in tokens] == list(range(1, len(tokens) + 1)) and len(tokens) > 30
+    assert all(t["last"] is None for t in tokens)  # an LSTM cell: no exact linear path
+    assert places and all(p["ratio"] == pytest.approx(p["value"] / p["value_of"]) for p in places)
+    shown = invoke("inspect-weights", str(run)).stdout
+    assert "tokens: the output on the token alone" in shown and "place values" in shown
     resumed = as_json("train", "--resume", str(run), "--steps", "30", schema="train")
     assert resumed["steps"] == 30
     text = invoke("eval", str(run)).stdout
