@@ -136,36 +136,51 @@ PAGE, MARKER = ROOT / "docs" / "guide" / "words.md", "words-table"
 COMMAND = "OMP_NUM_THREADS=1 python -m benchmarks.words_table"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def table_main(
+    mode: str,
+    ranges: dict[str, tuple[tuple[float, float], ...]],
+    results: Path,
+    page: Path,
+    marker: str,
+    command: str,
+    samples: int,
+    doc: str,
+) -> None:
+    """The command line of a text kind's table script (``words_table``, ``program_table``): measure its grid's
+    columns on ``ranges``, print the table, write ``results`` and the block ``marker`` of ``page``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", default="0-2", help="seeds (default 0-2)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the kind's)")
-    parser.add_argument("--samples", type=int, default=2000, help="test samples per range")
+    parser.add_argument("--samples", type=int, default=samples, help=f"test samples per range (default {samples})")
     parser.add_argument("--no-docs", action="store_true", help="print the table; write no JSON and no docs")
     parser.add_argument("--columns", default=None, help="only these grid columns, merged into the JSON's others")
     parser.add_argument(
-        "--render", action="store_true", help=f"rewrite the docs table from {RESULTS.name}; no training"
+        "--render", action="store_true", help=f"rewrite the docs table from {results.name}; no training"
     )
     args = parser.parse_args()
     if args.render:
-        result = json.loads(RESULTS.read_text())
-        write_block(PAGE, MARKER, markdown(result, result.get("command", COMMAND)))
+        result = json.loads(results.read_text())
+        write_block(page, marker, markdown(result, result.get("command", command)))
         return
     only = args.columns.split(",") if args.columns else None
-    result = measure("words", seeds_option(args.seeds), args.steps, args.samples, RANGES, only)
-    command = COMMAND + (f" --seeds {args.seeds}" if args.seeds != "0-2" else "")
-    command += f" --steps {args.steps}" if args.steps is not None else ""
-    command += f" --columns {args.columns}" if args.columns else ""
-    result["command"] = command
+    result = measure(mode, seeds_option(args.seeds), args.steps, args.samples, ranges, only)
+    ran = command + (f" --seeds {args.seeds}" if args.seeds != "0-2" else "")
+    ran += f" --steps {args.steps}" if args.steps is not None else ""
+    ran += f" --columns {args.columns}" if args.columns else ""
+    result["command"] = ran
     for column in result["columns"]:
-        column["command"] = command
+        column["command"] = ran
     if only is not None and not args.no_docs:
-        result = merge(result, RESULTS, COMMAND)
-    table = markdown(result, command)
+        result = merge(result, results, command)
+    table = markdown(result, ran)
     print(table)
     if not args.no_docs:
-        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-        write_block(PAGE, MARKER, table)
+        results.write_text(json.dumps(result, indent=1) + "\n")
+        write_block(page, marker, table)
+
+
+def main() -> None:
+    table_main("words", RANGES, RESULTS, PAGE, MARKER, COMMAND, 2000, __doc__ or "")
 
 
 if __name__ == "__main__":
