@@ -13,7 +13,7 @@ An ``mlp`` layer as the *last* layer (no activation: the affine readout of an ex
 config/derive.py) is read as ``c1 * t1 + c2 * t2 + b``: each weight and the bias read back with
 ``readouts/constants.py`` as the simplest number within ``CONSTANT_TOL`` (relative) of it — an integer, a
 small rational, a rational multiple of π — else as a decimal with the digits that tolerance supports; a
-weight below ``ZERO_TOL`` is read as 0. Written ``y = 1.8 * x0 + 32``, ``y = x0 * x1 / 2``, ``y = pi * x0 * x1``.
+term (or the bias) whose size on the probe batch is below ``CONSTANT_TOL`` of the output's is read as 0. Written ``y = 1.8 * x0 + 32``, ``y = x0 * x1 / 2``, ``y = pi * x0 * x1``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from nalu_cli.units.npu import NPU
 
 ATOM, PRODUCT, SUM = 3, 2, 1  # precedence of an expression's top-level operator
 CONSTANT_TOL = 1e-4  # an affine readout's weight is read as a simple number within this relative distance
-ZERO_TOL = 1e-3  # ... and as 0 below this (absolute)
 
 
 @dataclass(frozen=True)
@@ -208,12 +207,17 @@ def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tu
     return out, None
 
 
-def _constant(value: float, where: str) -> tuple[float, str]:
-    """A readout weight as (the number it is read as, its text); 0 below ``ZERO_TOL``."""
-    if abs(value) < ZERO_TOL:
+def _constant(value: float, where: str, zero: float) -> tuple[float, str]:
+    """A readout weight as (the number it is read as, its text); 0 when ``|value| <= zero``."""
+    if abs(value) <= zero:
         _DEV.get().note(value, 0.0, where)
         return 0.0, "0"
-    const = read_constant(value, CONSTANT_TOL * abs(value) / TOL_SIGMAS)
+    tol = CONSTANT_TOL * abs(value)
+    const = read_constant(value, tol / TOL_SIGMAS)
+    decimal = next(f"{value:.{d}g}" for d in range(1, 18) if abs(float(f"{value:.{d}g}") - value) <= tol)
+    if "e" not in decimal and len(decimal) < len(const.text):  # a form longer than its digits: a coincidence
+        _DEV.get().note(value, float(decimal), where)
+        return float(decimal), decimal
     _DEV.get().note(value, const.value, where)
     return const.value, const.text
 
@@ -231,14 +235,18 @@ def _scaled_term(c: float, text: str, e: Expr) -> tuple[int, str]:
     return sign, f"{text} * {e.wrapped(PRODUCT)}"
 
 
-def _read_affine(w: torch.Tensor, b: torch.Tensor, inputs: list[Expr], where: str) -> Expr:
-    """The affine readout ``sum_k w_k e_k + b`` (one output) with its constants read back."""
+def _read_affine(w: torch.Tensor, b: torch.Tensor, h: torch.Tensor, inputs: list[Expr], where: str) -> Expr:
+    """The affine readout ``sum_k w_k e_k + b`` (one output) with its constants read back; ``h`` [B, K] are
+    the layer's inputs on the probe batch (a term smaller than ``CONSTANT_TOL`` of the output is 0)."""
+    size = h.abs().amax(dim=0)  # [K]
+    scale = float((h @ w[0] + b[0]).abs().max())
     parts: list[tuple[int, str]] = []
     for k, e in enumerate(inputs):
-        c, text = _constant(float(w[0, k]), f"{where} W[0,{k}]")
+        zero = CONSTANT_TOL * scale / max(float(size[k]), 1e-300)
+        c, text = _constant(float(w[0, k]), f"{where} W[0,{k}]", zero)
         if c != 0:
             parts.append(_scaled_term(c, text, e))
-    c, text = _constant(float(b[0]), f"{where} b[0]")
+    c, text = _constant(float(b[0]), f"{where} b[0]", CONSTANT_TOL * scale)
     if c != 0:
         parts.append((-1 if c < 0 else 1, text.lstrip("-")))
     if not parts:
@@ -271,8 +279,9 @@ def read_formula(
 
 
 def gate_inputs(model: ArithmeticModel, probe: torch.Tensor) -> list[torch.Tensor] | None:
-    """Every layer's input on ``probe`` [M, B, I] when a gated unit needs it, else None (nothing computed)."""
-    if any(unit.kind == "gated" for unit in model.units):
+    """Every layer's input on ``probe`` [M, B, I] when a gated unit or an affine readout (a last mlp layer)
+    needs it, else None (nothing computed)."""
+    if any(unit.kind == "gated" for unit in model.units) or (model.units and model.units[-1].kind == "mlp"):
         return model.forward_with_inputs(probe)
     return None
 
@@ -323,7 +332,10 @@ def _read(
                 positive = [e.negated if e.negated is not None else e for e in inputs]
                 outputs, reason = _read_mul(w["W"], positive, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
         elif index == last and unit.out_features == 1:
-            outputs, reason = [_read_affine(w["W"], w["b"], inputs, where)], None  # the affine readout
+            if layer_inputs is None:
+                layer_inputs = model.forward_with_inputs(probe)
+            h = layer_inputs[index][member].to(torch.float64).cpu()  # [B, K]
+            outputs, reason = [_read_affine(w["W"], w["b"], h, inputs, where)], None  # the affine readout
         else:
             return Readout(False, None, layers, f"{where} is an MLP layer, which encodes no formula")
         if reason:
