@@ -84,11 +84,15 @@ def test_threshold_is_meaningful_for_constants() -> None:
 
 def test_expressions_without_constants_keep_the_threshold() -> None:
     """No constant: the construction is the one before (numbers in integer terms are not perturbed)."""
+    from nalu_cli.tasks.expressions import _eval
+
     x = _x(2)
+    total = x.sum(dim=-1, keepdim=True)
+
+    def leaf(i: int) -> torch.Tensor:
+        return x[..., i : i + 1] * (1 - 1e-5) + (total - x[..., i : i + 1]) * 1e-5
+
     for text in ("2*x0*x1 + 1", "x0 / x1 + x0", "(x0 + x1) * x1"):
         e = parse_expression(text)
-        from nalu_cli.tasks.expressions import _eval
-
-        total = x.sum(dim=-1, keepdim=True)
-        before = _eval(e.tree, lambda i: x[..., i : i + 1] * (1 - 1e-5) + (total - x[..., i : i + 1]) * 1e-5, 1 - 1e-5)
-        assert torch.equal(e.near_perfect(x, 1e-5), before), text
+        assert not e.carries_constants
+        assert torch.equal(e.near_perfect(x, 1e-5), _eval(e.tree, leaf, 1 - 1e-5)), text
