@@ -195,5 +195,5 @@ def derived_defaults(expression: Expression) -> dict[str, Any]:
         return {}
     return {
         "model": {"unit": list(stack.units), "hidden": list(stack.hidden)},
-        "train": recipes.derived_recipe(stack.units),
+        "train": recipes.derived_recipe(stack.units, stack.hidden[-1] if stack.hidden else 1),
     }

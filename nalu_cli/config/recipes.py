@@ -268,9 +268,10 @@ HIDDEN_WIDTH: dict[str, int] = {"trask2018_fig1": 8}
 FALLBACK_TASK: dict[str, str] = {"static": "madsen2020", "trask2018": "madsen2020", "trask2018_fig1": "pair"}
 
 
-def derived_recipe(units: list[str]) -> dict[str, Any]:
+def derived_recipe(units: list[str], terms: int = 1) -> dict[str, Any]:
     """The ``train`` section for a stack derived from an expression's structure (``config/derive.py``): steps,
-    lr, schedule, restarts, regulariser window. Measured in docs/guide/expressions.md."""
+    lr, schedule, restarts, regulariser window (``terms``: the width before an affine readout). Measured in
+    docs/guide/expressions.md."""
     if units == ["nau"]:
         return {"steps": 1000, "lr": 0.05}
     if units == ["nmu"]:
@@ -293,8 +294,9 @@ def derived_recipe(units: list[str]) -> dict[str, Any]:
         "restarts": 4,
         "regularizer": {"scale": 1.0, "start": steps // 3, "end": 2 * steps // 3},
     }
-    if units[-1] == "mlp":  # an affine readout holding constants (pi*x0*x1): 0/4 solved at lr 0.05, 3/4 at 0.3
-        recipe["lr"] = 0.3
+    if units[-1] == "mlp":  # an affine readout holding constants. One scaled term (pi*x0*x1, 10 seeds): lr 0.05
+        # 0/4, 0.1 5/10, 0.3 8/10, 0.5 10/10 (x0*x1/2 10/10). Several (x0*x1/2 + x2): lr 0.5 0/4, 0.1 2/4.
+        recipe["lr"] = 0.5 if terms == 1 else 0.1
     if "nac_mul" in units:
         # NAC• weights are tanh(Ŵ)σ(M̂): they reach 0 and ±1 only by saturating, which a decaying rate
         # stops short of (x0 / x1 + x2: 0/10 solved with cosine 0.05, 3/3 with constant 0.1 on a first try).
