@@ -22,17 +22,16 @@ def _train(tmp_path: Path, name: str, *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("op", "formula", "units", "steps"),
+    ("op", "formula", "units"),
     [
-        ("1.8*x0 + 32", "y = 1.8 * x0 + 32", ["mlp"], None),
-        ("x0*x1/2", "y = 0.5 * x0 * x1", ["nmu", "mlp"], "1500"),
-        ("pi*x0*x1", "y = pi * x0 * x1", ["nmu", "mlp"], "1500"),
+        ("1.8*x0 + 32", "y = 1.8 * x0 + 32", ["mlp"]),
+        ("x0*x1/2", "y = 0.5 * x0 * x1", ["nmu", "mlp"]),
+        ("pi*x0*x1", "y = pi * x0 * x1", ["nmu", "mlp"]),
     ],
 )
-def test_op_with_constants_is_solved_and_read_back(
-    tmp_path: Path, op: str, formula: str, units: list[str], steps: str | None
-) -> None:
-    report = _train(tmp_path, "r", "--op", op, "--seeds", "3", *(["--steps", steps] if steps else []))
+def test_op_with_constants_is_solved_and_read_back(tmp_path: Path, op: str, formula: str, units: list[str]) -> None:
+    """The derived recipe (1000 steps for the MLP alone, 3000 for one scaled term): a few seconds each."""
+    report = _train(tmp_path, "r", "--op", op, "--seeds", "3")
     assert report["units"] == units
     assert report["solved"] == report["total"] == 3
     for seed in report["seeds"]:
