@@ -214,7 +214,7 @@ def _constant(value: float, where: str, zero: float) -> tuple[float, str]:
         return 0.0, "0"
     tol = CONSTANT_TOL * abs(value)
     const = read_constant(value, tol / TOL_SIGMAS)
-    decimal = next(f"{value:.{d}g}" for d in range(1, 18) if abs(float(f"{value:.{d}g}") - value) <= tol)
+    decimal = next((f"{value:.{d}g}" for d in range(1, 18) if abs(float(f"{value:.{d}g}") - value) <= tol), "e")
     if "e" not in decimal and len(decimal) < len(const.text):  # a form longer than its digits: a coincidence
         _DEV.get().note(value, float(decimal), where)
         return float(decimal), decimal
@@ -332,6 +332,8 @@ def _read(
                 positive = [e.negated if e.negated is not None else e for e in inputs]
                 outputs, reason = _read_mul(w["W"], positive, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
         elif index == last and unit.out_features == 1:
+            if not (bool(torch.isfinite(w["W"]).all()) and bool(torch.isfinite(w["b"]).all())):
+                return Readout(False, None, layers, f"{where} has weights that are not finite")
             if layer_inputs is None:
                 layer_inputs = model.forward_with_inputs(probe)
             h = layer_inputs[index][member].to(torch.float64).cpu()  # [B, K]

@@ -75,3 +75,9 @@ def test_an_mlp_before_the_last_layer_is_still_no_formula() -> None:
     m = _model(["mlp", "mlp"], [2], 2)
     readout = read_formula(m, 0, _probe(2))
     assert not readout.discrete and "MLP layer" in (readout.reason or "")
+
+
+def test_a_diverged_readout_is_no_formula() -> None:
+    m = _affine(1, [float("nan")], 1.0)
+    readout = read_formula(m, 0, _probe(1))
+    assert readout.formula is None and "not finite" in (readout.reason or "")
