@@ -295,8 +295,11 @@ def derived_recipe(units: list[str], terms: int = 1) -> dict[str, Any]:
         "regularizer": {"scale": 1.0, "start": steps // 3, "end": 2 * steps // 3},
     }
     if units[-1] == "mlp":  # an affine readout holding constants. One scaled term (pi*x0*x1, 10 seeds): lr 0.05
-        # 0/4, 0.1 5/10, 0.3 8/10, 0.5 10/10 (x0*x1/2 10/10). Several (x0*x1/2 + x2): lr 0.5 0/4, 0.1 2/4.
-        recipe["lr"] = 0.5 if terms == 1 else 0.1
+        # 0/4, 0.1 5/10, 0.3 8/10, 0.5 10/10 (x0*x1/2 10/10). Several (x0*x1/2 + x2): lr 0.5 0/4, 0.1 2/4
+        # (3000 steps), 10/10 with 6000. Three layers ((x0 + x1)*x2/2): lr 0.5 2/10, 0.1 10/10.
+        recipe["lr"] = 0.5 if terms == 1 and len(units) == 2 else 0.1
+        if terms > 1 and len(units) == 2:
+            recipe |= {"steps": 6000, "regularizer": {"scale": 1.0, "start": 2000, "end": 4000}}
     if "nac_mul" in units:
         # NAC• weights are tanh(Ŵ)σ(M̂): they reach 0 and ±1 only by saturating, which a decaying rate
         # stops short of (x0 / x1 + x2: 0/10 solved with cosine 0.05, 3/3 with constant 0.1 on a first try).
