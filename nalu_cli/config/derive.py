@@ -9,9 +9,14 @@ The shapes the units represent exactly, and the stack each gets (I inputs, width
 - a sum of products or of ratios (x0 * x1 - x2, x0/x1 + x2): NMU or NAC• [terms] → NAU
 - a sum of products with repeated inputs:                  NAU [copies] → NMU [terms] → NAU
 Integer coefficients become repeated terms (2 * x0 * x1 = x0 * x1 + x0 * x1); an integer constant term
-c is |c| NMU units that select nothing (an empty product is 1). Other constants have no exact
-representation in these units (no unit has a bias) and get no derived stack; ``--unit``/``--hidden``
-still train such an expression.
+c is |c| NMU units that select nothing (an empty product is 1).
+
+An expression that carries other constants (``Expression.carries_constants``: 1.8*x0 + 32, x0*x1/2,
+pi*x0*x1) ends in an affine readout instead, an ``mlp`` layer (linear with a bias, no activation on the
+output layer) whose weights hold a scale per term and whose bias holds the constant term:
+- an affine function of inputs (1.8*x0 + 32):               MLP
+- scaled products, ratios or products of sums:              the stack above [terms] → MLP
+(terms: the distinct products, each with coefficient 1; the NAU summing them is the MLP).
 
 ``derived_defaults(expr)`` returns the config layers (``model`` and ``train``); the ``train`` layer is the
 recipe book's ``recipes.derived_recipe`` for the stack.
@@ -55,15 +60,63 @@ def _monomial(term: Any, sympy: Any) -> tuple[int | Any, dict[str, Any]]:
 
 def _integer(value: Any, what: str) -> int:
     if not value.is_integer:
-        raise NotDerivable(f"the {what} {value} has no exact representation (units have no bias or scale)")
+        raise NotDerivable(f"the {what} {value} has no exact representation in units without a readout")
     return int(value)
 
 
 def derive_stack(expression: Expression) -> Stack:
     """The stack for ``expression`` (``NotDerivable`` when it fits none of the module's shapes)."""
+    if expression.carries_constants:
+        return _affine_stack(expression)
+    return _integer_stack(expression)
+
+
+def _affine_stack(expression: Expression) -> Stack:
+    """The stack of the constant-free structure, with an affine readout (``mlp``) holding the constants."""
     import sympy
 
     f = expression.sympy()
+    symbols = sorted(f.free_symbols, key=str)
+    coeff, rest = f.as_independent(*symbols, as_Add=False)
+    if f.is_Mul and rest != 1 and not rest.is_Add:  # c * (a structure with no constant): its stack → MLP [1]
+        inner = _structure(rest, expression)
+        if inner is not None:
+            return Stack([*inner.units, "mlp"], [*inner.hidden, 1], f"scaled {inner.shape}")
+    terms: list[Any] = []
+    for term in sympy.Add.make_args(sympy.expand(f)):
+        _, product = term.as_independent(*symbols, as_Add=False)
+        if product != 1 and product not in terms:
+            terms.append(product)
+    if not terms:
+        raise NotDerivable("the expression does not depend on its inputs")
+    if all(isinstance(t, sympy.Symbol) for t in terms):
+        return Stack(["mlp"], [], "affine")
+    body = _structure(sympy.Add(*terms, evaluate=False), expression) if len(terms) > 1 else None
+    if body is not None and body.units[-1] == "nau" and len(body.units) > 1:  # [terms] → NAU: the MLP sums
+        return Stack([*body.units[:-1], "mlp"], list(body.hidden), f"scaled {body.shape}")
+    if len(terms) == 1:
+        inner = _structure(terms[0], expression)
+        if inner is not None:
+            return Stack([*inner.units, "mlp"], [*inner.hidden, 1], f"scaled {inner.shape}")
+    raise NotDerivable(f"no derived stack holds the terms of {expression.text} with their constants")
+
+
+def _structure(f: Any, expression: Expression) -> Stack | None:
+    """The integer stack of a constant-free sympy expression ``f`` (None when it has none)."""
+    from nalu_cli.tasks.expressions import ExpressionError, parse_expression
+
+    try:
+        return _integer_stack(parse_expression(str(f)), f)
+    except (ExpressionError, NotDerivable):
+        return None
+
+
+def _integer_stack(expression: Expression, f: Any = None) -> Stack:
+    """The stack of an expression whose coefficients are integers (module docstring)."""
+    import sympy
+
+    if f is None:
+        f = expression.sympy()
     # A product of sums (before expansion): NAU [factors] → NMU / NAC•.
     coeff, rest = f.as_coeff_Mul()
     factors = sympy.Mul.make_args(rest)
@@ -142,5 +195,5 @@ def derived_defaults(expression: Expression) -> dict[str, Any]:
         return {}
     return {
         "model": {"unit": list(stack.units), "hidden": list(stack.hidden)},
-        "train": recipes.derived_recipe(stack.units),
+        "train": recipes.derived_recipe(stack.units, stack.hidden[-1] if stack.hidden else 1),
     }

@@ -290,15 +290,19 @@ HIDDEN_WIDTH: dict[str, int] = {"trask2018_fig1": 8}
 FALLBACK_TASK: dict[str, str] = {"static": "madsen2020", "trask2018": "madsen2020", "trask2018_fig1": "pair"}
 
 
-def derived_recipe(units: list[str]) -> dict[str, Any]:
+def derived_recipe(units: list[str], terms: int = 1) -> dict[str, Any]:
     """The ``train`` section for a stack derived from an expression's structure (``config/derive.py``): steps,
-    lr, schedule, restarts, regulariser window. Measured in docs/guide/expressions.md."""
+    lr, schedule, restarts, regulariser window (``terms``: the width before an affine readout). Measured in
+    docs/guide/expressions.md."""
     if units == ["nau"]:
         return {"steps": 1000, "lr": 0.05}
     if units == ["nmu"]:
         return {"steps": 2000, "lr": 0.05}
     if units == ["nac_mul"]:
         return {"steps": 2000, "lr": 0.1, "schedule": "constant", "beta2": 0.9}
+    if units == ["mlp"]:  # an affine function with constants (1.8*x0 + 32): the MLP is the readout
+        # lr 0.05 (2000 steps) or 0.1 (3000): 0/4 seeds reach the bias 32; lr 1 solves 4/4 by step 400.
+        return {"steps": 1000, "lr": 1.0}
     # Three layers (a sum of products with repeated inputs, x0**2 + x1) learn slowly: 0/10 seeds after
     # 5000 steps, 3/10 after 15000 (the first-layer NAU must make two copies of x0).
     steps = 3000 if len(units) == 2 else 15000
@@ -312,6 +316,12 @@ def derived_recipe(units: list[str]) -> dict[str, Any]:
         "restarts": 4,
         "regularizer": {"scale": 1.0, "start": steps // 3, "end": 2 * steps // 3},
     }
+    if units[-1] == "mlp":  # an affine readout holding constants. One scaled term (pi*x0*x1, 10 seeds): lr 0.05
+        # 0/4, 0.1 5/10, 0.3 8/10, 0.5 10/10 (x0*x1/2 10/10). Several (x0*x1/2 + x2): lr 0.5 0/4, 0.1 2/4
+        # (3000 steps), 10/10 with 6000. Three layers ((x0 + x1)*x2/2): lr 0.5 2/10, 0.1 10/10.
+        recipe["lr"] = 0.5 if terms == 1 and len(units) == 2 else 0.1
+        if terms > 1 and len(units) == 2:
+            recipe |= {"steps": 6000, "regularizer": {"scale": 1.0, "start": 2000, "end": 4000}}
     if "nac_mul" in units:
         # NAC• weights are tanh(Ŵ)σ(M̂): they reach 0 and ±1 only by saturating, which a decaying rate
         # stops short of (x0 / x1 + x2: 0/10 solved with cosine 0.05, 3/3 with constant 0.1 on a first try).

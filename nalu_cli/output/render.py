@@ -266,7 +266,7 @@ def fit_view(report: dict[str, Any]) -> Group:
         table.add_row(
             mark,
             c["stack"],
-            c["formula"] or "not discrete",
+            c["formula"] or (f"rejected: {c['rejected_formula']}" if c.get("rejected_formula") else "not discrete"),
             _rel_text(c["model"]["valid"]),
             _rel_text(c["model"]["heldout"]),
             _rel_text(c["formula_errors"]["heldout"]),
@@ -286,10 +286,14 @@ def fit_view(report: dict[str, Any]) -> Group:
             else f"its error is {_rel_text(fe['valid'])} on validation rows"
         )
         parts.append(Text(f"formula: {chosen['formula']}", style="bold green"))
+        closed_form = str(chosen["stack"]).endswith("least squares")  # no weights to deviate
+        deviation = (
+            "" if closed_form else f"; largest weight deviation from the formula's values {chosen['deviation']:.3g}"
+        )
         parts.append(
             Text(
-                f"fit: {verdict} and {_rel_text(fe['heldout'])} on held-out rows (RMS error / RMS of the target);"
-                f" largest weight deviation from the formula's values {chosen['deviation']:.3g}"
+                f"fit: {verdict} and {_rel_text(fe['heldout'])} on held-out rows (RMS error / RMS of the target)"
+                + deviation
             )
         )
     else:

@@ -8,6 +8,12 @@ chooses on a probe batch. Expressions compose layer by layer into ``y = (x0 + x1
 readout records the largest distance of any weight from the value it was read as (``deviation``): the
 caller marks the formula exact only when the run is also solved. Signs are simplified: a product of
 negated terms is written with one sign in front (``x0 * x0``, never ``(-x0) * (-x0)``).
+
+An ``mlp`` layer as the *last* layer (no activation: the affine readout of an expression with constants,
+config/derive.py) is read as ``c1 * t1 + c2 * t2 + b``: each weight and the bias read back with
+``readouts/constants.py`` as the simplest number within ``CONSTANT_TOL`` (relative) of it — an integer, a
+small rational, a rational multiple of π — else as a decimal with the digits that tolerance supports; a
+term (or the bias) whose size on the probe batch is below ``CONSTANT_TOL`` of the output's is read as 0. Written ``y = 1.8 * x0 + 32``, ``y = x0 * x1 / 2``, ``y = pi * x0 * x1``.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from typing import Any
 import torch
 
 from nalu_cli.models.arithmetic import ArithmeticModel
+from nalu_cli.readouts.constants import TOL_SIGMAS, read_constant
 from nalu_cli.tasks.expressions import Expression, symbolically_equal
 from nalu_cli.units.base import Unit
 from nalu_cli.units.npu import NPU
 
 ATOM, PRODUCT, SUM = 3, 2, 1  # precedence of an expression's top-level operator
+CONSTANT_TOL = 1e-4  # an affine readout's weight is read as a simple number within this relative distance
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,56 @@ def _read_nmu(w: torch.Tensor, inputs: list[Expr], tol: float, where: str) -> tu
     return out, None
 
 
+def _constant(value: float, where: str, zero: float) -> tuple[float, str]:
+    """A readout weight as (the number it is read as, its text); 0 when ``|value| <= zero``."""
+    if abs(value) <= zero:
+        _DEV.get().note(value, 0.0, where)
+        return 0.0, "0"
+    tol = CONSTANT_TOL * abs(value)
+    const = read_constant(value, tol / TOL_SIGMAS)
+    decimal = next((f"{value:.{d}g}" for d in range(1, 18) if abs(float(f"{value:.{d}g}") - value) <= tol), "e")
+    if "e" not in decimal and len(decimal) < len(const.text):  # a form longer than its digits: a coincidence
+        _DEV.get().note(value, float(decimal), where)
+        return float(decimal), decimal
+    _DEV.get().note(value, const.value, where)
+    return const.value, const.text
+
+
+def _scaled_term(c: float, text: str, e: Expr) -> tuple[int, str]:
+    """(sign, ``|c| * e``) with the sign pulled out: ``x0 * x1 / 2``, ``1.8 * x0``, ``pi * x0``."""
+    sign = -1 if c < 0 else 1
+    text = text[1:] if text.startswith("-") else text
+    if text == "1":
+        return sign, e.wrapped(SUM + 1) if e.prec == SUM else e.text
+    if text.startswith("1/") and text[2:].isdigit():  # 1/2 -> e / 2
+        return sign, f"{e.wrapped(PRODUCT)} / {text[2:]}"
+    if "/" in text or "(" in text:
+        text = f"({text})"
+    return sign, f"{text} * {e.wrapped(PRODUCT)}"
+
+
+def _read_affine(w: torch.Tensor, b: torch.Tensor, h: torch.Tensor, inputs: list[Expr], where: str) -> Expr:
+    """The affine readout ``sum_k w_k e_k + b`` (one output) with its constants read back; ``h`` [B, K] are
+    the layer's inputs on the probe batch (a term smaller than ``CONSTANT_TOL`` of the output is 0)."""
+    size = h.abs().amax(dim=0)  # [K]
+    scale = float((h @ w[0] + b[0]).abs().max())
+    parts: list[tuple[int, str]] = []
+    for k, e in enumerate(inputs):
+        zero = CONSTANT_TOL * scale / max(float(size[k]), 1e-300)
+        c, text = _constant(float(w[0, k]), f"{where} W[0,{k}]", zero)
+        if c != 0:
+            parts.append(_scaled_term(c, text, e))
+    c, text = _constant(float(b[0]), f"{where} b[0]", CONSTANT_TOL * scale)
+    if c != 0:
+        parts.append((-1 if c < 0 else 1, text.lstrip("-")))
+    if not parts:
+        return Expr("0", ATOM)
+    out = ""
+    for n, (sign, term) in enumerate(parts):
+        out = (term if sign > 0 else f"-{term}") if n == 0 else out + (f" + {term}" if sign > 0 else f" - {term}")
+    return Expr(out, SUM if len(parts) > 1 or parts[0][0] < 0 else PRODUCT)
+
+
 @torch.no_grad()
 def read_formula(
     model: ArithmeticModel,
@@ -221,8 +279,9 @@ def read_formula(
 
 
 def gate_inputs(model: ArithmeticModel, probe: torch.Tensor) -> list[torch.Tensor] | None:
-    """Every layer's input on ``probe`` [M, B, I] when a gated unit needs it, else None (nothing computed)."""
-    if any(unit.kind == "gated" for unit in model.units):
+    """Every layer's input on ``probe`` [M, B, I] when a gated unit or an affine readout (a last mlp layer)
+    needs it, else None (nothing computed)."""
+    if any(unit.kind == "gated" for unit in model.units) or (model.units and model.units[-1].kind == "mlp"):
         return model.forward_with_inputs(probe)
     return None
 
@@ -235,6 +294,7 @@ def _read(
     if layer_inputs is None:
         layer_inputs = gate_inputs(model, probe)
     layers: list[list[str | None]] = []
+    last = len(model.units) - 1
     for index, unit in enumerate(model.units):
         where = f"layer {index + 1} ({type(unit).__name__})"
         w = _weights(unit, member)
@@ -271,6 +331,13 @@ def _read(
                 # It multiplies |inputs| (exp of W log |x|): an input read as -(a + b) enters as a + b.
                 positive = [e.negated if e.negated is not None else e for e in inputs]
                 outputs, reason = _read_mul(w["W"], positive, tol, where, (-1.0, -0.5, 0.0, 0.5, 1.0))
+        elif index == last and unit.out_features == 1:
+            if not (bool(torch.isfinite(w["W"]).all()) and bool(torch.isfinite(w["b"]).all())):
+                return Readout(False, None, layers, f"{where} has weights that are not finite")
+            if layer_inputs is None:
+                layer_inputs = model.forward_with_inputs(probe)
+            h = layer_inputs[index][member].to(torch.float64).cpu()  # [B, K]
+            outputs, reason = [_read_affine(w["W"], w["b"], h, inputs, where)], None  # the affine readout
         else:
             return Readout(False, None, layers, f"{where} is an MLP layer, which encodes no formula")
         if reason:

@@ -14,11 +14,18 @@ units — a selection layer that picks each input, then one unit per operator �
 0 → ε); every operator applies to its operands scaled by (1 - ε) (the weights feeding it, 1 → 1 - ε);
 a bare input is read through one such weight. For the seven named ops this is exactly today's threshold
 ``op((1 - ε) a_ε, (1 - ε) b_ε)`` (tests/unit/tasks/test_expr.py checks the equality).
+
+An expression that *carries constants* (``Expression.carries_constants``: after expansion a coefficient or
+constant term that is not an integer, e.g. ``1.8*x0 + 32``, ``x0*x1/2``, ``pi*x0*x1``) is learned with an
+affine readout whose weights hold the constants (config/derive.py); its nearly perfect model moves those
+weights by ε too: every number (and ``pi``) in the tree is read as ``(1 - ε) c``. Expressions without such
+constants keep the construction above bit for bit.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import math
 import re
@@ -76,9 +83,33 @@ class Expression:
             xi = x[..., i : i + 1]
             return xi * (1 - eps) + (total - xi) * eps
 
+        constant = 1 - eps if self.carries_constants else 1.0  # a constant is a weight, moved by ε
         if isinstance(self.tree, (ast.Name, ast.Constant)):
-            return _eval(self.tree, leaf, 1.0) * (1 - eps)
-        return _eval(self.tree, leaf, 1 - eps)
+            return _eval(self.tree, leaf, 1.0, constant) * (1 - eps)
+        return _eval(self.tree, leaf, 1 - eps, constant)
+
+    @functools.cached_property
+    def carries_constants(self) -> bool:
+        """Whether the expanded expression has a coefficient or constant term that is not an integer (``pi``,
+        ``1.8``, ``/2``): one that no unit holds, so the derived model learns it in an affine readout."""
+        nodes = list(ast.walk(self.tree))
+        powers = {id(n.right) for n in nodes if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow)}
+        if not any(
+            (isinstance(n, ast.Constant) and id(n) not in powers)
+            or (isinstance(n, ast.Name) and n.id == "pi")
+            or (isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div))
+            for n in nodes
+        ):
+            return False  # no number, no pi, no division: only integer coefficients (fast path, no sympy)
+        import sympy
+
+        f = sympy.expand(self.sympy())
+        symbols = sorted(f.free_symbols, key=str)
+        for term in sympy.Add.make_args(f):
+            coeff, _ = term.as_independent(*symbols, as_Add=False)
+            if not coeff.is_integer:
+                return True
+        return False
 
     # -- symbolic ----------------------------------------------------------------------------------
     def sympy(self) -> Any:
@@ -108,14 +139,22 @@ class Expression:
         return problems
 
 
-def _eval(node: ast.expr, leaf: Any, scale: float) -> torch.Tensor:
+def _eval(node: ast.expr, leaf: Any, scale: float, constant: float = 1.0) -> torch.Tensor:
     """Evaluate ``node`` on tensors (``leaf(i)`` is input x_i); operands of every operator are multiplied by
-    ``scale`` (1 for the plain target)."""
+    ``scale`` (1 for the plain target), numbers and ``pi`` by ``constant`` (1: as written)."""
 
     def sqrt(v: Any) -> Any:
         return torch.sqrt(v) if isinstance(v, torch.Tensor) else math.sqrt(v)
 
-    return _fold(node, lambda name: math.pi if name == "pi" else leaf(int(name[1:])), float, sqrt, scale)
+    if constant == 1.0:
+        return _fold(node, lambda name: math.pi if name == "pi" else leaf(int(name[1:])), float, sqrt, scale)
+    return _fold(
+        node,
+        lambda name: math.pi * constant if name == "pi" else leaf(int(name[1:])),
+        lambda v: float(v) * constant,
+        sqrt,
+        scale,
+    )
 
 
 def _to_sympy(node: ast.expr, sympy: Any) -> Any:

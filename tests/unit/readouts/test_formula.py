@@ -67,7 +67,9 @@ def test_not_discrete_names_the_weight() -> None:
     set_(m.layers[0].W, [[0.7, 1.0]])
     readout = read_formula(m, 0, probe())
     assert readout.formula is None and "0.700" in (readout.reason or "")
-    assert read_formula(model(["mlp"], []), 0, probe()).formula is None
+    # An MLP before the last layer encodes no formula (a last, linear MLP layer is an affine readout since
+    # issue 22: tests/unit/readouts/test_affine_readout.py).
+    assert read_formula(model(["mlp", "mlp"], [2]), 0, probe()).formula is None
 
 
 def test_static_sums_are_condensed() -> None:

@@ -103,9 +103,10 @@ def test_derived_stacks(text: str, units: list[str], hidden: list[int]) -> None:
     assert config.model.units() == units and config.model.hidden == hidden
 
 
-def test_constants_without_a_representation_are_not_derived_but_still_train() -> None:
-    with pytest.raises(NotDerivable, match="1/2"):
-        derive_stack(parse_expression("x0 + 0.5"))
+def test_constants_get_an_affine_readout_and_an_explicit_stack_still_trains() -> None:
+    assert derive_stack(parse_expression("x0 + 0.5")).units == ["mlp"]  # the readout holds the constant
+    with pytest.raises(NotDerivable, match="ratios and repeated"):
+        derive_stack(parse_expression("x0**2 / x1 + x2"))
     config = resolve(None, {"task.op": "x0 + 0.5", "model.unit": "mlp", "model.hidden": [4]})
     assert config.model.units() == ["mlp", "mlp"]
 
