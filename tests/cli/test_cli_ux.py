@@ -125,7 +125,7 @@ def test_completion_of_commands_and_values() -> None:
     assert complete("nalu ex") == ["extrapolate", "export-tb"]
     assert complete("nalu -q co") == ["compare"]
     assert complete("nalu train --op s") == ["sub", "square", "sqrt"]
-    assert complete("nalu train --unit nm") == ["nmu"]
+    assert complete("nalu train --unit nm") == ["nmu", "nmru"]
     assert complete("nalu runs --sort ex") == ["extrap"]
     assert "--steps" in complete("nalu train --st")
 
