@@ -84,6 +84,13 @@ def train_summary(result: dict[str, Any]) -> Group:
         else f"Extrapolates: {'partly' if solved else 'no'} — {success_line(solved, n)} on {result['extrapolation']}"
     )
     lines.append(Text(verdict, style="bold green" if solved == n else "bold yellow" if solved else "bold red"))
+    if "solved_published" in result:  # a task Madsen & Johansen published rates for: their criterion beside ours
+        lines.append(
+            Text(
+                f"By Madsen & Johansen's criterion (extrapolation MSE below {fmt_float(result['published_threshold'])},"
+                f" their script's threshold): {success_line(int(result['solved_published']), n)}"
+            )
+        )
     caption = f"{_steps_trained(result)} in {result['elapsed']:.1f} s on {result['device']}"
     if result.get("seed_steps_per_second"):
         caption += f" ({result['seed_steps_per_second']:,.0f} seed-steps/s)"

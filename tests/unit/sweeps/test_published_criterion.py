@@ -83,6 +83,29 @@ def test_train_json_carries_the_published_count() -> None:
     assert "solved_published" not in json.loads(pair.stdout)
 
 
+def test_train_text_shows_both_criteria(tmp_path: Path) -> None:
+    args = [
+        "train",
+        "--preset",
+        "madsen2020",
+        "--op",
+        "mul",
+        "--seeds",
+        "0-1",
+        "--steps",
+        "60",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    args += ["--set", "eval.samples=256", "--set", "train.valid_samples=128"]
+    result = CliRunner().invoke(cli.app, args, env={"NO_COLOR": "1", "COLUMNS": "160"})
+    assert result.exit_code in (0, 1), result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("By Madsen & Johansen's criterion"))
+    assert "below 0.16" in line and "solved 0/2" in line  # 60 steps solve no mul seed by either criterion
+    pair = CliRunner().invoke(cli.app, ["train", "--op", "add", "--steps", "20", "--out", str(tmp_path / "p")])
+    assert "Madsen & Johansen" not in pair.stdout
+
+
 def test_a_sweep_of_madsen2020_cells_is_judged_by_both(sweep_reference: tuple[Path, dict[str, Any]]) -> None:
     """The sweep's cells (tests/conftest.py SWEEP_GRID: add and mul on the madsen2020 task, 4 seeds in blocks
     of 2) carry the second criterion, counted from the blocks' merged per-seed results."""
