@@ -253,9 +253,11 @@ def _internal(err: BaseException) -> NoReturn:
 
 
 def warn(message: str, label: str = "[yellow]Warning:[/]") -> None:
-    """A warning (or with ``label`` 'Note:', a note) on stderr, wrapped at the terminal's width (``COLUMNS``,
-    else 120 columns when piped); --quiet silences it."""
-    stderr.print(f"{label} {escape(message)}", highlight=False, soft_wrap=False, overflow="fold")
+    """A warning (or with ``label`` 'Note:', a note) on stderr; --quiet silences it. Wrapped at the terminal's
+    width (or ``COLUMNS`` when set); piped to a file or a script, one line per warning, so ``grep Warning:``
+    finds each whole."""
+    wrap = stderr.is_terminal or "COLUMNS" in os.environ
+    stderr.print(f"{label} {escape(message)}", highlight=False, soft_wrap=not wrap, overflow="fold")
 
 
 def warn_skipped(skipped: list[dict[str, str]]) -> None:
