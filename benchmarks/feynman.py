@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.formula_recovery import rel, write  # noqa: E402
+from benchmarks.formula_recovery import gplearn_program_to_sympy, rel, write  # noqa: E402
 from nalu_cli.fit.driver import fit  # noqa: E402
 from nalu_cli.tasks.expressions import Expression, parse_expression, readout_expression  # noqa: E402
 
@@ -200,31 +200,6 @@ def run_nalu(law: str, train: Path, test: Path, seed: int) -> dict[str, Any]:
     }
 
 
-def gplearn_sympy(program: list[Any]) -> Any:
-    import sympy
-
-    ops = {
-        "add": lambda a, b: a + b,
-        "sub": lambda a, b: a - b,
-        "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b,
-        "sqrt": lambda a: sympy.sqrt(sympy.Abs(a)),
-    }
-
-    def read(i: int) -> tuple[Any, int]:
-        node = program[i]
-        if hasattr(node, "arity"):
-            args, j = [], i + 1
-            for _ in range(node.arity):
-                value, j = read(j)
-                args.append(value)
-            return ops[node.name](*args), j
-        leaf = sympy.Symbol(f"x{node}") if isinstance(node, (int, np.integer)) else sympy.nsimplify(float(node))
-        return leaf, i + 1
-
-    return read(0)[0]
-
-
 def run_gplearn(law: str, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, seed: int) -> dict[str, Any]:
     from gplearn.genetic import SymbolicRegressor
 
@@ -243,7 +218,7 @@ def run_gplearn(law: str, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.n
     model.fit(x, y)
     seconds = time.perf_counter() - started
     try:
-        sym = gplearn_sympy(model._program.program)
+        sym = gplearn_program_to_sympy(model._program.program)
     except Exception:
         sym = None
     return {

@@ -80,7 +80,13 @@ def gplearn_program_to_sympy(program: list[Any]) -> Any:
     """gplearn's prefix program (functions with ``arity``/``name``, feature indices, constants) as sympy."""
     import sympy
 
-    ops = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b}
+    ops = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+        "sqrt": lambda a: sympy.sqrt(sympy.Abs(a)),  # gplearn's protected sqrt (benchmarks/feynman.py gives it)
+    }
 
     def read(i: int) -> tuple[Any, int]:
         node = program[i]
